@@ -1,0 +1,379 @@
+//! The `launch` function: API Gateway (HTTP API payload 2.0 or REST API
+//! 1.0) in front, [`ltisync::launch::LaunchService`] behind.
+//!
+//! `GET /launch?ltik=...` (or `POST` with a form-encoded `ltik`) captures
+//! the activity and its service key, then redirects the browser to
+//! `TOOL_URL` with the original query, or shows a small confirmation page
+//! (JSON when the client asks for JSON). Each failure maps to one status:
+//! 400 bad ltik, 401 ltik refused by LTIaaS, 502/504 LTIaaS failing or
+//! slow, 503 DynamoDB failing, 404 other paths, 405 other methods.
+
+use std::time::Instant;
+
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use ltisync::launch::{
+    check_ltik, Captured, LaunchError, LaunchOutcome, LaunchService, LaunchTimings,
+};
+use ltisync::ltiaas::{Credential, LtiaasError};
+use serde_json::json;
+use url::Url;
+
+/// The function's state, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct LaunchFunction {
+    service: LaunchService,
+    tool_url: Option<Url>,
+}
+
+/// A response the function chose to send (success or failure).
+struct Reply {
+    status: StatusCode,
+    /// Short machine-readable code for the JSON body and the log.
+    code: &'static str,
+    message: String,
+    location: Option<String>,
+    captured: Option<Captured>,
+}
+
+impl Reply {
+    /// 302 to the tool when there is somewhere to go, else 200 with a page.
+    fn success(
+        code: &'static str,
+        message: String,
+        location: Option<String>,
+        captured: Option<Captured>,
+    ) -> Self {
+        Self {
+            status: if location.is_some() {
+                StatusCode::FOUND
+            } else {
+                StatusCode::OK
+            },
+            code,
+            message,
+            location,
+            captured,
+        }
+    }
+
+    fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            location: None,
+            captured: None,
+        }
+    }
+}
+
+impl LaunchFunction {
+    /// The function over a launch service; `tool_url` is where browsers go
+    /// after a capture.
+    pub fn new(service: LaunchService, tool_url: Option<Url>) -> Self {
+        Self { service, tool_url }
+    }
+
+    /// Handles one API Gateway request. Never fails: every outcome is a response.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let mut timings = LaunchTimings::default();
+        let wants_json = wants_json(&request);
+        let reply = self.reply(&request, &mut timings).await;
+        let total = started.elapsed();
+        let overhead = total
+            .saturating_sub(timings.ltiaas)
+            .saturating_sub(timings.store);
+        let ids = reply.captured.as_ref().map(|c| &c.ids);
+        let fields = (
+            reply.status.as_u16(),
+            reply.code,
+            timings.ltiaas.as_micros() as u64,
+            timings.store.as_micros() as u64,
+            overhead.as_micros() as u64,
+        );
+        // One record per launch; ids and timings only, never a secret.
+        if reply.status.is_server_error() {
+            tracing::error!(
+                status = fields.0, outcome = fields.1, ltiaas_us = fields.2,
+                dynamodb_us = fields.3, overhead_us = fields.4, error = %reply.message,
+                "launch failed"
+            );
+        } else {
+            tracing::info!(
+                status = fields.0, outcome = fields.1, ltiaas_us = fields.2,
+                dynamodb_us = fields.3, overhead_us = fields.4,
+                platform_id = ids.map(|i| i.platform_id.as_str()),
+                context_id = ids.map(|i| i.context_id.as_str()),
+                resource_link_id = ids.map(|i| i.resource_link_id.as_str()),
+                detail = %reply.message,
+                "launch"
+            );
+        }
+        render(reply, wants_json)
+    }
+
+    async fn reply(&self, request: &Request, timings: &mut LaunchTimings) -> Reply {
+        let path = request.raw_http_path();
+        let last_segment = path
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        if last_segment != "launch" {
+            return Reply::error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("nothing at {path}: ltisync serves /launch"),
+            );
+        }
+        let method = request.method();
+        if method != Method::GET && method != Method::POST {
+            return Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not supported: use GET or POST /launch"),
+            );
+        }
+        let (raw_ltik, forward_query) = match launch_parameters(request) {
+            Ok(found) => found,
+            Err(message) => return Reply::error(StatusCode::BAD_REQUEST, "bad_request", message),
+        };
+        let ltik = match check_ltik(raw_ltik.as_deref()) {
+            Ok(ltik) => ltik,
+            Err(e) => return Reply::error(StatusCode::BAD_REQUEST, "bad_ltik", e.to_string()),
+        };
+        match self.service.capture(&ltik, timings).await {
+            Ok(LaunchOutcome::Captured(captured)) => {
+                let message = if captured.service_key_captured {
+                    "activity captured; its grades will sync".to_owned()
+                } else {
+                    "activity recorded, but this LMS offers no grade service here yet (no service key)".to_owned()
+                };
+                Reply::success(
+                    "captured",
+                    message,
+                    self.redirect(&forward_query),
+                    Some(captured),
+                )
+            }
+            Ok(LaunchOutcome::NotAnActivity { reason }) => Reply::success(
+                "not_an_activity",
+                format!("nothing to capture: {reason}"),
+                self.redirect(&forward_query),
+                None,
+            ),
+            Err(e) => error_reply(e),
+        }
+    }
+
+    /// `TOOL_URL` with the launch's query (ltik included) appended.
+    fn redirect(&self, forward_query: &str) -> Option<String> {
+        let mut url = self.tool_url.clone()?;
+        let query = match url.query() {
+            Some(own) if !own.is_empty() && !forward_query.is_empty() => {
+                format!("{own}&{forward_query}")
+            }
+            Some(own) if !own.is_empty() => own.to_owned(),
+            _ => forward_query.to_owned(),
+        };
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+        Some(url.into())
+    }
+}
+
+fn error_reply(error: LaunchError) -> Reply {
+    match error {
+        LaunchError::BadLtik(message) => Reply::error(StatusCode::BAD_REQUEST, "bad_ltik", message),
+        LaunchError::Ltiaas(LtiaasError::Unauthorized { credential: Credential::Ltik, message })
+            if message.to_ascii_lowercase().contains("api key") =>
+        {
+            Reply::error(
+                StatusCode::BAD_GATEWAY,
+                "api_key_refused",
+                format!("LTIaaS refused ltisync's API key ({message}); check the LTIAAS_API_KEY setting"),
+            )
+        }
+        LaunchError::Ltiaas(LtiaasError::Unauthorized { .. }) => Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "ltik_refused",
+            "LTIaaS says this launch's ltik is invalid or expired; relaunch the activity from your LMS",
+        ),
+        LaunchError::Ltiaas(e @ LtiaasError::Timeout(_)) => {
+            Reply::error(StatusCode::GATEWAY_TIMEOUT, "ltiaas_timeout", e.to_string())
+        }
+        LaunchError::Ltiaas(e) => Reply::error(StatusCode::BAD_GATEWAY, "ltiaas_failed", e.to_string()),
+        LaunchError::Store(e) => Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the launch could not be saved, please relaunch in a moment ({e})"),
+        ),
+    }
+}
+
+/// The ltik and the query to forward: from the query string, or for a
+/// form POST from the body (then forwarded as `ltik=...`).
+fn launch_parameters(request: &Request) -> Result<(Option<String>, String), String> {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let from_query = first_value(query.as_bytes(), "ltik");
+    if from_query.is_some() || request.method() != Method::POST {
+        return Ok((from_query, query));
+    }
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(format!(
+            "a POST launch must send the ltik in the query or as application/x-www-form-urlencoded, not '{content_type}'"
+        ));
+    }
+    let body: &[u8] = request.body().as_ref();
+    let ltik = first_value(body, "ltik");
+    let forward = ltik
+        .as_ref()
+        .map(|l| {
+            url::form_urlencoded::Serializer::new(query.clone())
+                .append_pair("ltik", l)
+                .finish()
+        })
+        .unwrap_or(query);
+    Ok((ltik, forward))
+}
+
+fn first_value(encoded: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(encoded)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn wants_json(request: &Request) -> bool {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
+fn render(reply: Reply, json: bool) -> Response<Body> {
+    let mut builder = Response::builder()
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer")
+        .header("x-content-type-options", "nosniff");
+    if let Some(location) = &reply.location {
+        return builder
+            .status(reply.status)
+            .header(header::LOCATION, location)
+            .body(Body::Empty)
+            .expect("static headers are valid");
+    }
+    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+        builder = builder.header(header::ALLOW, "GET, POST");
+    }
+    if reply.status == StatusCode::UNAUTHORIZED {
+        builder = builder.header(header::WWW_AUTHENTICATE, "LTIK-AUTH-V2 realm=\"ltisync\"");
+    }
+    let body = if json {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+        json_body(&reply).to_string()
+    } else {
+        builder = builder
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .header(
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            );
+        html_body(&reply)
+    };
+    builder
+        .status(reply.status)
+        .body(Body::Text(body))
+        .expect("static headers are valid")
+}
+
+fn json_body(reply: &Reply) -> serde_json::Value {
+    if !reply.status.is_success() {
+        return json!({"error": {"status": reply.status.as_u16(), "code": reply.code, "message": reply.message}});
+    }
+    let activity = reply.captured.as_ref().map(|c| {
+        json!({
+            "key": c.key.as_str(),
+            "platformId": c.ids.platform_id,
+            "contextId": c.ids.context_id,
+            "resourceLinkId": c.ids.resource_link_id,
+            "contextTitle": c.context_title,
+            "resourceLinkTitle": c.resource_link_title,
+            "serviceKeyCaptured": c.service_key_captured,
+        })
+    });
+    json!({"status": reply.code, "message": reply.message, "activity": activity})
+}
+
+fn html_body(reply: &Reply) -> String {
+    let (title, details) = match &reply.captured {
+        Some(c) => (
+            "Activity connected",
+            format!(
+                "<p>Course: <b>{}</b><br>Activity: <b>{}</b></p><p>Activity key: <code>{}</code></p>",
+                escape(c.context_title.as_deref().unwrap_or(&c.ids.context_id)),
+                escape(c.resource_link_title.as_deref().unwrap_or(&c.ids.resource_link_id)),
+                escape(c.key.as_str()),
+            ),
+        ),
+        None if reply.status.is_success() => ("Nothing to connect", String::new()),
+        None => ("Launch failed", format!("<p>HTTP {}</p>", reply.status.as_u16())),
+    };
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>ltisync: {title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}}</style></head>\
+         <body><h1>{title}</h1><p>{}</p>{details}</body></html>",
+        escape(&reply.message)
+    )
+}
+
+/// HTML-escapes text that comes from the LMS.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lms_text_is_escaped() {
+        assert_eq!(
+            escape("<b>\"A&B\"</b>"),
+            "&lt;b&gt;&quot;A&amp;B&quot;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn json_is_chosen_only_when_asked_for_without_html() {
+        let req = |accept: &str| {
+            lambda_http::http::Request::builder()
+                .header(header::ACCEPT, accept)
+                .body(Body::Empty)
+                .unwrap()
+        };
+        assert!(wants_json(&req("application/json")));
+        assert!(!wants_json(&req(
+            "text/html,application/xhtml+xml,application/json;q=0.9"
+        )));
+        assert!(!wants_json(&req("*/*")));
+    }
+}

@@ -1,0 +1,262 @@
+//! Grades: what the tool records for one user in one activity, and the
+//! score that becomes at LTIaaS.
+//!
+//! The stored form (schema version 1) is documented in the README; this
+//! module holds the rules every grade must pass before it is posted.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+/// The grade item schema version this code writes and reads.
+pub const GRADE_SCHEMA_VERSION: u32 = 1;
+
+macro_rules! progress_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal, default $default:ident, [$($variant:ident),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        pub enum $name {
+            $(
+                #[doc = concat!("`", stringify!($variant), "`")]
+                $variant,
+            )+
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::$default
+            }
+        }
+
+        impl $name {
+            /// The AGS spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidGrade;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $(stringify!($variant) => Ok(Self::$variant),)+
+                    other => Err(InvalidGrade::UnknownProgress {
+                        field: $what,
+                        value: other.to_owned(),
+                        allowed: concat!($(stringify!($variant), " "),+).trim_end(),
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+progress_enum!(
+    /// How far the user got with the activity (AGS `activityProgress`).
+    ActivityProgress, "activityProgress", default Completed,
+    [Initialized, Started, InProgress, Submitted, Completed]
+);
+progress_enum!(
+    /// Where grading stands (AGS `gradingProgress`).
+    GradingProgress, "gradingProgress", default FullyGraded,
+    [FullyGraded, Pending, PendingManual, Failed, NotReady]
+);
+
+/// Why a grade cannot be posted.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum InvalidGrade {
+    /// No user id.
+    #[error("userId is missing or empty")]
+    MissingUser,
+    /// `scoreGiven` below zero or not a finite number.
+    #[error("scoreGiven must be a number of at least 0, got {0}")]
+    BadScore(f64),
+    /// `scoreMaximum` not above zero or not a finite number.
+    #[error("scoreMaximum must be a number above 0, got {0}")]
+    BadMaximum(f64),
+    /// `scoreGiven` without `scoreMaximum`.
+    #[error("scoreMaximum is required when scoreGiven is set")]
+    MissingMaximum,
+    /// A progress value AGS does not know.
+    #[error("{field} '{value}' is not one of: {allowed}")]
+    UnknownProgress {
+        /// `activityProgress` or `gradingProgress`.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted values.
+        allowed: &'static str,
+    },
+    /// A stored item ltisync cannot read (wrong types, missing key parts,
+    /// another schema version).
+    #[error("the grade item is malformed: {0}")]
+    Malformed(String),
+}
+
+/// One user's grade in one activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grade {
+    /// The LMS user id (`user.id` in the ID token).
+    pub user_id: String,
+    /// Points given; `None` clears the score at the LMS.
+    pub score_given: Option<f64>,
+    /// Points possible; required with `score_given`.
+    pub score_maximum: Option<f64>,
+    /// Plain-text comment for the learner.
+    pub comment: Option<String>,
+    /// Default `Completed`.
+    pub activity_progress: ActivityProgress,
+    /// Default `FullyGraded`.
+    pub grading_progress: GradingProgress,
+    /// When the tool graded it.
+    pub graded_at: OffsetDateTime,
+}
+
+impl Grade {
+    /// A fully graded, completed score of `score_given` out of `score_maximum`,
+    /// graded now.
+    pub fn new(
+        user_id: impl Into<String>,
+        score_given: f64,
+        score_maximum: f64,
+    ) -> Result<Self, InvalidGrade> {
+        let grade = Self {
+            user_id: user_id.into(),
+            score_given: Some(score_given),
+            score_maximum: Some(score_maximum),
+            comment: None,
+            activity_progress: ActivityProgress::default(),
+            grading_progress: GradingProgress::default(),
+            graded_at: OffsetDateTime::now_utc(),
+        };
+        grade.validate()?;
+        Ok(grade)
+    }
+
+    /// Adds a comment.
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+
+    /// Sets both progress values.
+    pub fn with_progress(mut self, activity: ActivityProgress, grading: GradingProgress) -> Self {
+        self.activity_progress = activity;
+        self.grading_progress = grading;
+        self
+    }
+
+    /// Checks the rules of the schema.
+    pub fn validate(&self) -> Result<(), InvalidGrade> {
+        if self.user_id.trim().is_empty() {
+            return Err(InvalidGrade::MissingUser);
+        }
+        if let Some(score) = self.score_given {
+            if !score.is_finite() || score < 0.0 {
+                return Err(InvalidGrade::BadScore(score));
+            }
+        }
+        if let Some(max) = self.score_maximum {
+            if !max.is_finite() || max <= 0.0 {
+                return Err(InvalidGrade::BadMaximum(max));
+            }
+        }
+        if self.score_given.is_some() && self.score_maximum.is_none() {
+            return Err(InvalidGrade::MissingMaximum);
+        }
+        Ok(())
+    }
+
+    /// The score LTIaaS receives: progress always set, `scoreMaximum` sent
+    /// together with `scoreGiven`, no `timestamp` (LTIaaS stamps it).
+    pub fn to_score(&self) -> ScorePost {
+        ScorePost {
+            user_id: self.user_id.clone(),
+            activity_progress: self.activity_progress,
+            grading_progress: self.grading_progress,
+            score_given: self.score_given,
+            score_maximum: self.score_given.and(self.score_maximum),
+            comment: self.comment.clone(),
+        }
+    }
+}
+
+/// `POST /api/lineitems/:id/scores` body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScorePost {
+    /// The LMS user id.
+    pub user_id: String,
+    /// AGS activity progress.
+    pub activity_progress: ActivityProgress,
+    /// AGS grading progress.
+    pub grading_progress: GradingProgress,
+    /// Points given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_given: Option<f64>,
+    /// Points possible (only with `score_given`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score_maximum: Option<f64>,
+    /// Comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_grades_are_rejected_with_their_reason() {
+        assert_eq!(
+            Grade::new("u", -1.0, 10.0).unwrap_err(),
+            InvalidGrade::BadScore(-1.0)
+        );
+        assert_eq!(
+            Grade::new("u", 1.0, 0.0).unwrap_err(),
+            InvalidGrade::BadMaximum(0.0)
+        );
+        assert_eq!(
+            Grade::new(" ", 1.0, 2.0).unwrap_err(),
+            InvalidGrade::MissingUser
+        );
+        assert!(Grade::new("u", f64::NAN, 2.0).is_err());
+        let err = "Done".parse::<ActivityProgress>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "activityProgress 'Done' is not one of: Initialized Started InProgress Submitted Completed"
+        );
+    }
+
+    #[test]
+    fn zero_is_a_valid_score_and_is_sent() {
+        let score = Grade::new("u", 0.0, 10.0).unwrap().to_score();
+        let json = serde_json::to_value(&score).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"userId": "u", "activityProgress": "Completed",
+                "gradingProgress": "FullyGraded", "scoreGiven": 0.0, "scoreMaximum": 10.0})
+        );
+    }
+
+    #[test]
+    fn a_cleared_score_sends_no_maximum() {
+        let mut grade = Grade::new("u", 1.0, 10.0).unwrap().with_comment("redo");
+        grade.score_given = None;
+        let json = serde_json::to_value(grade.to_score()).unwrap();
+        assert!(json.get("scoreMaximum").is_none());
+        assert_eq!(json["comment"], "redo");
+    }
+}

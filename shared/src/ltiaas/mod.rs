@@ -1,0 +1,481 @@
+//! The LTIaaS API client (see `ltiaas-api.md` for the contract it speaks).
+//!
+//! One [`LtiaasClient`] is built per cold start and shared: it keeps a pool
+//! of connections, applies connect and request timeouts, caps the size of a
+//! response, and turns every failure into an [`LtiaasError`] that says
+//! whether trying again later can help.
+
+mod types;
+
+use std::time::{Duration, SystemTime};
+
+use percent_encoding::utf8_percent_encode;
+use reqwest::{header, Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+pub use types::{
+    AssignmentAndGrades, Context, IdToken, LaunchClaims, LineItem, LineItemPage, NewLineItem,
+    Platform, ResourceLink, Services,
+};
+
+use crate::activity::KEY_COMPONENT;
+use crate::config::LtiaasSettings;
+use crate::grade::ScorePost;
+use crate::secrets::{ApiKey, ExposeSecret, Ltik, ServiceKey};
+
+/// Largest response body read; anything bigger is refused, not buffered.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How a request authenticated; names the credential at fault in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `LTIK-AUTH-V2`: a launch's ltik.
+    Ltik,
+    /// `SERVICE-AUTH-V1`: an activity's service key.
+    ServiceKey,
+}
+
+/// What went wrong talking to LTIaaS.
+#[derive(Debug, Error)]
+pub enum LtiaasError {
+    /// 401: the ltik is invalid or expired (relaunch from the LMS), or the
+    /// service key is stale (the next launch replaces it), or the API key is wrong.
+    #[error("LTIaaS refused the {credential:?} credentials (HTTP 401): {message}")]
+    Unauthorized {
+        /// The credential sent besides the API key.
+        credential: Credential,
+        /// LTIaaS's explanation.
+        message: String,
+    },
+    /// 429, or the LMS's throttling 403: try again after `retry_after`.
+    #[error("LTIaaS or the LMS is throttling requests (HTTP {status}): {message}")]
+    Throttled {
+        /// 429 or 403.
+        status: u16,
+        /// What the server said.
+        message: String,
+        /// The server's `Retry-After`, when given.
+        retry_after: Option<Duration>,
+    },
+    /// 5xx: LTIaaS or the LMS failed; may succeed later.
+    #[error("LTIaaS failed (HTTP {status}): {message}")]
+    ServerError {
+        /// The 5xx status.
+        status: u16,
+        /// What the server said.
+        message: String,
+        /// The server's `Retry-After`, when given.
+        retry_after: Option<Duration>,
+    },
+    /// Any other 4xx: the request itself is wrong; repeating it will not help.
+    #[error("LTIaaS rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        /// The 4xx status.
+        status: u16,
+        /// What the server said.
+        message: String,
+    },
+    /// No connection, or the connection dropped before an answer.
+    #[error("LTIaaS could not be reached: {0}")]
+    Unreachable(String),
+    /// No answer within the configured time.
+    #[error("LTIaaS did not answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer ltisync cannot use (bad JSON, missing fields, too large).
+    #[error("LTIaaS sent a response ltisync cannot understand: {0}")]
+    BadResponse(String),
+}
+
+impl LtiaasError {
+    /// Whether the same request may succeed later: network errors,
+    /// timeouts, 429, 5xx and throttling 403.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Throttled { .. }
+                | Self::ServerError { .. }
+                | Self::Unreachable(_)
+                | Self::Timeout(_)
+        )
+    }
+
+    /// The delay the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after, .. } | Self::ServerError { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// The HTTP status LTIaaS answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Unauthorized { .. } => Some(401),
+            Self::Throttled { status, .. }
+            | Self::ServerError { status, .. }
+            | Self::Rejected { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The LTIaaS API, as one tool (API key) sees it.
+#[derive(Clone)]
+pub struct LtiaasClient {
+    http: reqwest::Client,
+    /// Base URL without a trailing slash.
+    base: String,
+    api_key: ApiKey,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for LtiaasClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LtiaasClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LtiaasClient {
+    /// Builds the client (connection pool, timeouts) for `settings` with the
+    /// resolved API key.
+    pub fn new(settings: &LtiaasSettings, api_key: ApiKey) -> Result<Self, LtiaasError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .user_agent(concat!("ltisync/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| LtiaasError::Unreachable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
+            api_key,
+            request_timeout: settings.request_timeout,
+        })
+    }
+
+    /// `GET /api/idtoken`: the launch behind `ltik`.
+    pub async fn id_token(&self, ltik: &Ltik) -> Result<IdToken, LtiaasError> {
+        let request = self.request(Method::GET, "/api/idtoken");
+        let body = self
+            .send(request, Credential::Ltik, ltik.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
+    /// `GET /api/lineitems`: the first page of line items of the service
+    /// key's context, filtered by link (and resource id and tag when given).
+    pub async fn list_line_items(
+        &self,
+        key: &ServiceKey,
+        resource_link_id: &str,
+        resource_id: Option<&str>,
+        tag: Option<&str>,
+    ) -> Result<LineItemPage, LtiaasError> {
+        let mut query = vec![("resourceLinkId", resource_link_id)];
+        query.extend(resource_id.map(|r| ("resourceId", r)));
+        query.extend(tag.map(|t| ("tag", t)));
+        let request = self.request(Method::GET, "/api/lineitems").query(&query);
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
+    /// `GET /api/lineitems?url=...`: a further page, from a page's `next`.
+    pub async fn line_items_page(
+        &self,
+        key: &ServiceKey,
+        next: &str,
+    ) -> Result<LineItemPage, LtiaasError> {
+        let request = self
+            .request(Method::GET, "/api/lineitems")
+            .query(&[("url", next)]);
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
+    /// `POST /api/lineitems`: creates a line item (not idempotent).
+    pub async fn create_line_item(
+        &self,
+        key: &ServiceKey,
+        item: &NewLineItem,
+    ) -> Result<LineItem, LtiaasError> {
+        let request = self.request(Method::POST, "/api/lineitems").json(item);
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
+    /// `GET /api/lineitems/:id`.
+    pub async fn get_line_item(
+        &self,
+        key: &ServiceKey,
+        line_item_id: &str,
+    ) -> Result<LineItem, LtiaasError> {
+        let path = format!("/api/lineitems/{}", encode_line_item_id(line_item_id));
+        let body = self
+            .send(
+                self.request(Method::GET, &path),
+                Credential::ServiceKey,
+                key.expose_secret(),
+            )
+            .await?;
+        parse(&body)
+    }
+
+    /// `POST /api/lineitems/:id/scores`: one score (204 on success).
+    pub async fn post_score(
+        &self,
+        key: &ServiceKey,
+        line_item_id: &str,
+        score: &ScorePost,
+    ) -> Result<(), LtiaasError> {
+        let path = format!(
+            "/api/lineitems/{}/scores",
+            encode_line_item_id(line_item_id)
+        );
+        let request = self.request(Method::POST, &path).json(score);
+        self.send(request, Credential::ServiceKey, key.expose_secret())
+            .await
+            .map(drop)
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header(header::ACCEPT, "application/json")
+    }
+
+    /// Sends with the right `Authorization` scheme and returns the body of
+    /// a 2xx answer; every other outcome becomes an [`LtiaasError`].
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        credential: Credential,
+        secret: &str,
+    ) -> Result<Vec<u8>, LtiaasError> {
+        let scheme = match credential {
+            Credential::Ltik => "LTIK-AUTH-V2",
+            Credential::ServiceKey => "SERVICE-AUTH-V1",
+        };
+        let mut auth = header::HeaderValue::try_from(format!(
+            "{scheme} {}:{secret}",
+            self.api_key.expose_secret()
+        ))
+        .map_err(|_| LtiaasError::Rejected {
+            status: 400,
+            message: format!(
+                "the API key or {credential:?} contains characters not allowed in a header"
+            ),
+        })?;
+        auth.set_sensitive(true);
+        let response = request
+            .header(header::AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = read_capped(response).await.map_err(|e| match e {
+            ReadError::Transport(e) => self.transport_error(e),
+            ReadError::TooLarge => {
+                LtiaasError::BadResponse(format!("the body exceeds {MAX_RESPONSE_BYTES} bytes"))
+            }
+        })?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        // Never let a secret echoed back by a server reach an error message.
+        let message = error_message(status, &body)
+            .replace(secret, "[redacted]")
+            .replace(self.api_key.expose_secret(), "[redacted]");
+        Err(classify(status, message, retry_after, credential))
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> LtiaasError {
+        if e.is_timeout() {
+            LtiaasError::Timeout(self.request_timeout)
+        } else {
+            LtiaasError::Unreachable(error_chain(&e))
+        }
+    }
+}
+
+fn classify(
+    status: StatusCode,
+    message: String,
+    retry_after: Option<Duration>,
+    credential: Credential,
+) -> LtiaasError {
+    let code = status.as_u16();
+    match code {
+        401 => LtiaasError::Unauthorized {
+            credential,
+            message,
+        },
+        429 => LtiaasError::Throttled {
+            status: code,
+            message,
+            retry_after,
+        },
+        // Canvas throttles with 403 "Rate Limit Exceeded"; other 403s are final.
+        403 if message.to_ascii_lowercase().contains("rate limit exceeded") => {
+            LtiaasError::Throttled {
+                status: code,
+                message,
+                retry_after,
+            }
+        }
+        500..=599 => LtiaasError::ServerError {
+            status: code,
+            message,
+            retry_after,
+        },
+        _ => LtiaasError::Rejected {
+            status: code,
+            message,
+        },
+    }
+}
+
+/// The most useful text of an error answer: the envelope's description and
+/// message, else the raw body (shortened), else the status reason.
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    if let Ok(envelope) = serde_json::from_slice::<types::ErrorEnvelope>(body) {
+        let details = envelope.details.unwrap_or_default();
+        let parts: Vec<String> = [details.message, details.description, envelope.error]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            return parts.join(": ");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        status.canonical_reason().unwrap_or("no details").to_owned()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LtiaasError> {
+    serde_json::from_slice(body).map_err(|e| LtiaasError::BadResponse(e.to_string()))
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// A line item id (a URL) as one path segment: everything outside
+/// `A-Za-z0-9-_.~` percent-encoded.
+pub fn encode_line_item_id(id: &str) -> String {
+    utf8_percent_encode(id, KEY_COMPONENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_item_ids_are_one_encoded_segment() {
+        assert_eq!(
+            encode_line_item_id("https://lms.example.com/course/1/lineitems/1?x=a b"),
+            "https%3A%2F%2Flms.example.com%2Fcourse%2F1%2Flineitems%2F1%3Fx%3Da%20b"
+        );
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn statuses_are_classified_by_what_retrying_can_do() {
+        let c = |code: u16, msg: &str| {
+            classify(
+                StatusCode::from_u16(code).unwrap(),
+                msg.into(),
+                None,
+                Credential::ServiceKey,
+            )
+        };
+        assert!(matches!(c(401, "x"), LtiaasError::Unauthorized { .. }));
+        assert!(c(429, "x").is_retryable());
+        assert!(c(503, "x").is_retryable());
+        assert!(c(403, "403 Forbidden (Rate Limit Exceeded)").is_retryable());
+        for code in [400, 403, 404, 409, 412, 422] {
+            assert!(!c(code, "x").is_retryable(), "{code}");
+        }
+    }
+
+    #[test]
+    fn error_messages_come_from_the_envelope() {
+        let body = br#"{"status":401,"error":"Unauthorized","details":{"message":"INVALID_LTIK_AUTH_AUTHORIZATION_HEADER","description":"Invalid or expired ltik."}}"#;
+        assert_eq!(
+            error_message(StatusCode::UNAUTHORIZED, body),
+            "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.: Unauthorized"
+        );
+        assert_eq!(error_message(StatusCode::BAD_GATEWAY, b""), "Bad Gateway");
+    }
+}

@@ -1,0 +1,415 @@
+//! Activity items: written by every launch, read and annotated by the sync.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use serde::Deserialize;
+
+use super::{activity_pk, now_rfc3339, schema, Store, StoreError};
+use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
+use crate::secrets::{ExposeSecret, ServiceKey};
+
+/// An activity item as stored (see the README for every attribute).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityItem {
+    platform_id: String,
+    context_id: String,
+    resource_link_id: String,
+    #[serde(default)]
+    service_key: Option<String>,
+    #[serde(default)]
+    resource_link_title: Option<String>,
+    #[serde(default)]
+    line_item_id: Option<String>,
+    #[serde(default)]
+    launch_line_item_id: Option<String>,
+    #[serde(default)]
+    line_item_resource_id: Option<String>,
+    #[serde(default)]
+    line_item_tag: Option<String>,
+    #[serde(default)]
+    line_item_label: Option<String>,
+    #[serde(default)]
+    line_item_score_maximum: Option<f64>,
+    #[serde(default)]
+    needs_relaunch: Option<String>,
+}
+
+impl TryFrom<ActivityItem> for Activity {
+    type Error = StoreError;
+
+    fn try_from(item: ActivityItem) -> Result<Self, StoreError> {
+        let ids = ActivityIds::new(item.platform_id, item.context_id, item.resource_link_id)
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        Ok(Activity {
+            key: ids.key(),
+            ids,
+            service_key: item.service_key.map(ServiceKey::new),
+            resource_link_title: item.resource_link_title,
+            line_item_id: item.line_item_id,
+            launch_line_item_id: item.launch_line_item_id,
+            line_item_preferences: LineItemPreferences {
+                resource_id: item.line_item_resource_id,
+                tag: item.line_item_tag,
+                label: item.line_item_label,
+                score_maximum: item.line_item_score_maximum,
+            },
+            needs_relaunch: item.needs_relaunch,
+        })
+    }
+}
+
+/// Builds an `UpdateItem` expression clause by clause.
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    add: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn set(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        self.values.insert(format!(":{attribute}"), value);
+        self.set.push(format!("{name} = :{attribute}"));
+    }
+
+    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        self.values.insert(format!(":{attribute}"), value);
+        self.set
+            .push(format!("{name} = if_not_exists({name}, :{attribute})"));
+    }
+
+    fn set_optional(&mut self, attribute: &str, value: Option<&String>) {
+        if let Some(v) = value {
+            self.set(attribute, AttributeValue::S(v.clone()));
+        }
+    }
+
+    fn remove(&mut self, attribute: &str) {
+        let name = self.name(attribute);
+        self.remove.push(name);
+    }
+
+    fn add(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        self.values.insert(format!(":{attribute}"), value);
+        self.add.push(format!("{name} :{attribute}"));
+    }
+
+    fn expression(&self) -> String {
+        let mut clauses = Vec::new();
+        for (keyword, parts) in [
+            ("SET", &self.set),
+            ("REMOVE", &self.remove),
+            ("ADD", &self.add),
+        ] {
+            if !parts.is_empty() {
+                clauses.push(format!("{keyword} {}", parts.join(", ")));
+            }
+        }
+        clauses.join(" ")
+    }
+}
+
+impl Store {
+    /// Records a launch: one unconditional upsert of the activity.
+    ///
+    /// It sets the ids, titles, platform and last launch time, keeps the
+    /// first launch time, counts launches, and replaces the service key when
+    /// the launch carried one (clearing any "needs relaunch" mark, since a
+    /// fresh key is what that mark waits for). A launch without a key leaves
+    /// the stored key alone. Attributes the sync owns (line item cache) and
+    /// the tool owns (line item preferences) are never touched.
+    pub async fn record_launch(
+        &self,
+        launch: &LaunchCapture,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let key = launch.ids.key();
+        let now = AttributeValue::S(now_rfc3339(now));
+        let mut update = Update::default();
+        update.set("activityKey", AttributeValue::S(key.as_str().to_owned()));
+        update.set(
+            "platformId",
+            AttributeValue::S(launch.ids.platform_id.clone()),
+        );
+        update.set(
+            "contextId",
+            AttributeValue::S(launch.ids.context_id.clone()),
+        );
+        update.set(
+            "resourceLinkId",
+            AttributeValue::S(launch.ids.resource_link_id.clone()),
+        );
+        update.set_optional("contextTitle", launch.context_title.as_ref());
+        update.set_optional("resourceLinkTitle", launch.resource_link_title.as_ref());
+        update.set_optional("platformName", launch.platform_name.as_ref());
+        update.set_optional("platformUrl", launch.platform_url.as_ref());
+        update.set("lastLaunchAt", now.clone());
+        update.set_if_absent("firstLaunchAt", now.clone());
+        update.add("launchCount", AttributeValue::N("1".into()));
+        match &launch.line_item_hint {
+            Some(id) => update.set("launchLineItemId", AttributeValue::S(id.clone())),
+            None => update.remove("launchLineItemId"),
+        }
+        if let Some(service_key) = &launch.service_key {
+            update.set(
+                "serviceKey",
+                AttributeValue::S(service_key.expose_secret().to_owned()),
+            );
+            update.set("serviceKeyAt", now);
+            update.remove("needsRelaunch");
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(&key)))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_expression(update.expression())
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .send()
+            .await
+            .map_err(|e| scrub(StoreError::from(e), launch.service_key.as_ref()))?;
+        Ok(())
+    }
+
+    /// Reads one activity.
+    pub async fn activity(&self, key: &ActivityKey) -> Result<Option<Activity>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(key)))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(parse_activity).transpose()
+    }
+
+    /// Reads many activities (100 per request), returning those that exist
+    /// and the number of items read.
+    pub async fn activities(
+        &self,
+        keys: &[ActivityKey],
+    ) -> Result<(HashMap<ActivityKey, Activity>, u64), StoreError> {
+        let mut found = HashMap::new();
+        let mut items_read = 0;
+        for chunk in keys.chunks(100) {
+            let mut request_keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|key| {
+                    HashMap::from([
+                        (schema::PK.to_owned(), AttributeValue::S(activity_pk(key))),
+                        (
+                            schema::SK.to_owned(),
+                            AttributeValue::S(schema::ACTIVITY_SK.into()),
+                        ),
+                    ])
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !request_keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut request_keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    items_read += 1;
+                    let activity = parse_activity(item)?;
+                    found.insert(activity.key.clone(), activity);
+                }
+                if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    request_keys = left.keys;
+                    // DynamoDB asks for a back-off before unprocessed keys.
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem kept returning unprocessed keys".into(),
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6)))
+                        .await;
+                }
+            }
+        }
+        Ok((found, items_read))
+    }
+
+    /// Caches the line item the sync resolved for `key`.
+    pub async fn cache_line_item(
+        &self,
+        key: &ActivityKey,
+        line_item_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(key)))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_expression("SET lineItemId = :id")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
+            .send()
+            .await
+            .map(drop)
+            .or_else(ignore_condition_failure)
+    }
+
+    /// Drops a cached line item id the LMS no longer knows, unless another
+    /// writer already changed it.
+    pub async fn forget_line_item(
+        &self,
+        key: &ActivityKey,
+        line_item_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(key)))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_expression("REMOVE lineItemId")
+            .condition_expression("lineItemId = :id")
+            .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
+            .send()
+            .await
+            .map(drop)
+            .or_else(ignore_condition_failure)
+    }
+
+    /// Marks the activity as needing a relaunch because LTIaaS refused
+    /// `service_key`. Only applies while that key is still the stored one:
+    /// a launch that replaced it in the meantime wins.
+    pub async fn mark_needs_relaunch(
+        &self,
+        key: &ActivityKey,
+        service_key: &ServiceKey,
+        reason: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(key)))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_expression("SET needsRelaunch = :reason, needsRelaunchAt = :now")
+            .condition_expression("serviceKey = :key")
+            .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(now_rfc3339(now)))
+            .expression_attribute_values(
+                ":key",
+                AttributeValue::S(service_key.expose_secret().to_owned()),
+            )
+            .send()
+            .await
+            .map(drop)
+            .or_else(ignore_condition_failure)
+            .map_err(|e| scrub(e, Some(service_key)))
+    }
+
+    /// Sets how the sync picks or creates the activity's line item (the
+    /// tool's choice; launches and the sync never change it).
+    pub async fn set_line_item_preferences(
+        &self,
+        ids: &ActivityIds,
+        preferences: &LineItemPreferences,
+    ) -> Result<(), StoreError> {
+        let mut update = Update::default();
+        update.set("platformId", AttributeValue::S(ids.platform_id.clone()));
+        update.set("contextId", AttributeValue::S(ids.context_id.clone()));
+        update.set(
+            "resourceLinkId",
+            AttributeValue::S(ids.resource_link_id.clone()),
+        );
+        for (attribute, value) in [
+            ("lineItemResourceId", preferences.resource_id.as_ref()),
+            ("lineItemTag", preferences.tag.as_ref()),
+            ("lineItemLabel", preferences.label.as_ref()),
+        ] {
+            match value {
+                Some(v) => update.set(attribute, AttributeValue::S(v.clone())),
+                None => update.remove(attribute),
+            }
+        }
+        match preferences.score_maximum {
+            Some(max) => update.set("lineItemScoreMaximum", AttributeValue::N(max.to_string())),
+            None => update.remove("lineItemScoreMaximum"),
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(activity_pk(&ids.key())))
+            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_expression(update.expression())
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, StoreError> {
+    let parsed: ActivityItem =
+        serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    Activity::try_from(parsed)
+}
+
+/// A failed condition is an expected race, not an error.
+pub(super) fn ignore_condition_failure<E>(
+    err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> Result<(), StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if is_condition_failure(&err) {
+        Ok(())
+    } else {
+        Err(err.into())
+    }
+}
+
+pub(super) fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    err.as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+/// Keeps a service key out of an error message, whatever DynamoDB echoed.
+fn scrub(err: StoreError, key: Option<&ServiceKey>) -> StoreError {
+    let Some(key) = key else { return err };
+    let secret = key.expose_secret();
+    let clean = |text: String| text.replace(secret, "[redacted]");
+    match err {
+        StoreError::Unavailable(t) => StoreError::Unavailable(clean(t)),
+        StoreError::Rejected(t) => StoreError::Rejected(clean(t)),
+        StoreError::Malformed(t) => StoreError::Malformed(clean(t)),
+    }
+}

@@ -1,0 +1,484 @@
+//! Grade items: written by the tool (one `PutItem` each), found through the
+//! sparse `pending` index, and marked by the sync with their outcome.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::activities::is_condition_failure;
+use super::{activity_pk, grade_sk, now_rfc3339, schema, Store, StoreError};
+use crate::activity::{ActivityIds, ActivityKey};
+use crate::grade::{Grade, InvalidGrade, GRADE_SCHEMA_VERSION};
+
+/// The attributes the tool writes. A grade counts as unchanged while all of
+/// them still hold the values the sync read.
+const TOOL_ATTRIBUTES: &[&str] = &[
+    "pending",
+    "schemaVersion",
+    "userId",
+    "scoreGiven",
+    "scoreMaximum",
+    "comment",
+    "activityProgress",
+    "gradingProgress",
+    "gradedAt",
+];
+
+/// A grade item as the tool writes it (schema version 1).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GradeItem {
+    #[serde(default)]
+    schema_version: Option<u32>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    score_given: Option<f64>,
+    #[serde(default)]
+    score_maximum: Option<f64>,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    activity_progress: Option<String>,
+    #[serde(default)]
+    grading_progress: Option<String>,
+    #[serde(default)]
+    graded_at: Option<String>,
+}
+
+/// A grade waiting to be posted, as read from the `pending` index.
+#[derive(Debug, Clone)]
+pub struct PendingGrade {
+    /// The item's partition key.
+    pub pk: String,
+    /// The item's sort key.
+    pub sk: String,
+    /// Its activity, when `pk` names one.
+    pub activity: Option<ActivityKey>,
+    /// The grade, or why it cannot be posted.
+    pub grade: Result<Grade, InvalidGrade>,
+    /// The tool-owned attributes as read, for the "unchanged" condition.
+    snapshot: HashMap<String, AttributeValue>,
+}
+
+/// The result of looking for pending grades.
+#[derive(Debug, Default)]
+pub struct PendingScan {
+    /// The grades found.
+    pub grades: Vec<PendingGrade>,
+    /// Items DynamoDB read to find them (sum of `ScannedCount`).
+    pub items_read: u64,
+}
+
+/// What a conditional outcome write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written.
+    Applied,
+    /// The tool changed the grade since it was read; nothing was written
+    /// and the grade stays pending with its new value.
+    Changed,
+}
+
+impl Store {
+    /// Records (or replaces) a grade, making it pending: the Rust form of
+    /// the one `PutItem` the README documents. Writing the same grade twice
+    /// is harmless.
+    pub async fn record_grade(&self, ids: &ActivityIds, grade: &Grade) -> Result<(), StoreError> {
+        grade.validate().map_err(|e| {
+            StoreError::Rejected(format!("grade for user '{}': {e}", grade.user_id))
+        })?;
+        let pk = activity_pk(&ids.key());
+        let mut item = HashMap::from([
+            (schema::PK.to_owned(), AttributeValue::S(pk.clone())),
+            (
+                schema::SK.to_owned(),
+                AttributeValue::S(grade_sk(&grade.user_id)),
+            ),
+            (schema::PENDING.to_owned(), AttributeValue::S(pk)),
+            (
+                "schemaVersion".to_owned(),
+                AttributeValue::N(GRADE_SCHEMA_VERSION.to_string()),
+            ),
+            (
+                "userId".to_owned(),
+                AttributeValue::S(grade.user_id.clone()),
+            ),
+            (
+                "activityProgress".to_owned(),
+                AttributeValue::S(grade.activity_progress.to_string()),
+            ),
+            (
+                "gradingProgress".to_owned(),
+                AttributeValue::S(grade.grading_progress.to_string()),
+            ),
+            (
+                "gradedAt".to_owned(),
+                AttributeValue::S(now_rfc3339(grade.graded_at)),
+            ),
+        ]);
+        if let Some(score) = grade.score_given {
+            item.insert("scoreGiven".into(), AttributeValue::N(score.to_string()));
+        }
+        if let Some(max) = grade.score_maximum {
+            item.insert("scoreMaximum".into(), AttributeValue::N(max.to_string()));
+        }
+        if let Some(comment) = &grade.comment {
+            item.insert("comment".into(), AttributeValue::S(comment.clone()));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// All pending grades (a scan of the sparse index: it reads only
+    /// pending grades), or those of one activity (a query of the index).
+    pub async fn pending_grades(
+        &self,
+        activity: Option<&ActivityKey>,
+    ) -> Result<PendingScan, StoreError> {
+        let mut scan = PendingScan::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let (items, scanned, next) = match activity {
+                None => {
+                    let out = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .index_name(schema::PENDING_INDEX)
+                        .select(Select::AllAttributes)
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await?;
+                    (out.items, out.scanned_count, out.last_evaluated_key)
+                }
+                Some(key) => {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(schema::PENDING_INDEX)
+                        .key_condition_expression("#pending = :pk")
+                        .expression_attribute_names("#pending", schema::PENDING)
+                        .expression_attribute_values(":pk", AttributeValue::S(activity_pk(key)))
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await?;
+                    (out.items, out.scanned_count, out.last_evaluated_key)
+                }
+            };
+            scan.items_read += scanned.max(0) as u64;
+            scan.grades
+                .extend(items.unwrap_or_default().into_iter().map(parse_pending));
+            match next {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(scan)
+    }
+
+    /// Marks a posted grade as synced, unless it changed since it was read.
+    pub async fn mark_synced(
+        &self,
+        grade: &PendingGrade,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut values = HashMap::from([
+            (":synced".to_owned(), AttributeValue::S("SYNCED".into())),
+            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+        ]);
+        values.extend(grade.condition_values());
+        self.write_outcome(
+            grade,
+            "SET syncStatus = :synced, syncedAt = :now REMOVE #pending, lastError, lastHttpStatus",
+            values,
+        )
+        .await
+    }
+
+    /// Records a permanent failure: the grade leaves the pending index with
+    /// its reason, and is not tried again until the tool changes it.
+    pub async fn mark_failed(
+        &self,
+        grade: &PendingGrade,
+        http_status: Option<u16>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut values = HashMap::from([
+            (":failed".to_owned(), AttributeValue::S("FAILED".into())),
+            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+            (":reason".to_owned(), AttributeValue::S(reason.to_owned())),
+        ]);
+        values.extend(grade.condition_values());
+        let expression = match http_status {
+            Some(status) => {
+                values.insert(":status".into(), AttributeValue::N(status.to_string()));
+                "SET syncStatus = :failed, failedAt = :now, lastError = :reason, lastHttpStatus = :status REMOVE #pending"
+            }
+            None => {
+                "SET syncStatus = :failed, failedAt = :now, lastError = :reason REMOVE #pending, lastHttpStatus"
+            }
+        };
+        self.write_outcome(grade, expression, values).await
+    }
+
+    /// Notes why a grade is still pending after this run (it stays in the index).
+    pub async fn note_pending(
+        &self,
+        grade: &PendingGrade,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut values = HashMap::from([
+            (
+                ":pendingStatus".to_owned(),
+                AttributeValue::S("PENDING".into()),
+            ),
+            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+            (":reason".to_owned(), AttributeValue::S(reason.to_owned())),
+        ]);
+        values.extend(grade.condition_values());
+        self.write_outcome(
+            grade,
+            "SET syncStatus = :pendingStatus, lastAttemptAt = :now, lastError = :reason",
+            values,
+        )
+        .await
+    }
+
+    async fn write_outcome(
+        &self,
+        grade: &PendingGrade,
+        update: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(grade.pk.clone()))
+            .key(schema::SK, AttributeValue::S(grade.sk.clone()))
+            .update_expression(update)
+            .condition_expression(grade.unchanged_condition())
+            .set_expression_attribute_names(Some(condition_names()))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WriteOutcome::Applied),
+            Err(e) if is_condition_failure(&e) => Ok(WriteOutcome::Changed),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn condition_names() -> HashMap<String, String> {
+    TOOL_ATTRIBUTES
+        .iter()
+        .map(|a| (format!("#{a}"), (*a).to_owned()))
+        .collect()
+}
+
+impl PendingGrade {
+    /// "Every tool-owned attribute still holds what was read."
+    fn unchanged_condition(&self) -> String {
+        TOOL_ATTRIBUTES
+            .iter()
+            .map(|a| {
+                if self.snapshot.contains_key(*a) {
+                    format!("#{a} = :was_{a}")
+                } else {
+                    format!("attribute_not_exists(#{a})")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    fn condition_values(&self) -> impl Iterator<Item = (String, AttributeValue)> + '_ {
+        self.snapshot
+            .iter()
+            .map(|(a, v)| (format!(":was_{a}"), v.clone()))
+    }
+
+    /// The user id as stored, for reports, even when the grade is invalid.
+    pub fn user_label(&self) -> String {
+        match (&self.grade, self.snapshot.get("userId")) {
+            (Ok(g), _) => g.user_id.clone(),
+            (Err(_), Some(AttributeValue::S(user))) => user.clone(),
+            _ => self.sk.clone(),
+        }
+    }
+}
+
+fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let pk = text(&item, schema::PK);
+    let sk = text(&item, schema::SK);
+    let activity = pk
+        .strip_prefix(schema::ACTIVITY_PREFIX)
+        .and_then(|key| ActivityKey::parse(key).ok());
+    let pending = text(&item, schema::PENDING);
+    item.retain(|name, _| TOOL_ATTRIBUTES.contains(&name.as_str()));
+    let grade = match &activity {
+        None => Err(InvalidGrade::Malformed(format!(
+            "pk '{pk}' is not 'ACT#' followed by an activity key"
+        ))),
+        Some(_) if pending != pk => Err(InvalidGrade::Malformed(
+            "the pending attribute must be a copy of pk".into(),
+        )),
+        Some(_) => parse_grade(item.clone(), &sk),
+    };
+    PendingGrade {
+        pk,
+        sk,
+        activity,
+        grade,
+        snapshot: item,
+    }
+}
+
+fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade, InvalidGrade> {
+    let raw: GradeItem =
+        serde_dynamo::from_item(item).map_err(|e| InvalidGrade::Malformed(e.to_string()))?;
+    match raw.schema_version {
+        Some(GRADE_SCHEMA_VERSION) => {}
+        Some(other) => {
+            return Err(InvalidGrade::Malformed(format!(
+                "schemaVersion {other} is not supported (this ltisync reads version {GRADE_SCHEMA_VERSION})"
+            )))
+        }
+        None => return Err(InvalidGrade::Malformed("schemaVersion is missing".into())),
+    }
+    let user_id = raw.user_id.unwrap_or_default();
+    if user_id.trim().is_empty() {
+        return Err(InvalidGrade::MissingUser);
+    }
+    if sk != grade_sk(&user_id) {
+        return Err(InvalidGrade::Malformed(format!(
+            "sk must be '{}' for this userId",
+            grade_sk(&user_id)
+        )));
+    }
+    let graded_at = match raw.graded_at {
+        Some(text) => OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| {
+            InvalidGrade::Malformed(format!("gradedAt '{text}' is not an ISO 8601 time ({e})"))
+        })?,
+        None => return Err(InvalidGrade::Malformed("gradedAt is missing".into())),
+    };
+    let grade = Grade {
+        user_id,
+        score_given: raw.score_given,
+        score_maximum: raw.score_maximum,
+        comment: raw.comment,
+        activity_progress: raw
+            .activity_progress
+            .map(|p| p.parse())
+            .transpose()?
+            .unwrap_or_default(),
+        grading_progress: raw
+            .grading_progress
+            .map(|p| p.parse())
+            .transpose()?
+            .unwrap_or_default(),
+        graded_at,
+    };
+    grade.validate()?;
+    Ok(grade)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn n(v: &str) -> AttributeValue {
+        AttributeValue::N(v.into())
+    }
+
+    fn valid() -> Vec<(&'static str, AttributeValue)> {
+        vec![
+            ("pk", s("ACT#p#c#r")),
+            ("sk", s("GRADE#u%201")),
+            ("pending", s("ACT#p#c#r")),
+            ("schemaVersion", n("1")),
+            ("userId", s("u 1")),
+            ("scoreGiven", n("9")),
+            ("scoreMaximum", n("10")),
+            ("gradedAt", s("2026-11-01T10:00:00Z")),
+            ("syncStatus", s("PENDING")),
+        ]
+    }
+
+    #[test]
+    fn a_valid_item_parses_with_defaults_and_keeps_only_tool_attributes() {
+        let g = parse_pending(item(&valid()));
+        let grade = g.grade.clone().unwrap();
+        assert_eq!(grade.user_id, "u 1");
+        assert_eq!(grade.activity_progress.as_str(), "Completed");
+        assert!(!g.snapshot.contains_key("syncStatus"));
+        let condition = g.unchanged_condition();
+        assert!(condition.contains("#scoreGiven = :was_scoreGiven"));
+        assert!(condition.contains("attribute_not_exists(#comment)"));
+    }
+
+    #[test]
+    fn malformed_items_say_what_is_wrong() {
+        let cases: &[(&str, AttributeValue, &str)] = &[
+            (
+                "scoreGiven",
+                n("-1"),
+                "scoreGiven must be a number of at least 0",
+            ),
+            (
+                "scoreMaximum",
+                n("0"),
+                "scoreMaximum must be a number above 0",
+            ),
+            (
+                "activityProgress",
+                s("Done"),
+                "activityProgress 'Done' is not one of",
+            ),
+            ("userId", s(""), "userId is missing"),
+            ("schemaVersion", n("2"), "schemaVersion 2 is not supported"),
+            ("scoreGiven", s("ninety"), "malformed"),
+            ("gradedAt", s("yesterday"), "gradedAt 'yesterday'"),
+            ("pending", s("other"), "copy of pk"),
+            ("sk", s("GRADE#someone-else"), "sk must be"),
+            ("pk", s("ACT#bad"), "is not 'ACT#'"),
+        ];
+        for (name, value, expected) in cases {
+            let mut fields = valid();
+            fields.retain(|(k, _)| k != name);
+            fields.push((name, value.clone()));
+            let err = parse_pending(item(&fields)).grade.unwrap_err().to_string();
+            assert!(err.contains(expected), "{name}: {err}");
+        }
+    }
+}

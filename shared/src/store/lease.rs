@@ -1,0 +1,114 @@
+//! The sync lease: one item that at most one run holds at a time.
+//!
+//! A run takes it with a conditional put (free, or expired) and gives it
+//! back when done. It expires by itself at the end of the holder's Lambda
+//! deadline plus a margin, so a crashed run never blocks the next one.
+//! DynamoDB's TTL deletes old lease items eventually; the condition checks
+//! `expiresAt` itself, so correctness never waits for TTL.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::activities::is_condition_failure;
+use super::{now_rfc3339, schema, Store, StoreError};
+
+const LEASE_PK: &str = "LEASE#sync";
+const LEASE_SK: &str = "LEASE";
+
+/// A lease this run holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The holder (the run id).
+    pub owner: String,
+    /// When it lapses.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Store {
+    /// Takes the lease for `owner` until `expires_at`, or returns who holds
+    /// it (owner and expiry) when another run does.
+    pub async fn acquire_lease(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Result<Lease, Lease>, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(schema::PK, AttributeValue::S(LEASE_PK.into()))
+            .item(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .item("owner", AttributeValue::S(owner.to_owned()))
+            .item("acquiredAt", AttributeValue::S(now_rfc3339(now)))
+            .item(
+                schema::EXPIRES_AT,
+                AttributeValue::N(expires_at.unix_timestamp().to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR #expires < :now")
+            .expression_attribute_names("#expires", schema::EXPIRES_AT)
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(Lease {
+                owner: owner.to_owned(),
+                expires_at,
+            })),
+            Err(e) if is_condition_failure(&e) => {
+                Ok(Err(self.current_lease().await?.unwrap_or(Lease {
+                    owner: "unknown".into(),
+                    expires_at,
+                })))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives the lease back, if this run still holds it.
+    pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(LEASE_PK.into()))
+            .key(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .send()
+            .await
+            .map(drop)
+            .or_else(super::activities::ignore_condition_failure)
+    }
+
+    async fn current_lease(&self) -> Result<Option<Lease>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(LEASE_PK.into()))
+            .key(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let owner = match item.get("owner") {
+            Some(AttributeValue::S(o)) => o.clone(),
+            _ => "unknown".into(),
+        };
+        let expires_at = match item.get(schema::EXPIRES_AT) {
+            Some(AttributeValue::N(n)) => n
+                .parse::<i64>()
+                .ok()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            _ => None,
+        }
+        .ok_or_else(|| StoreError::Malformed("the lease item has no valid expiresAt".into()))?;
+        Ok(Some(Lease { owner, expires_at }))
+    }
+}

@@ -1,0 +1,125 @@
+//! The DynamoDB store: activities (with their service keys), grades and the
+//! sync lease, all in one table.
+//!
+//! # Table layout
+//! | item     | `pk`                 | `sk`                    |
+//! |----------|----------------------|-------------------------|
+//! | activity | `ACT#<activity key>` | `ACTIVITY`              |
+//! | grade    | `ACT#<activity key>` | `GRADE#<enc(user id)>`  |
+//! | lease    | `LEASE#sync`         | `LEASE`                 |
+//!
+//! The global secondary index `pending` (partition key `pending`, sort key
+//! `sk`, all attributes projected) holds only grades waiting to be posted:
+//! a grade carries the `pending` attribute (a copy of its `pk`) from the
+//! tool's write until the sync posts it or gives up on it, so discovering
+//! work reads only pending grades. The attribute `expiresAt` (epoch
+//! seconds) is the table's TTL attribute; only the lease has it.
+
+mod activities;
+mod grades;
+mod lease;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use thiserror::Error;
+
+pub use grades::{PendingGrade, PendingScan, WriteOutcome};
+pub use lease::Lease;
+
+use crate::activity::{encode_key_component, ActivityKey};
+
+/// Names of the table's keys, index and attributes: the public contract.
+pub mod schema {
+    /// Partition key.
+    pub const PK: &str = "pk";
+    /// Sort key.
+    pub const SK: &str = "sk";
+    /// The sparse index of pending grades.
+    pub const PENDING_INDEX: &str = "pending";
+    /// Its partition key attribute (a copy of the grade's `pk`).
+    pub const PENDING: &str = "pending";
+    /// The TTL attribute (epoch seconds).
+    pub const EXPIRES_AT: &str = "expiresAt";
+    /// Sort key of activity items.
+    pub const ACTIVITY_SK: &str = "ACTIVITY";
+    /// Prefix of activity partition keys.
+    pub const ACTIVITY_PREFIX: &str = "ACT#";
+    /// Prefix of grade sort keys.
+    pub const GRADE_PREFIX: &str = "GRADE#";
+}
+
+/// A failure of the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// DynamoDB could not be reached, throttled us, or failed; try later.
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
+    /// DynamoDB refused the request (missing table, bad request); a
+    /// deployment or data problem that retrying will not fix.
+    #[error("DynamoDB rejected the request: {0}")]
+    Rejected(String),
+    /// An item that does not follow the schema.
+    #[error("an item in the table is malformed: {0}")]
+    Malformed(String),
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let text = DisplayErrorContext(&err).to_string();
+        match &err {
+            SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or_default();
+                let transient = code.contains("Throttl")
+                    || code == "ProvisionedThroughputExceededException"
+                    || code == "RequestLimitExceeded"
+                    || code == "InternalServerError"
+                    || code == "ServiceUnavailable"
+                    || service.raw().status().is_server_error();
+                if transient {
+                    StoreError::Unavailable(text)
+                } else {
+                    StoreError::Rejected(text)
+                }
+            }
+            _ => StoreError::Unavailable(text),
+        }
+    }
+}
+
+/// The ltisync table.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    /// A store on `table` through `client`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+pub(crate) fn activity_pk(key: &ActivityKey) -> String {
+    format!("{}{}", schema::ACTIVITY_PREFIX, key.as_str())
+}
+
+pub(crate) fn grade_sk(user_id: &str) -> String {
+    format!("{}{}", schema::GRADE_PREFIX, encode_key_component(user_id))
+}
+
+pub(crate) fn now_rfc3339(now: time::OffsetDateTime) -> String {
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("a UTC time always formats as RFC 3339")
+}

@@ -1,0 +1,183 @@
+//! Runs the `launch` function two ways with the same configuration: the
+//! handler in-process, or the real binary through the Lambda Runtime API.
+//! Tests send API Gateway events and read back the HTTP reply.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use launch::LaunchFunction;
+use ltisync::config::{ApiKeySource, LaunchSettings};
+use ltisync::launch::LaunchService;
+use ltisync::ltiaas::LtiaasClient;
+use ltisync::Store;
+use serde_json::Value;
+
+use crate::dynamo::{aws_env, client_for};
+use crate::runtime_api::{binary, FunctionProcess, RuntimeApi};
+
+/// The ltik in the files of `events/`.
+pub const SAMPLE_LTIK: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJwbGF0Zm9ybUlkIjoiZGVtby1wbGF0Zm9ybSJ9.ZGVtby1sdGlrLXNpZ25hdHVyZQ";
+
+/// How the function is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `LaunchFunction::handle` in this process.
+    Handler,
+    /// `target/<profile>/launch` through the Runtime API.
+    Binary,
+}
+
+/// The function's environment, as a map of variables.
+pub type Env = HashMap<String, String>;
+
+/// The environment for a launch against `ltiaas_url` and `table` on the DynamoDB at `dynamodb`.
+pub fn launch_env(ltiaas_url: &str, api_key: &str, table: &str, dynamodb: &str) -> Env {
+    let mut env: Env = aws_env(dynamodb).into_iter().collect();
+    env.insert("LTIAAS_URL".into(), ltiaas_url.into());
+    env.insert("LTIAAS_API_KEY".into(), api_key.into());
+    env.insert("TABLE_NAME".into(), table.into());
+    env.insert("LTIAAS_TIMEOUT_MS".into(), "2000".into());
+    env
+}
+
+/// An HTTP reply, whichever way it was produced.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names in lower case.
+    pub headers: HashMap<String, String>,
+    /// Body text.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A running launch function.
+pub enum LaunchRig {
+    /// In-process.
+    Handler(LaunchFunction),
+    /// Real binary.
+    Binary(RuntimeApi, FunctionProcess),
+}
+
+impl LaunchRig {
+    /// Starts the function with `env`.
+    pub async fn start(via: Via, env: &Env) -> Self {
+        match via {
+            Via::Handler => {
+                let lookup = |name: &str| env.get(name).cloned();
+                let settings = LaunchSettings::from_env(&lookup).expect("valid test settings");
+                let ApiKeySource::Plain(key) = settings.ltiaas.api_key.clone() else {
+                    panic!("handler tests use LTIAAS_API_KEY")
+                };
+                let client = LtiaasClient::new(&settings.ltiaas, key).expect("client");
+                let store = Store::new(
+                    client_for(&env["AWS_ENDPOINT_URL_DYNAMODB"]),
+                    settings.table_name.clone(),
+                );
+                LaunchRig::Handler(LaunchFunction::new(
+                    LaunchService::new(client, store),
+                    settings.tool_url,
+                ))
+            }
+            Via::Binary => {
+                let api = RuntimeApi::start().await;
+                let vars: Vec<(String, String)> = env.clone().into_iter().collect();
+                let process = FunctionProcess::spawn(&binary("launch"), &api, &vars);
+                LaunchRig::Binary(api, process)
+            }
+        }
+    }
+
+    /// Sends one API Gateway event.
+    pub async fn send(&self, event: &Value) -> HttpReply {
+        match self {
+            LaunchRig::Handler(function) => {
+                let request = lambda_http::request::from_str(&event.to_string())
+                    .expect("an API Gateway event");
+                let response = function.handle(request).await;
+                let headers = response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            v.to_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                let status = response.status().as_u16();
+                let body = match response.into_body() {
+                    lambda_http::Body::Text(t) => t,
+                    lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+                    _ => String::new(),
+                };
+                HttpReply {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            LaunchRig::Binary(api, _) => {
+                let answer = api
+                    .invoke(event.clone(), Duration::from_secs(15))
+                    .await
+                    .response();
+                api_gateway_reply(&answer)
+            }
+        }
+    }
+
+    /// Stops the function; returns what the binary printed (empty in-process).
+    pub async fn finish(self) -> String {
+        match self {
+            LaunchRig::Handler(_) => String::new(),
+            LaunchRig::Binary(_, process) => process.stop().await,
+        }
+    }
+}
+
+/// Reads a Lambda proxy response (either payload version).
+pub fn api_gateway_reply(answer: &Value) -> HttpReply {
+    let mut headers = HashMap::new();
+    if let Some(map) = answer["headers"].as_object() {
+        for (k, v) in map {
+            headers.insert(
+                k.to_ascii_lowercase(),
+                v.as_str().unwrap_or_default().to_owned(),
+            );
+        }
+    }
+    if let Some(map) = answer["multiValueHeaders"].as_object() {
+        for (k, v) in map {
+            if let Some(first) = v.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
+                headers
+                    .entry(k.to_ascii_lowercase())
+                    .or_insert_with(|| first.to_owned());
+            }
+        }
+    }
+    HttpReply {
+        status: answer["statusCode"].as_u64().expect("statusCode") as u16,
+        headers,
+        body: answer["body"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// An event from `events/` with its ltik replaced by `ltik`.
+pub fn event(file: &str, ltik: &str) -> Value {
+    let path = crate::repo_root().join("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text.replace(SAMPLE_LTIK, ltik)).expect("events are JSON")
+}

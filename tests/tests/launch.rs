@@ -1,0 +1,519 @@
+//! The launch function end to end: moto for DynamoDB, the LTIaaS simulator
+//! over HTTP, and both the in-process handler and the real binary driven
+//! through the Lambda Runtime API with the files in `events/`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync_tests::dynamo::{free_port, TestTable};
+use ltisync_tests::launch_rig::{event, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK};
+use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, Simulator};
+
+const BOTH: [Via; 2] = [Via::Handler, Via::Binary];
+
+type Item = HashMap<String, AttributeValue>;
+
+struct Stack {
+    sim: Simulator,
+    table: TestTable,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        Self {
+            sim: Simulator::start().await.expect("simulator"),
+            table: TestTable::create().await,
+        }
+    }
+
+    fn env(&self) -> Env {
+        launch_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &self.table.endpoint,
+        )
+    }
+
+    /// Registers a launch of (p, c, r) and returns its ltik.
+    fn launch(&self, p: &str, c: &str, r: &str, key: Option<&str>) -> String {
+        self.sim.add_launch(LaunchSpec::new(p, c, r, key))
+    }
+
+    async fn activities(&self) -> Vec<Item> {
+        self.table
+            .items()
+            .await
+            .into_iter()
+            .filter(|i| i.get("sk") == Some(&AttributeValue::S("ACTIVITY".into())))
+            .collect()
+    }
+}
+
+fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+async fn send(via: Via, env: &Env, events: &[serde_json::Value]) -> (Vec<HttpReply>, String) {
+    let rig = LaunchRig::start(via, env).await;
+    let mut replies = Vec::new();
+    for e in events {
+        replies.push(rig.send(e).await);
+    }
+    (replies, rig.finish().await)
+}
+
+#[tokio::test]
+async fn a_launch_stores_the_service_key_with_its_three_ids() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let ltik = stack.launch("platform-1", "course-1", "link-1", Some("svc-key-1"));
+        let (replies, _) = send(via, &stack.env(), &[event("launch.json", &ltik)]).await;
+        let reply = &replies[0];
+        assert_eq!(reply.status, 200, "{via:?}: {}", reply.body);
+        assert!(reply.body.contains("Course course-1"), "{}", reply.body);
+        assert!(!reply.body.contains("svc-key-1"));
+        let activities = stack.activities().await;
+        assert_eq!(activities.len(), 1, "{via:?}");
+        let a = &activities[0];
+        assert_eq!(s(a, "serviceKey"), Some("svc-key-1"));
+        assert_eq!(s(a, "platformId"), Some("platform-1"));
+        assert_eq!(s(a, "contextId"), Some("course-1"));
+        assert_eq!(s(a, "resourceLinkId"), Some("link-1"));
+        assert_eq!(s(a, "pk"), Some("ACT#platform-1#course-1#link-1"));
+        assert_eq!(s(a, "resourceLinkTitle"), Some("Activity link-1"));
+        assert_eq!(n(a, "launchCount"), Some(1));
+    }
+}
+
+#[tokio::test]
+async fn a_relaunch_replaces_the_key_and_keeps_one_activity() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let first = stack.launch("p", "c", "r", Some("old-key"));
+        let second = stack.launch("p", "c", "r", Some("new-key"));
+        let (replies, _) = send(
+            via,
+            &stack.env(),
+            &[event("launch.json", &first), event("launch.json", &second)],
+        )
+        .await;
+        assert!(replies.iter().all(|r| r.status == 200), "{via:?}");
+        let activities = stack.activities().await;
+        assert_eq!(activities.len(), 1, "{via:?}");
+        assert_eq!(s(&activities[0], "serviceKey"), Some("new-key"));
+        assert_eq!(n(&activities[0], "launchCount"), Some(2));
+        assert_eq!(
+            s(&activities[0], "firstLaunchAt").is_some(),
+            s(&activities[0], "lastLaunchAt").is_some()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_launch_without_a_service_key_stores_none_and_keeps_an_earlier_one() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let with_key = stack.launch("p", "c", "kept", Some("earlier-key"));
+        let without = stack.launch("p", "c", "kept", None);
+        let never = stack.launch("p", "c", "never", None);
+        let (replies, _) = send(
+            via,
+            &stack.env(),
+            &[
+                event("launch.json", &with_key),
+                event("launch.json", &without),
+                event("launch.json", &never),
+            ],
+        )
+        .await;
+        assert!(replies.iter().all(|r| r.status == 200), "{via:?}");
+        assert!(
+            replies[2].body.contains("no service key"),
+            "{}",
+            replies[2].body
+        );
+        let activities = stack.activities().await;
+        let by_link = |link: &str| {
+            activities
+                .iter()
+                .find(|a| s(a, "resourceLinkId") == Some(link))
+                .expect("activity stored")
+        };
+        assert_eq!(s(by_link("kept"), "serviceKey"), Some("earlier-key"));
+        assert_eq!(n(by_link("kept"), "launchCount"), Some(2));
+        assert_eq!(s(by_link("never"), "serviceKey"), None);
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_ltik_gives_401_and_writes_nothing() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let ltik = stack.launch("p", "c", "r", Some("k"));
+        stack.sim.expire_ltik(&ltik);
+        let mut json_event = event("launch.json", &ltik);
+        json_event["headers"]["accept"] = "application/json".into();
+        let (replies, _) = send(
+            via,
+            &stack.env(),
+            &[event("launch.json", &ltik), json_event],
+        )
+        .await;
+        assert_eq!(replies[0].status, 401, "{via:?}");
+        assert!(replies[0]
+            .body
+            .contains("relaunch the activity from your LMS"));
+        assert_eq!(replies[1].status, 401);
+        assert_eq!(replies[1].json()["error"]["code"], "ltik_refused");
+        assert!(stack.table.items().await.is_empty(), "{via:?}");
+    }
+}
+
+#[tokio::test]
+async fn ltiaas_failures_give_502_or_504_and_write_nothing() {
+    let cases = [
+        (
+            FaultAction::Status {
+                status: 500,
+                body: None,
+                retry_after: None,
+            },
+            502,
+        ),
+        (
+            FaultAction::Status {
+                status: 503,
+                body: None,
+                retry_after: Some("5".into()),
+            },
+            502,
+        ),
+        (FaultAction::Drop, 502),
+        (FaultAction::Malformed, 502),
+        (FaultAction::Delay { millis: 3000 }, 504),
+    ];
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let mut env = stack.env();
+        env.insert("LTIAAS_TIMEOUT_MS".into(), "400".into());
+        let mut events = Vec::new();
+        for (action, _) in &cases {
+            let ltik = stack.launch("p", "c", "r", Some("k"));
+            stack
+                .sim
+                .inject(Fault::on(Route::IdToken, action.clone(), Some(1)));
+            let mut e = event("launch.json", &ltik);
+            e["headers"]["accept"] = "application/json".into();
+            events.push(e);
+        }
+        let (replies, _) = send(via, &env, &events).await;
+        for ((action, expected), reply) in cases.iter().zip(&replies) {
+            assert_eq!(
+                reply.status, *expected,
+                "{via:?} {action:?}: {}",
+                reply.body
+            );
+            let message = reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(message.contains("LTIaaS"), "{message}");
+        }
+        assert!(stack.table.items().await.is_empty(), "{via:?}");
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_unreachable_gives_503() {
+    for via in BOTH {
+        let sim = Simulator::start().await.unwrap();
+        let ltik = sim.add_launch(LaunchSpec::new("p", "c", "r", Some("k")));
+        let dead = format!("http://127.0.0.1:{}", free_port());
+        let env = launch_env(&sim.url(), &sim.api_key(), "ltisync-nowhere", &dead);
+        let (replies, _) = send(via, &env, &[event("launch.json", &ltik)]).await;
+        assert_eq!(replies[0].status, 503, "{via:?}: {}", replies[0].body);
+        assert!(
+            replies[0].body.contains("could not be saved"),
+            "{}",
+            replies[0].body
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_event_format_and_a_stage_prefix_are_captured() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let files = [
+            "launch.json",
+            "launch-rest-api.json",
+            "launch-stage-prefix.json",
+            "launch-post-form.json",
+        ];
+        let mut events = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            let ltik = stack.launch("p", "c", &format!("link-{i}"), Some(&format!("key-{i}")));
+            events.push(event(file, &ltik));
+        }
+        let (replies, _) = send(via, &stack.env(), &events).await;
+        for (file, reply) in files.iter().zip(&replies) {
+            assert_eq!(reply.status, 200, "{via:?} {file}: {}", reply.body);
+        }
+        let activities = stack.activities().await;
+        assert_eq!(activities.len(), files.len(), "{via:?}");
+        for i in 0..files.len() {
+            assert!(activities
+                .iter()
+                .any(|a| s(a, "serviceKey") == Some(format!("key-{i}").as_str())));
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_4xx_that_says_what_is_wrong() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        // Browsers percent-encode; the decoded ltik is what is checked.
+        let mut bad_chars = event("launch.json", "abc%3Cdef");
+        bad_chars["queryStringParameters"]["ltik"] = "abc<def".into();
+        let mut put = event("launch.json", SAMPLE_LTIK);
+        put["requestContext"]["http"]["method"] = "PUT".into();
+        let mut elsewhere = event("launch.json", SAMPLE_LTIK);
+        elsewhere["rawPath"] = "/admin".into();
+        elsewhere["requestContext"]["http"]["path"] = "/admin".into();
+        let mut too_long = event("launch.json", &"a".repeat(5000));
+        too_long["headers"]["accept"] = "application/json".into();
+        let (replies, _) = send(
+            via,
+            &stack.env(),
+            &[
+                event("launch-missing-ltik.json", ""),
+                bad_chars,
+                put,
+                elsewhere,
+                too_long,
+            ],
+        )
+        .await;
+        let expected = [
+            (400, "has no ltik"),
+            (400, "the ltik contains the character"),
+            (405, "PUT is not supported"),
+            (404, "ltisync serves /launch"),
+            (400, "5000 bytes"),
+        ];
+        for ((status, words), reply) in expected.iter().zip(&replies) {
+            assert_eq!(reply.status, *status, "{via:?}: {}", reply.body);
+            assert!(reply.body.contains(words), "{via:?}: {}", reply.body);
+        }
+        assert_eq!(replies[2].header("allow"), Some("GET, POST"));
+        assert_eq!(replies[4].json()["error"]["status"], 400);
+        assert!(stack.table.items().await.is_empty());
+        assert!(
+            stack.sim.requests().is_empty(),
+            "nothing was asked of LTIaaS"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_a_tool_url_the_browser_is_sent_on_with_the_query() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let mut env = stack.env();
+        env.insert(
+            "TOOL_URL".into(),
+            "https://tool.example.test/app?from=ltisync".into(),
+        );
+        let get = stack.launch("p", "c", "get", Some("k1"));
+        let post = stack.launch("p", "c", "post", Some("k2"));
+        let (replies, _) = send(
+            via,
+            &env,
+            &[
+                event("launch.json", &get),
+                event("launch-post-form.json", &post),
+            ],
+        )
+        .await;
+        for (reply, ltik) in replies.iter().zip([&get, &post]) {
+            assert_eq!(reply.status, 302, "{via:?}: {}", reply.body);
+            assert_eq!(
+                reply.header("location"),
+                Some(format!("https://tool.example.test/app?from=ltisync&ltik={ltik}").as_str())
+            );
+            assert_eq!(reply.header("cache-control"), Some("no-store"));
+        }
+        assert_eq!(stack.activities().await.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn json_clients_get_the_activity_but_never_a_key() {
+    let stack = Stack::start().await;
+    let ltik = stack.launch("p", "c", "r", Some("svc-never-shown"));
+    let mut e = event("launch.json", &ltik);
+    e["headers"]["accept"] = "application/json".into();
+    let (replies, _) = send(Via::Handler, &stack.env(), &[e]).await;
+    let body = replies[0].json();
+    assert_eq!(body["status"], "captured");
+    assert_eq!(body["activity"]["key"], "p#c#r");
+    assert_eq!(body["activity"]["serviceKeyCaptured"], true);
+    assert!(!replies[0].body.contains("svc-never-shown"));
+}
+
+#[tokio::test]
+async fn awkward_ids_round_trip_and_do_not_collide() {
+    let stack = Stack::start().await;
+    let triples = [
+        ("plat#1", "c", "r"),
+        ("plat", "1#c", "r"),
+        ("p/é", "course 100%", "link #3/ü"),
+        ("p/%C3%A9", "course%20100%25", "link"),
+        ("日本", "コース", "課題"),
+    ];
+    let mut events = Vec::new();
+    for (i, (p, c, r)) in triples.iter().enumerate() {
+        let ltik = stack.launch(p, c, r, Some(&format!("key-{i}")));
+        events.push(event("launch.json", &ltik));
+    }
+    let (replies, _) = send(Via::Handler, &stack.env(), &events).await;
+    assert!(replies.iter().all(|r| r.status == 200));
+    let activities = stack.activities().await;
+    assert_eq!(
+        activities.len(),
+        triples.len(),
+        "no two triples share an item"
+    );
+    for (i, (p, c, r)) in triples.iter().enumerate() {
+        let a = activities
+            .iter()
+            .find(|a| s(a, "serviceKey") == Some(format!("key-{i}").as_str()))
+            .expect("stored");
+        assert_eq!(
+            (
+                s(a, "platformId"),
+                s(a, "contextId"),
+                s(a, "resourceLinkId")
+            ),
+            (Some(*p), Some(*c), Some(*r))
+        );
+        let ids = ltisync::ActivityIds::new(*p, *c, *r).unwrap();
+        assert_eq!(s(a, "pk"), Some(format!("ACT#{}", ids.key()).as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_deep_linking_launch_is_let_through_without_writing() {
+    let stack = Stack::start().await;
+    let mut spec = LaunchSpec::new("p", "c", "r", Some("k"));
+    let mut token = spec.id_token();
+    token["launch"]["type"] = "LtiDeepLinkingRequest".into();
+    token["launch"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceLink");
+    spec.id_token = Some(token);
+    let ltik = stack.sim.add_launch(spec);
+    let (replies, _) = send(Via::Handler, &stack.env(), &[event("launch.json", &ltik)]).await;
+    assert_eq!(replies[0].status, 200);
+    assert!(
+        replies[0].body.contains("no resource link"),
+        "{}",
+        replies[0].body
+    );
+    assert!(stack.table.items().await.is_empty());
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_even_at_trace_level() {
+    let stack = Stack::start().await;
+    let api_key = "apikey-SECRET-7f3a9c";
+    let sim = Simulator::start_on("127.0.0.1:0".parse().unwrap(), api_key)
+        .await
+        .unwrap();
+    let good = sim.add_launch(LaunchSpec::new("p", "c", "r", Some("svckey-SECRET-55e1b2")));
+    let expired = sim.add_launch(LaunchSpec::new(
+        "p",
+        "c",
+        "r2",
+        Some("svckey-SECRET-99d0aa"),
+    ));
+    sim.expire_ltik(&expired);
+    let mut env = launch_env(
+        &sim.url(),
+        api_key,
+        &stack.table.name,
+        &stack.table.endpoint,
+    );
+    env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into());
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    let (replies, logs) = send(
+        Via::Binary,
+        &env,
+        &[
+            event("launch.json", &good),
+            event("launch.json", &expired),
+            event("launch-post-form.json", &good),
+        ],
+    )
+    .await;
+    assert_eq!(
+        replies.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [200, 401, 200]
+    );
+    assert!(
+        logs.contains("\"outcome\":\"captured\""),
+        "the launch record is there: {logs}"
+    );
+    for secret in [
+        api_key,
+        good.as_str(),
+        expired.as_str(),
+        "svckey-SECRET-55e1b2",
+        "svckey-SECRET-99d0aa",
+        "SECRET",
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs:\n{logs}"
+        );
+    }
+    // The secret was really used: the activity holds it.
+    assert_eq!(
+        s(&stack.activities().await[0], "serviceKey"),
+        Some("svckey-SECRET-55e1b2")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_setting_fails_the_start_with_one_line_naming_it() {
+    use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+    let api = RuntimeApi::start().await;
+    let env = vec![
+        ("LTIAAS_URL".to_owned(), "http://example.com".to_owned()),
+        ("LTIAAS_API_KEY".to_owned(), "k".to_owned()),
+        ("TABLE_NAME".to_owned(), "ltisync".to_owned()),
+    ];
+    let mut process = FunctionProcess::spawn(&binary("launch"), &api, &env);
+    let code = process.wait_exit(Duration::from_secs(10)).await;
+    assert_ne!(code, Some(0));
+    let output = process.output();
+    assert!(
+        output.contains("LTIAAS_URL must be an https:// URL"),
+        "{output}"
+    );
+    assert!(api.first_poll().is_none(), "it never asked for an event");
+}
