@@ -28,6 +28,15 @@ pub enum BootstrapError {
     Client(#[from] LtiaasError),
 }
 
+/// Ends a cold start that cannot succeed: one line naming the problem (in
+/// the log and on stderr, which Lambda shows as the init error), then a
+/// non-zero exit.
+pub fn exit_on_init_error(error: BootstrapError) -> ! {
+    tracing::error!("{error}");
+    eprintln!("{error}");
+    std::process::exit(2);
+}
+
 /// The AWS SDK configuration from the standard sources (region,
 /// credentials, `AWS_ENDPOINT_URL*`).
 pub async fn aws_config() -> SdkConfig {

@@ -18,6 +18,7 @@ pub mod launch;
 pub mod ltiaas;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use activity::{Activity, ActivityIds, ActivityKey};

@@ -3,7 +3,7 @@
 //! the real function binaries.
 
 pub mod dynamo;
-pub mod launch_rig;
+pub mod rigs;
 pub mod runtime_api;
 pub mod simulator;
 

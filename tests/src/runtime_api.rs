@@ -214,14 +214,14 @@ async fn route(
     Ok(reply)
 }
 
-/// Where cargo put this workspace's binaries (next to the test executable).
+/// Where cargo put this workspace's binaries: beside this executable, or one
+/// level up when this is a test in `target/<profile>/deps`.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
+    let mut dir = exe.parent().expect("an executable lives in a directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("deps has a parent");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),

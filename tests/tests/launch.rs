@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{free_port, TestTable};
-use ltisync_tests::launch_rig::{event, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK};
+use ltisync_tests::rigs::{event, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK};
 use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, Simulator};
 
 const BOTH: [Via; 2] = [Via::Handler, Via::Binary];

@@ -229,7 +229,8 @@ async fn every_fault_is_classified_by_whether_retrying_can_help() {
         body: body.map(str::to_owned),
         retry_after: retry_after.map(str::to_owned),
     };
-    let cases: Vec<(FaultAction, fn(&LtiaasError) -> bool, bool)> = vec![
+    type Check = fn(&LtiaasError) -> bool;
+    let cases: Vec<(FaultAction, Check, bool)> = vec![
         (
             status(429, None, Some("3")),
             |e| e.retry_after() == Some(Duration::from_secs(3)),

@@ -9,15 +9,9 @@ use ltisync::launch::LaunchService;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     ltisync::telemetry::init();
-    let function = match start().await {
-        Ok(function) => function,
-        Err(e) => {
-            // One line naming what to fix; the non-zero exit fails the init.
-            tracing::error!("{e}");
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let function = start()
+        .await
+        .unwrap_or_else(|e| ltisync::bootstrap::exit_on_init_error(e));
     let function = &function;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(function.handle(request).await)

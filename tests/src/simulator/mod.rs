@@ -33,8 +33,8 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use state::{
-    Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest, Route, SimLineItem,
-    SimState,
+    Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest, Route,
+    SimLineItem, SimState,
 };
 
 /// The API key the simulator accepts unless told otherwise.
@@ -60,6 +60,20 @@ pub struct Simulator {
     addr: SocketAddr,
     state: Arc<Mutex<SimState>>,
     task: JoinHandle<()>,
+}
+
+/// Leaves the in-flight count when a request ends, however it ends.
+struct InFlight {
+    state: Arc<Mutex<SimState>>,
+    platform: Option<String>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(platform) = &self.platform {
+            lock(&self.state).leave(platform);
+        }
+    }
 }
 
 /// The connection is closed without an answer.
@@ -92,6 +106,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(SimState::new(api_key.to_owned())));
         let shared = state.clone();
+        let started = std::time::Instant::now();
         let task = tokio::spawn(async move {
             // Dropping the set (when this task is aborted) ends every connection.
             let mut connections = JoinSet::new();
@@ -101,7 +116,7 @@ impl Simulator {
                 };
                 let state = shared.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |req| handle(state.clone(), req));
+                    let service = service_fn(move |req| handle(state.clone(), started, req));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -177,9 +192,43 @@ impl Simulator {
         self.lock().scores.clone()
     }
 
-    /// Requests received so far.
+    /// Requests received so far (recorded once answered).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
+    }
+
+    /// Requests as they arrived, with their time.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.lock().arrivals.clone()
+    }
+
+    /// Waits until a request for `route` (and `user`, if given) has arrived.
+    pub async fn wait_for_arrival(&self, route: Route, user: Option<&str>, limit: Duration) {
+        let started = std::time::Instant::now();
+        loop {
+            let arrived = self
+                .lock()
+                .arrivals
+                .iter()
+                .any(|a| a.route == route && (user.is_none() || a.user_id.as_deref() == user));
+            if arrived {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no {route:?} request for {user:?} within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The most requests handled at once for `platform`, and in all.
+    pub fn max_in_flight(&self, platform: &str) -> (usize, usize) {
+        let s = self.lock();
+        (
+            s.max_in_flight.get(platform).copied().unwrap_or(0),
+            s.max_in_flight_total,
+        )
     }
 
     /// Adds a fault.
@@ -195,6 +244,11 @@ impl Simulator {
     /// Adds `latency` to every request.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Makes the list ignore `resourceId` and `tag`, as some LMSs do.
+    pub fn ignore_filters(&self, ignore: bool) {
+        self.lock().ignore_filters = ignore;
     }
 
     /// Sets how many line items a page holds.
@@ -218,7 +272,11 @@ fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn handle(state: Arc<Mutex<SimState>>, req: Request<Incoming>) -> Reply {
+async fn handle(
+    state: Arc<Mutex<SimState>>,
+    started: std::time::Instant,
+    req: Request<Incoming>,
+) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
@@ -236,10 +294,6 @@ async fn handle(state: Arc<Mutex<SimState>>, req: Request<Incoming>) -> Reply {
     }
     let route = route_of(&method, &path);
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
-    let latency = lock(&state).latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
     let credential = parse_authorization(authorization.as_deref());
     let service_key = match &credential {
         Some((_, Scheme::Service, key)) => Some(key.clone()),
@@ -250,6 +304,27 @@ async fn handle(state: Arc<Mutex<SimState>>, req: Request<Incoming>) -> Reply {
             .map(str::to_owned)
             .unwrap_or_else(|| u.to_string())
     });
+    let (latency, _in_flight) = {
+        let mut s = lock(&state);
+        let platform = credential.as_ref().and_then(|(_, _, c)| s.platform_of(c));
+        if let Some(p) = &platform {
+            s.enter(p);
+        }
+        s.arrivals.push(Arrival {
+            route,
+            user_id: user_id.clone(),
+            platform_id: platform.clone(),
+            at_ms: started.elapsed().as_millis() as u64,
+        });
+        let guard = InFlight {
+            state: state.clone(),
+            platform,
+        };
+        (s.latency, guard)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut record = RecordedRequest {
         method: method.to_string(),
         path: path.clone(),
@@ -506,8 +581,13 @@ fn list_line_items(
                         .as_ref()
                         .is_none_or(|l| i.resource_link_id.as_ref() == Some(l))
                 })
-                .filter(|i| get("resourceId").is_none_or(|r| i.resource_id.as_ref() == Some(&r)))
-                .filter(|i| get("tag").is_none_or(|t| i.tag.as_ref() == Some(&t)))
+                .filter(|i| {
+                    state.ignore_filters
+                        || get("resourceId").is_none_or(|r| i.resource_id.as_ref() == Some(&r))
+                })
+                .filter(|i| {
+                    state.ignore_filters || get("tag").is_none_or(|t| i.tag.as_ref() == Some(&t))
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -294,8 +294,32 @@ pub struct SimState {
     pub latency: Duration,
     /// Line items per page.
     pub page_size: usize,
+    /// Behave like an LMS that ignores the `resourceId` and `tag` filters.
+    pub ignore_filters: bool,
     /// Counter for ltiks and line item numbers.
     pub serial: u64,
+    /// Every request as it arrived (before latency and faults).
+    pub arrivals: Vec<Arrival>,
+    /// Requests being handled now, per platform.
+    pub in_flight: HashMap<String, usize>,
+    /// The most requests ever handled at once, per platform.
+    pub max_in_flight: HashMap<String, usize>,
+    /// The most requests ever handled at once, in all.
+    pub max_in_flight_total: usize,
+}
+
+/// A request at the moment it arrived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arrival {
+    /// The route.
+    pub route: Route,
+    /// The score's user, for score posts.
+    pub user_id: Option<String>,
+    /// The platform of the credential, when known.
+    pub platform_id: Option<String>,
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
 }
 
 impl SimState {
@@ -313,7 +337,12 @@ impl SimState {
             faults: Vec::new(),
             latency: Duration::ZERO,
             page_size: 10,
+            ignore_filters: false,
             serial: 0,
+            arrivals: Vec::new(),
+            in_flight: HashMap::new(),
+            max_in_flight: HashMap::new(),
+            max_in_flight_total: 0,
         }
     }
 
@@ -337,6 +366,32 @@ impl SimState {
             *times -= 1;
         }
         Some(fault.action.clone())
+    }
+
+    /// The platform a credential (ltik or service key) belongs to.
+    pub fn platform_of(&self, credential: &str) -> Option<String> {
+        self.service_keys
+            .get(credential)
+            .map(|b| b.platform_id.clone())
+            .or_else(|| self.launches.get(credential).map(|l| l.platform_id.clone()))
+    }
+
+    /// Counts a request in flight for `platform`.
+    pub fn enter(&mut self, platform: &str) {
+        let now = self.in_flight.entry(platform.to_owned()).or_default();
+        *now += 1;
+        let now = *now;
+        let max = self.max_in_flight.entry(platform.to_owned()).or_default();
+        *max = (*max).max(now);
+        let total: usize = self.in_flight.values().sum();
+        self.max_in_flight_total = self.max_in_flight_total.max(total);
+    }
+
+    /// Counts a request of `platform` as finished.
+    pub fn leave(&mut self, platform: &str) {
+        if let Some(now) = self.in_flight.get_mut(platform) {
+            *now = now.saturating_sub(1);
+        }
     }
 
     /// Registers a launch: returns its new ltik and binds its service key.

@@ -1,14 +1,16 @@
-//! Runs the `launch` function two ways with the same configuration: the
-//! handler in-process, or the real binary through the Lambda Runtime API.
-//! Tests send API Gateway events and read back the HTTP reply.
+//! Runs the functions two ways with the same configuration: in-process
+//! (the handler, the engine), or the real binary through the Lambda Runtime
+//! API. Launch tests send API Gateway events and read back the HTTP reply;
+//! sync tests send scheduled or manual events and read back the summary.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use launch::LaunchFunction;
-use ltisync::config::{ApiKeySource, LaunchSettings};
+use ltisync::config::{ApiKeySource, LaunchSettings, LtiaasSettings, SyncSettings};
 use ltisync::launch::LaunchService;
 use ltisync::ltiaas::LtiaasClient;
+use ltisync::sync::SyncEngine;
 use ltisync::Store;
 use serde_json::Value;
 
@@ -29,6 +31,20 @@ pub enum Via {
 
 /// The function's environment, as a map of variables.
 pub type Env = HashMap<String, String>;
+
+/// The client and store a function would build from `env`.
+fn clients(ltiaas: &LtiaasSettings, table: &str, env: &Env) -> (LtiaasClient, Store) {
+    let ApiKeySource::Plain(key) = ltiaas.api_key.clone() else {
+        panic!("in-process tests use LTIAAS_API_KEY")
+    };
+    let client = LtiaasClient::new(ltiaas, key).expect("client");
+    let store = Store::new(client_for(&env["AWS_ENDPOINT_URL_DYNAMODB"]), table);
+    (client, store)
+}
+
+fn lookup(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
+    |name: &str| env.get(name).cloned()
+}
 
 /// The environment for a launch against `ltiaas_url` and `table` on the DynamoDB at `dynamodb`.
 pub fn launch_env(ltiaas_url: &str, api_key: &str, table: &str, dynamodb: &str) -> Env {
@@ -76,16 +92,8 @@ impl LaunchRig {
     pub async fn start(via: Via, env: &Env) -> Self {
         match via {
             Via::Handler => {
-                let lookup = |name: &str| env.get(name).cloned();
-                let settings = LaunchSettings::from_env(&lookup).expect("valid test settings");
-                let ApiKeySource::Plain(key) = settings.ltiaas.api_key.clone() else {
-                    panic!("handler tests use LTIAAS_API_KEY")
-                };
-                let client = LtiaasClient::new(&settings.ltiaas, key).expect("client");
-                let store = Store::new(
-                    client_for(&env["AWS_ENDPOINT_URL_DYNAMODB"]),
-                    settings.table_name.clone(),
-                );
+                let settings = LaunchSettings::from_env(&lookup(env)).expect("valid test settings");
+                let (client, store) = clients(&settings.ltiaas, &settings.table_name, env);
                 LaunchRig::Handler(LaunchFunction::new(
                     LaunchService::new(client, store),
                     settings.tool_url,
@@ -180,4 +188,73 @@ pub fn event(file: &str, ltik: &str) -> Value {
     let path = crate::repo_root().join("events").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text.replace(SAMPLE_LTIK, ltik)).expect("events are JSON")
+}
+
+/// A running sync function.
+pub enum SyncRig {
+    /// The engine in this process.
+    Engine(SyncEngine),
+    /// The real binary.
+    Binary(RuntimeApi, FunctionProcess),
+}
+
+impl SyncRig {
+    /// Starts the function with `env`.
+    pub async fn start(via: Via, env: &Env) -> Self {
+        match via {
+            Via::Handler => {
+                let settings = SyncSettings::from_env(&lookup(env)).expect("valid test settings");
+                let (client, store) = clients(&settings.ltiaas, &settings.table_name, env);
+                SyncRig::Engine(SyncEngine::new(client, store, settings.tuning))
+            }
+            Via::Binary => {
+                let api = RuntimeApi::start().await;
+                let vars: Vec<(String, String)> = env.clone().into_iter().collect();
+                let process = FunctionProcess::spawn(&binary("sync"), &api, &vars);
+                SyncRig::Binary(api, process)
+            }
+        }
+    }
+
+    /// Runs one invocation with `event`, `budget` before its deadline; the
+    /// summary as JSON.
+    pub async fn run(&self, event: &Value, budget: Duration) -> Value {
+        match self {
+            SyncRig::Engine(engine) => {
+                let deadline = std::time::SystemTime::now() + budget;
+                let request = sync::parse_event(event, deadline).expect("a valid event");
+                let summary = engine.run(request).await.expect("the run completes");
+                serde_json::to_value(summary).expect("serialisable")
+            }
+            SyncRig::Binary(api, _) => api.invoke(event.clone(), budget).await.response(),
+        }
+    }
+
+    /// Stops the function; returns what the binary printed (empty in-process).
+    pub async fn finish(self) -> String {
+        match self {
+            SyncRig::Engine(_) => String::new(),
+            SyncRig::Binary(_, process) => process.stop().await,
+        }
+    }
+}
+
+/// The environment of a sync against `ltiaas_url` and `table`.
+pub fn sync_env(ltiaas_url: &str, api_key: &str, table: &str, dynamodb: &str) -> Env {
+    let mut env = launch_env(ltiaas_url, api_key, table, dynamodb);
+    for (k, v) in [
+        ("SYNC_RETRY_BASE_MS", "20"),
+        ("SYNC_RETRY_MAX_MS", "2000"),
+        ("SYNC_DEADLINE_MARGIN_MS", "0"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+    env
+}
+
+/// An event file from `events/`.
+pub fn event_file(file: &str) -> Value {
+    let path = crate::repo_root().join("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("events are JSON")
 }

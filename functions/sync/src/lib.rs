@@ -1,0 +1,167 @@
+//! The `sync` function: an EventBridge schedule (or a manual invoke) in
+//! front, [`ltisync::sync::SyncEngine`] behind.
+//!
+//! Any event runs a full sync; a scheduled event carries nothing ltisync
+//! reads. A manual invoke may narrow and rehearse it:
+//!
+//! ```json
+//! {"activityKey": "platform#course#link", "dryRun": true}
+//! {"activity": {"platformId": "…", "contextId": "…", "resourceLinkId": "…"}}
+//! ```
+//!
+//! The function returns the [`RunSummary`], logs it as one record and
+//! prints its counts as CloudWatch metrics (Embedded Metric Format).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
+use ltisync::{ActivityIds, ActivityKey};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The fields of an invocation event that ltisync reads; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncEvent {
+    /// Sync only this activity (its key, as in the table).
+    #[serde(default)]
+    pub activity_key: Option<String>,
+    /// Sync only this activity (its three ids).
+    #[serde(default)]
+    pub activity: Option<ActivityInput>,
+    /// Report what would be posted without posting or writing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// An activity named by its ids.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityInput {
+    /// `platform.id`.
+    pub platform_id: String,
+    /// `launch.context.id`.
+    pub context_id: String,
+    /// `launch.resourceLink.id`.
+    pub resource_link_id: String,
+}
+
+/// Reads the request an event asks for.
+pub fn parse_event(event: &Value, deadline: SystemTime) -> Result<SyncRequest, String> {
+    let parsed: SyncEvent = if event.is_object() {
+        serde_json::from_value(event.clone())
+            .map_err(|e| format!("the invocation event is not understood: {e}"))?
+    } else {
+        SyncEvent::default()
+    };
+    let activity = match (parsed.activity_key, parsed.activity) {
+        (Some(_), Some(_)) => return Err("give activityKey or activity, not both".into()),
+        (Some(key), None) => Some(ActivityKey::parse(&key).map_err(|e| e.to_string())?),
+        (None, Some(a)) => Some(
+            ActivityIds::new(a.platform_id, a.context_id, a.resource_link_id)
+                .map_err(|e| e.to_string())?
+                .key(),
+        ),
+        (None, None) => None,
+    };
+    Ok(SyncRequest {
+        activity,
+        dry_run: parsed.dry_run,
+        deadline,
+    })
+}
+
+/// The function's state, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct SyncFunction {
+    engine: SyncEngine,
+    function_name: String,
+}
+
+impl SyncFunction {
+    /// The function over an engine; `function_name` labels the metrics.
+    pub fn new(engine: SyncEngine, function_name: impl Into<String>) -> Self {
+        Self {
+            engine,
+            function_name: function_name.into(),
+        }
+    }
+
+    /// Runs the sync an event asks for, until `deadline`.
+    pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<RunSummary, String> {
+        let request = parse_event(event, deadline)?;
+        let summary = self.engine.run(request).await.map_err(|e| {
+            tracing::error!(error = %e, "sync run failed");
+            e.to_string()
+        })?;
+        tracing::info!(
+            run_id = %summary.run_id,
+            dry_run = summary.dry_run,
+            skipped = summary.skipped.as_deref(),
+            activities = summary.activities_seen,
+            posted = summary.grades_posted,
+            failed = summary.grades_failed,
+            pending = summary.grades_pending,
+            needs_relaunch = summary.activities_needing_relaunch,
+            line_items_created = summary.line_items_created,
+            retries = summary.retries,
+            stopped_by_deadline = summary.stopped_by_deadline,
+            duration_ms = summary.duration_ms,
+            summary = %serde_json::to_string(&summary).unwrap_or_default(),
+            "sync run"
+        );
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis();
+        // EMF records go to stdout as they are; CloudWatch turns them into metrics.
+        println!("{}", summary.emf(&self.function_name, now_ms));
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadline() -> SystemTime {
+        SystemTime::now()
+    }
+
+    #[test]
+    fn a_scheduled_event_asks_for_a_full_sync() {
+        let event = serde_json::json!({"version": "0", "detail-type": "Scheduled Event",
+            "source": "aws.events", "detail": {}});
+        let request = parse_event(&event, deadline()).unwrap();
+        assert!(request.activity.is_none() && !request.dry_run);
+        assert!(parse_event(&Value::Null, deadline())
+            .unwrap()
+            .activity
+            .is_none());
+    }
+
+    #[test]
+    fn a_manual_event_narrows_to_one_activity() {
+        let by_key = parse_event(
+            &serde_json::json!({"activityKey": "p#c#r", "dryRun": true}),
+            deadline(),
+        )
+        .unwrap();
+        assert_eq!(by_key.activity.unwrap().as_str(), "p#c#r");
+        assert!(by_key.dry_run);
+        let by_ids = parse_event(
+            &serde_json::json!({"activity": {"platformId": "p", "contextId": "c#1", "resourceLinkId": "r"}}),
+            deadline(),
+        )
+        .unwrap();
+        assert_eq!(by_ids.activity.unwrap().as_str(), "p#c%231#r");
+    }
+
+    #[test]
+    fn a_bad_manual_event_says_what_is_wrong() {
+        let err = parse_event(&serde_json::json!({"activityKey": "nope"}), deadline()).unwrap_err();
+        assert!(err.contains("not an activity key"), "{err}");
+        let err = parse_event(&serde_json::json!({"dryRun": "yes"}), deadline()).unwrap_err();
+        assert!(err.contains("not understood"), "{err}");
+    }
+}

@@ -1,0 +1,227 @@
+//! How the sync paces its requests to LTIaaS: a per-platform concurrency
+//! limit, an optional global request rate, and retries with exponential
+//! backoff and jitter that honour `Retry-After`, the run's retry budget and
+//! the Lambda deadline.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::config::SyncTuning;
+use crate::ltiaas::LtiaasError;
+
+/// Shared by every request of one run.
+pub struct RequestGate {
+    tuning: SyncTuning,
+    platforms: HashMap<String, Arc<Semaphore>>,
+    rate: Option<DefaultDirectRateLimiter>,
+    deadline: SystemTime,
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl RequestGate {
+    /// A gate for the given platforms, stopping retries `tuning.deadline_margin`
+    /// before `deadline`.
+    pub fn new<'a>(
+        tuning: &SyncTuning,
+        platforms: impl IntoIterator<Item = &'a str>,
+        deadline: SystemTime,
+    ) -> Self {
+        let platforms = platforms
+            .into_iter()
+            .map(|p| {
+                (
+                    p.to_owned(),
+                    Arc::new(Semaphore::new(tuning.platform_concurrency)),
+                )
+            })
+            .collect();
+        // A burst of one spaces requests evenly, so no window of a second
+        // ever sees more than the configured rate.
+        let rate = tuning
+            .rate_limit
+            .and_then(NonZeroU32::new)
+            .map(|per_second| {
+                RateLimiter::direct(Quota::per_second(per_second).allow_burst(NonZeroU32::MIN))
+            });
+        Self {
+            tuning: tuning.clone(),
+            platforms,
+            rate,
+            deadline,
+            requests: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    /// Time left before the run must stop starting work.
+    pub fn time_left(&self) -> Duration {
+        self.deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(self.tuning.deadline_margin)
+    }
+
+    /// Whether the run should stop starting posts.
+    pub fn past_deadline(&self) -> bool {
+        self.time_left().is_zero()
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Sends one request to `platform`: waits for a platform slot and the
+    /// rate limiter, then runs `request`. No retries.
+    pub async fn once<T, F, Fut>(&self, platform: &str, request: F) -> Result<T, LtiaasError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, LtiaasError>>,
+    {
+        let _slot = match self.platforms.get(platform) {
+            Some(semaphore) => Some(semaphore.acquire().await.expect("never closed")),
+            None => None,
+        };
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        request().await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or retrying is no
+    /// longer allowed (attempts, budget, a delay too long, the deadline).
+    /// Each attempt should go through [`Self::once`].
+    pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, LtiaasError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, LtiaasError>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.tuning.retry_base)
+            .with_max_delay(self.tuning.retry_max_delay)
+            .with_max_times(self.tuning.max_attempts.saturating_sub(1))
+            .with_jitter();
+        attempt
+            .retry(backoff)
+            .when(LtiaasError::is_retryable)
+            .adjust(|error: &LtiaasError, delay: Option<Duration>| {
+                let delay = delay?;
+                // The server's Retry-After is a floor on the wait.
+                let wait = error.retry_after().map_or(delay, |asked| asked.max(delay));
+                if wait > self.tuning.retry_max_delay || wait >= self.time_left() {
+                    return None;
+                }
+                let used = self.retries.fetch_add(1, Ordering::Relaxed);
+                if used >= u64::from(self.tuning.retry_budget) {
+                    self.retries.fetch_sub(1, Ordering::Relaxed);
+                    return None;
+                }
+                Some(wait)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn gate(tuning: SyncTuning) -> RequestGate {
+        RequestGate::new(&tuning, ["p"], SystemTime::now() + Duration::from_secs(600))
+    }
+
+    fn fast() -> SyncTuning {
+        SyncTuning {
+            retry_base: Duration::from_millis(1),
+            retry_max_delay: Duration::from_millis(50),
+            deadline_margin: Duration::ZERO,
+            ..SyncTuning::default()
+        }
+    }
+
+    async fn failing(gate: &RequestGate, error: fn() -> LtiaasError) -> usize {
+        let calls = AtomicUsize::new(0);
+        let _ = gate
+            .with_retries(|| async {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Err::<(), _>(error())
+            })
+            .await;
+        calls.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn retryable_errors_are_retried_up_to_the_attempt_limit() {
+        let g = gate(fast());
+        assert_eq!(
+            failing(&g, || LtiaasError::Timeout(Duration::ZERO)).await,
+            4
+        );
+        assert_eq!(g.retries(), 3);
+        let permanent = || LtiaasError::Rejected {
+            status: 422,
+            message: String::new(),
+        };
+        assert_eq!(failing(&g, permanent).await, 1);
+    }
+
+    #[tokio::test]
+    async fn the_run_budget_caps_retries_over_all_requests() {
+        let g = gate(SyncTuning {
+            retry_budget: 2,
+            ..fast()
+        });
+        assert_eq!(
+            failing(&g, || LtiaasError::Unreachable(String::new())).await,
+            3
+        );
+        assert_eq!(
+            failing(&g, || LtiaasError::Unreachable(String::new())).await,
+            1
+        );
+        assert_eq!(g.retries(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_longer_than_allowed_stops_retrying() {
+        let g = gate(fast());
+        let too_long = || LtiaasError::Throttled {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(failing(&g, too_long).await, 1);
+    }
+
+    #[tokio::test]
+    async fn no_retry_waits_past_the_deadline() {
+        let tuning = SyncTuning {
+            retry_base: Duration::from_secs(5),
+            retry_max_delay: Duration::from_secs(60),
+            deadline_margin: Duration::ZERO,
+            ..SyncTuning::default()
+        };
+        let g = RequestGate::new(&tuning, ["p"], SystemTime::now() + Duration::from_secs(2));
+        assert_eq!(
+            failing(&g, || LtiaasError::Timeout(Duration::ZERO)).await,
+            1
+        );
+    }
+}

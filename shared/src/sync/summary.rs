@@ -1,0 +1,263 @@
+//! The run summary: returned by the sync function, logged as one record,
+//! and emitted as CloudWatch metrics in Embedded Metric Format.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::grade::ScorePost;
+
+/// Why a grade is still pending after a run; it will be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PendingReason {
+    /// The run stopped starting posts before the Lambda deadline.
+    Deadline,
+    /// LTIaaS refused the activity's service key; a launch must replace it.
+    NeedsRelaunch,
+    /// Network errors, timeouts, 429 or 5xx outlasted the retry budget.
+    RetriesExhausted,
+    /// The tool changed the grade while it was being posted; the new value
+    /// goes next run.
+    ChangedDuringRun,
+    /// No launch has recorded this activity yet.
+    ActivityNotLaunched,
+    /// The activity was launched, but without a service key.
+    NoServiceKey,
+    /// The activity's line item could not be found or created.
+    LineItemUnavailable,
+    /// The outcome could not be written to DynamoDB.
+    StoreError,
+}
+
+impl PendingReason {
+    /// Every reason, for complete metrics.
+    pub const ALL: [PendingReason; 8] = [
+        Self::Deadline,
+        Self::NeedsRelaunch,
+        Self::RetriesExhausted,
+        Self::ChangedDuringRun,
+        Self::ActivityNotLaunched,
+        Self::NoServiceKey,
+        Self::LineItemUnavailable,
+        Self::StoreError,
+    ];
+
+    /// The camelCase name used in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Deadline => "deadline",
+            Self::NeedsRelaunch => "needsRelaunch",
+            Self::RetriesExhausted => "retriesExhausted",
+            Self::ChangedDuringRun => "changedDuringRun",
+            Self::ActivityNotLaunched => "activityNotLaunched",
+            Self::NoServiceKey => "noServiceKey",
+            Self::LineItemUnavailable => "lineItemUnavailable",
+            Self::StoreError => "storeError",
+        }
+    }
+}
+
+/// What happened to one grade in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GradeOutcome {
+    /// Posted and marked synced.
+    Posted,
+    /// Rejected for good (recorded on the grade).
+    Failed {
+        /// The HTTP status, when the LMS answered.
+        status: Option<u16>,
+        /// Why.
+        reason: String,
+    },
+    /// Still pending.
+    Pending(PendingReason),
+}
+
+/// A permanent failure, as listed in the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedGrade {
+    /// The activity.
+    pub activity_key: String,
+    /// The user.
+    pub user_id: String,
+    /// HTTP status, if any.
+    pub status: Option<u16>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A score a dry run would post.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedScore {
+    /// The activity.
+    pub activity_key: String,
+    /// The body that would be sent.
+    pub score: ScorePost,
+}
+
+/// Failures listed by name in a summary; the counts stay complete.
+pub const MAX_LISTED_FAILURES: usize = 50;
+
+/// The outcome of one sync run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Unique id of the run (also the lease owner).
+    pub run_id: String,
+    /// Nothing was posted or written.
+    pub dry_run: bool,
+    /// Set when the run did nothing because another run holds the lease.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Activities with pending grades.
+    pub activities_seen: u64,
+    /// Pending grades found.
+    pub grades_found: u64,
+    /// Grades posted and marked synced.
+    pub grades_posted: u64,
+    /// Grades rejected for good.
+    pub grades_failed: u64,
+    /// Grades left pending.
+    pub grades_pending: u64,
+    /// Pending grades by reason.
+    pub pending_reasons: BTreeMap<&'static str, u64>,
+    /// Activities whose service key LTIaaS refused.
+    pub activities_needing_relaunch: u64,
+    /// Line items created at the LMS.
+    pub line_items_created: u64,
+    /// Requests to LTIaaS, retries included.
+    pub requests: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// DynamoDB items read to find the work.
+    pub items_read: u64,
+    /// The run stopped starting posts because of the deadline.
+    pub stopped_by_deadline: bool,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// The first [`MAX_LISTED_FAILURES`] permanent failures.
+    pub failures: Vec<FailedGrade>,
+    /// Dry runs: what would be posted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_post: Vec<PlannedScore>,
+}
+
+impl RunSummary {
+    /// Counts one grade's outcome.
+    pub fn record(&mut self, activity_key: &str, user_id: &str, outcome: &GradeOutcome) {
+        match outcome {
+            GradeOutcome::Posted => self.grades_posted += 1,
+            GradeOutcome::Failed { status, reason } => {
+                self.grades_failed += 1;
+                if self.failures.len() < MAX_LISTED_FAILURES {
+                    self.failures.push(FailedGrade {
+                        activity_key: activity_key.to_owned(),
+                        user_id: user_id.to_owned(),
+                        status: *status,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            GradeOutcome::Pending(reason) => {
+                self.grades_pending += 1;
+                *self.pending_reasons.entry(reason.name()).or_default() += 1;
+            }
+        }
+    }
+
+    /// The CloudWatch Embedded Metric Format record of this summary
+    /// (namespace `ltisync`, dimension `FunctionName`).
+    pub fn emf(&self, function_name: &str, timestamp_ms: u128) -> Value {
+        let mut metrics = vec![
+            ("ActivitiesSeen", self.activities_seen),
+            ("GradesPosted", self.grades_posted),
+            ("GradesFailed", self.grades_failed),
+            ("GradesPending", self.grades_pending),
+            (
+                "ActivitiesNeedingRelaunch",
+                self.activities_needing_relaunch,
+            ),
+            ("LineItemsCreated", self.line_items_created),
+            ("Retries", self.retries),
+            ("ItemsRead", self.items_read),
+        ];
+        let reason_metrics: Vec<(String, u64)> = PendingReason::ALL
+            .iter()
+            .map(|r| {
+                let name = r.name();
+                let metric = format!("Pending{}{}", name[..1].to_ascii_uppercase(), &name[1..]);
+                (metric, self.pending_reasons.get(name).copied().unwrap_or(0))
+            })
+            .collect();
+        metrics.extend(reason_metrics.iter().map(|(n, v)| (n.as_str(), *v)));
+        let mut definitions = vec![json!({"Name": "DurationMs", "Unit": "Milliseconds"})];
+        let mut record = json!({
+            "FunctionName": function_name,
+            "runId": self.run_id,
+            "DurationMs": self.duration_ms,
+        });
+        for (name, value) in metrics {
+            definitions.push(json!({"Name": name, "Unit": "Count"}));
+            record[name] = json!(value);
+        }
+        record["_aws"] = json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "ltisync",
+                "Dimensions": [["FunctionName"]],
+                "Metrics": definitions,
+            }],
+        });
+        record
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_counted_by_kind_and_reason() {
+        let mut s = RunSummary::default();
+        s.record("a", "u1", &GradeOutcome::Posted);
+        s.record("a", "u2", &GradeOutcome::Pending(PendingReason::Deadline));
+        s.record("a", "u3", &GradeOutcome::Pending(PendingReason::Deadline));
+        s.record(
+            "a",
+            "u4",
+            &GradeOutcome::Failed {
+                status: Some(422),
+                reason: "not a student".into(),
+            },
+        );
+        assert_eq!(
+            (s.grades_posted, s.grades_pending, s.grades_failed),
+            (1, 2, 1)
+        );
+        assert_eq!(s.pending_reasons["deadline"], 2);
+        assert_eq!(s.failures[0].user_id, "u4");
+    }
+
+    #[test]
+    fn the_emf_record_declares_every_metric_it_carries() {
+        let s = RunSummary {
+            grades_posted: 5,
+            ..Default::default()
+        };
+        let emf = s.emf("ltisync-sync", 1);
+        let defs = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
+        for def in defs {
+            let name = def["Name"].as_str().unwrap();
+            assert!(emf[name].is_number(), "{name} has no value");
+        }
+        assert_eq!(emf["GradesPosted"], 5);
+        assert_eq!(emf["PendingDeadline"], 0);
+        assert_eq!(emf["FunctionName"], "ltisync-sync");
+    }
+}

@@ -1,0 +1,285 @@
+//! `make demo`: the whole ltisync flow on this machine, with real parts.
+//!
+//! moto (DynamoDB, started by `scripts/with-moto.sh`), the `ltiaas-sim`
+//! binary as LTIaaS, a table created from `template.yaml`, and the release
+//! `launch` and `sync` binaries run through a local Lambda Runtime API with
+//! the events in `events/`. Grades are written with the documented schema in
+//! between. Everything started here stops when the demo ends, also on failure.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync_tests::dynamo::{aws_env, client_for, TableDefinition};
+use ltisync_tests::rigs::{api_gateway_reply, event_file, SAMPLE_LTIK};
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const API_KEY: &str = "demo-api-key-0000";
+
+#[tokio::main]
+async fn main() {
+    let started = Instant::now();
+    let dynamodb = std::env::var("LTISYNC_TEST_DYNAMODB")
+        .expect("run the demo with `make demo` (it starts moto and sets LTISYNC_TEST_DYNAMODB)");
+
+    step("Starting the LTIaaS simulator (ltiaas-sim) on loopback");
+    let mut sim = tokio::process::Command::new(binary("ltiaas-sim"))
+        .args(["--port", "0", "--api-key", API_KEY])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ltiaas-sim starts");
+    let mut lines = BufReader::new(sim.stdout.take().expect("piped")).lines();
+    let ltiaas_url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("ltiaas-sim printed its URL");
+        if let Some(url) = line.strip_prefix("LTIAAS_URL=") {
+            break url.to_owned();
+        }
+    };
+    say(&format!("LTIaaS simulator at {ltiaas_url}"));
+    let http = reqwest::Client::new();
+    let admin = |path: &str| format!("{ltiaas_url}/_sim/{path}");
+
+    step("Creating the DynamoDB table from template.yaml (moto)");
+    let table = format!(
+        "ltisync-demo-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let dynamo = client_for(&dynamodb);
+    TableDefinition::from_repo().create(&dynamo, &table).await;
+    say(&format!("table {table} on {dynamodb}"));
+
+    let mut env: Vec<(String, String)> = aws_env(&dynamodb);
+    env.extend(
+        [
+            ("LTIAAS_URL", ltiaas_url.as_str()),
+            ("LTIAAS_API_KEY", API_KEY),
+            ("TABLE_NAME", table.as_str()),
+            ("TOOL_URL", "https://tool.example.test/app"),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+
+    step("An instructor launches 'Quiz 1' from the LMS (events/launch.json)");
+    http.post(admin("launches"))
+        .json(&json!({
+            "ltik": SAMPLE_LTIK,
+            "platformId": "demo-platform",
+            "contextId": "course-101",
+            "resourceLinkId": "quiz-1",
+            "contextTitle": "Biology 101",
+            "resourceLinkTitle": "Quiz 1",
+            "serviceKey": "demo-service-key-quiz-1"
+        }))
+        .send()
+        .await
+        .expect("simulator admin API")
+        .error_for_status()
+        .expect("launch registered");
+    let api = RuntimeApi::start().await;
+    let launch = FunctionProcess::spawn(&binary("launch"), &api, &env);
+    let reply = api_gateway_reply(
+        &api.invoke(event_file("launch.json"), Duration::from_secs(15))
+            .await
+            .response(),
+    );
+    say(&format!(
+        "launch answered {} -> {}",
+        reply.status,
+        reply.header("location").unwrap_or("(no redirect)")
+    ));
+    let launch_logs = launch.stop().await;
+    assert_eq!(
+        reply.status, 302,
+        "launch failed: {}\n{launch_logs}",
+        reply.body
+    );
+    print_log_line(&launch_logs, "launch");
+    let activity = get_item(
+        &dynamo,
+        &table,
+        "ACT#demo-platform#course-101#quiz-1",
+        "ACTIVITY",
+    )
+    .await;
+    say(&format!(
+        "stored activity: platform={} course={} link={} serviceKey=(stored, {} chars)",
+        text(&activity, "platformId"),
+        text(&activity, "contextId"),
+        text(&activity, "resourceLinkId"),
+        text(&activity, "serviceKey").len()
+    ));
+
+    step("The tool records grades: one PutItem each, as the README documents");
+    let pk = "ACT#demo-platform#course-101#quiz-1";
+    for (user, score, comment) in [
+        ("learner-ada", 92.0, "Great work"),
+        ("learner-grace", 78.5, "Check question 4"),
+        ("learner-alan", 0.0, "No answers submitted"),
+        ("test-student", 50.0, "LMS test account"),
+    ] {
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(pk.into())),
+            ("sk".to_owned(), AttributeValue::S(format!("GRADE#{user}"))),
+            ("pending".to_owned(), AttributeValue::S(pk.into())),
+            ("schemaVersion".to_owned(), AttributeValue::N("1".into())),
+            ("userId".to_owned(), AttributeValue::S(user.into())),
+            (
+                "scoreGiven".to_owned(),
+                AttributeValue::N(score.to_string()),
+            ),
+            ("scoreMaximum".to_owned(), AttributeValue::N("100".into())),
+            ("comment".to_owned(), AttributeValue::S(comment.into())),
+            (
+                "gradedAt".to_owned(),
+                AttributeValue::S("2026-11-28T09:30:00Z".into()),
+            ),
+        ]);
+        dynamo
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("PutItem");
+        say(&format!("{user}: {score}/100"));
+    }
+    say("(the simulated LMS will refuse test-student with 422, as Canvas does for test students)");
+    http.post(admin("faults"))
+        .json(&json!({"route": "postScore", "userId": "test-student", "action": {"kind": "status", "status": 422,
+            "body": "{\"status\":422,\"error\":\"Unprocessable Entity\",\"details\":{\"message\":\"USER_NOT_STUDENT\",\"description\":\"User is not a student in this course\"}}"}}))
+        .send()
+        .await
+        .expect("fault registered");
+    http.post(admin("settings"))
+        .json(&json!({"latencyMs": 20}))
+        .send()
+        .await
+        .expect("settings");
+
+    step("The daily schedule fires: the sync function runs (events/schedule.json)");
+    let sync = FunctionProcess::spawn(&binary("sync"), &api, &env);
+    let summary = api
+        .invoke(event_file("schedule.json"), Duration::from_secs(60))
+        .await
+        .response();
+    let sync_logs = sync.stop().await;
+    print_log_line(&sync_logs, "sync run");
+
+    step("What the simulated LMS received");
+    let scores: Value = http
+        .get(admin("scores"))
+        .send()
+        .await
+        .expect("scores")
+        .json()
+        .await
+        .expect("JSON");
+    for score in scores.as_array().expect("a list") {
+        say(&format!(
+            "POST {}/scores  {}",
+            score["lineItemId"].as_str().unwrap_or_default(),
+            score["body"]
+        ));
+    }
+    let items: Value = http
+        .get(admin("line-items"))
+        .send()
+        .await
+        .expect("line items")
+        .json()
+        .await
+        .expect("JSON");
+    say(&format!(
+        "line items now in the gradebook: {}",
+        items[0]["lineItems"]
+    ));
+
+    step("The run summary (also logged, and emitted as CloudWatch metrics)");
+    println!("{}", serde_json::to_string_pretty(&summary).expect("JSON"));
+
+    step("Grade items afterwards");
+    for user in [
+        "learner-ada",
+        "learner-grace",
+        "learner-alan",
+        "test-student",
+    ] {
+        let item = get_item(&dynamo, &table, pk, &format!("GRADE#{user}")).await;
+        let error = text(&item, "lastError");
+        say(&format!(
+            "{user:14} syncStatus={:7} pending={}{}",
+            text(&item, "syncStatus"),
+            item.contains_key("pending"),
+            if error.is_empty() {
+                String::new()
+            } else {
+                format!("  lastError=\"{error}\"")
+            }
+        ));
+    }
+    let posted = summary["gradesPosted"].as_u64().unwrap_or(0);
+    assert_eq!(posted, 3, "the demo expected three grades posted");
+    drop(api);
+    sim.kill().await.ok();
+    step(&format!(
+        "Done in {:.1} s. Everything the demo started has stopped.",
+        started.elapsed().as_secs_f64()
+    ));
+}
+
+fn step(title: &str) {
+    println!("\n== {title}");
+}
+
+fn say(line: &str) {
+    println!("   {line}");
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        Some(AttributeValue::N(n)) => n.clone(),
+        _ => String::new(),
+    }
+}
+
+async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> HashMap<String, AttributeValue> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .key("sk", AttributeValue::S(sk.into()))
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .unwrap_or_default()
+}
+
+/// Shows the function's own log record (JSON) for one message.
+fn print_log_line(logs: &str, message: &str) {
+    if let Some(line) = logs
+        .lines()
+        .find(|l| l.contains(&format!("\"message\":\"{message}\"")))
+    {
+        let mut record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        if let Some(obj) = record.as_object_mut() {
+            obj.remove("summary");
+        }
+        say(&format!("log: {record}"));
+    }
+}

@@ -1,0 +1,940 @@
+//! The sync end to end: grades recorded with the documented schema, the
+//! engine (in-process) and the real `sync` binary (through the Lambda
+//! Runtime API with `events/schedule.json`) posting them to the LTIaaS
+//! simulator, and every outcome checked in DynamoDB.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use ltisync::config::{ApiKeySource, LtiaasSettings};
+use ltisync::launch::{LaunchService, LaunchTimings};
+use ltisync::ltiaas::LtiaasClient;
+use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
+use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
+use ltisync_tests::simulator::{
+    Fault, FaultAction, LaunchSpec, ReceivedScore, Route, SimLineItem, Simulator,
+};
+use serde_json::{json, Value};
+
+type Item = HashMap<String, AttributeValue>;
+
+const LONG: Duration = Duration::from_secs(60);
+
+struct Stack {
+    sim: Simulator,
+    table: TestTable,
+    store: Store,
+    launcher: LaunchService,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let sim = Simulator::start().await.expect("simulator");
+        let table = TestTable::create().await;
+        let store = table.store();
+        let settings = LtiaasSettings {
+            base_url: sim.url().parse().unwrap(),
+            api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+        };
+        let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap();
+        let launcher = LaunchService::new(client, store.clone());
+        Self {
+            sim,
+            table,
+            store,
+            launcher,
+        }
+    }
+
+    fn env(&self) -> Env {
+        sync_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &self.table.endpoint,
+        )
+    }
+
+    /// A real launch of (p, c, r) with `key`, through LTIaaS and the launch service.
+    async fn launch(&self, p: &str, c: &str, r: &str, key: Option<&str>) -> ActivityIds {
+        let ltik = self.sim.add_launch(LaunchSpec::new(p, c, r, key));
+        self.launcher
+            .capture(&Ltik::new(ltik), &mut LaunchTimings::default())
+            .await
+            .expect("launch captured");
+        ActivityIds::new(p, c, r).unwrap()
+    }
+
+    async fn grade(&self, ids: &ActivityIds, user: &str, score: f64) {
+        let grade = Grade::new(user, score, 100.0)
+            .unwrap()
+            .with_comment(format!("score {score}"));
+        self.store.record_grade(ids, &grade).await.unwrap();
+    }
+
+    async fn item(&self, ids: &ActivityIds, user: &str) -> Item {
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key("pk", AttributeValue::S(format!("ACT#{}", ids.key())))
+            .key(
+                "sk",
+                AttributeValue::S(format!(
+                    "GRADE#{}",
+                    ltisync::activity::encode_key_component(user)
+                )),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.item.expect("grade item exists")
+    }
+
+    async fn activity_item(&self, ids: &ActivityIds) -> Item {
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key("pk", AttributeValue::S(format!("ACT#{}", ids.key())))
+            .key("sk", AttributeValue::S("ACTIVITY".into()))
+            .send()
+            .await
+            .unwrap();
+        out.item.expect("activity item exists")
+    }
+
+    fn received_for(&self, user: &str) -> Vec<ReceivedScore> {
+        self.sim
+            .scores()
+            .into_iter()
+            .filter(|s| s.body["userId"] == user)
+            .collect()
+    }
+
+    async fn run(&self, via: Via, env: &Env) -> Value {
+        let rig = SyncRig::start(via, env).await;
+        let summary = rig.run(&event_file("schedule.json"), LONG).await;
+        rig.finish().await;
+        summary
+    }
+}
+
+fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn is_synced(item: &Item) -> bool {
+    s(item, "syncStatus") == Some("SYNCED") && !item.contains_key("pending")
+}
+
+#[tokio::test]
+async fn every_pending_grade_is_posted_once_and_a_second_run_posts_nothing() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let mut expected = Vec::new();
+        for a in 0..3 {
+            let ids = stack
+                .launch(
+                    &format!("plat-{}", a % 2),
+                    "course",
+                    &format!("link-{a}"),
+                    Some(&format!("key-{a}")),
+                )
+                .await;
+            for u in 0..5 {
+                let user = format!("user-{a}-{u}");
+                stack.grade(&ids, &user, (a * 10 + u) as f64).await;
+                expected.push((ids.clone(), user, (a * 10 + u) as f64));
+            }
+        }
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], 15, "{via:?}: {summary}");
+        assert_eq!(summary["gradesPending"], 0);
+        assert_eq!(summary["lineItemsCreated"], 3);
+        assert_eq!(summary["activitiesSeen"], 3);
+        let scores = stack.sim.scores();
+        assert_eq!(scores.len(), 15);
+        for (ids, user, score) in &expected {
+            let received = stack.received_for(user);
+            assert_eq!(received.len(), 1, "{user} posted once");
+            assert_eq!(
+                received[0].body,
+                json!({"userId": user, "activityProgress": "Completed", "gradingProgress": "FullyGraded",
+                       "scoreGiven": score, "scoreMaximum": 100.0, "comment": format!("score {score}")})
+            );
+            let key_number = &ids.resource_link_id["link-".len()..];
+            assert_eq!(received[0].service_key, format!("key-{key_number}"));
+            assert!(
+                is_synced(&stack.item(ids, user).await),
+                "{user} marked synced"
+            );
+        }
+        let again = stack.run(via, &stack.env()).await;
+        assert_eq!(again["gradesFound"], 0, "{again}");
+        assert_eq!(stack.sim.scores().len(), 15, "nothing posted twice");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_line_item_is_created_and_cached() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "u1", 50.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["lineItemsCreated"], 1, "{summary}");
+    let items = stack.sim.line_items("p", "c");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].label, "Activity link");
+    assert_eq!(items[0].score_maximum, 100.0);
+    assert_eq!(items[0].resource_link_id.as_deref(), Some("link"));
+    assert_eq!(
+        s(&stack.activity_item(&ids).await, "lineItemId"),
+        Some(items[0].id.as_str())
+    );
+    // The next run uses the cache: no listing, no creation.
+    stack.grade(&ids, "u2", 60.0).await;
+    let before = stack.sim.requests().len();
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1);
+    let routes: Vec<Route> = stack.sim.requests()[before..]
+        .iter()
+        .map(|r| r.route)
+        .collect();
+    assert_eq!(routes, vec![Route::PostScore]);
+    assert_eq!(stack.sim.created_line_items(), 1);
+}
+
+fn line_item(label: &str, resource_id: Option<&str>, tag: Option<&str>) -> SimLineItem {
+    SimLineItem {
+        id: String::new(),
+        label: label.into(),
+        score_maximum: 10.0,
+        resource_link_id: Some("link".into()),
+        resource_id: resource_id.map(Into::into),
+        tag: tag.map(Into::into),
+    }
+}
+
+impl Stack {
+    async fn prefer(&self, ids: &ActivityIds, resource_id: Option<&str>, tag: Option<&str>) {
+        let preferences = ltisync::activity::LineItemPreferences {
+            resource_id: resource_id.map(Into::into),
+            tag: tag.map(Into::into),
+            ..Default::default()
+        };
+        self.store
+            .set_line_item_preferences(ids, &preferences)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn line_items_are_matched_by_resource_id_and_tag() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.prefer(&ids, Some("quiz-7"), Some("final")).await;
+    for n in 0..5 {
+        let draft = format!("draft-{n}");
+        stack.sim.add_line_item(
+            "p",
+            "c",
+            line_item(&format!("Other {n}"), Some("quiz-7"), Some(&draft)),
+        );
+    }
+    stack.sim.add_line_item(
+        "p",
+        "c",
+        line_item("Other quiz", Some("quiz-8"), Some("final")),
+    );
+    let wanted = stack.sim.add_line_item(
+        "p",
+        "c",
+        line_item("The one", Some("quiz-7"), Some("final")),
+    );
+    stack.grade(&ids, "u1", 5.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["lineItemsCreated"], 0);
+    assert_eq!(stack.sim.scores()[0].line_item_id, wanted);
+    assert_eq!(
+        s(&stack.activity_item(&ids).await, "lineItemId"),
+        Some(wanted.as_str())
+    );
+}
+
+#[tokio::test]
+async fn listing_follows_next_pages_until_a_match() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.prefer(&ids, None, Some("final")).await;
+    stack.sim.set_page_size(2);
+    // An LMS that ignores the tag filter: items of other tags come back too.
+    stack.sim.ignore_filters(true);
+    for n in 0..4 {
+        stack
+            .sim
+            .add_line_item("p", "c", line_item(&format!("Draft {n}"), None, None));
+    }
+    let wanted = stack
+        .sim
+        .add_line_item("p", "c", line_item("Final", None, Some("final")));
+    stack.grade(&ids, "u1", 5.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["lineItemsCreated"], 0);
+    let lists = stack
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::ListLineItems)
+        .count();
+    assert_eq!(lists, 3, "pages 1, 2 and 3 were read");
+    assert_eq!(stack.sim.scores()[0].line_item_id, wanted);
+}
+
+#[tokio::test]
+async fn a_cached_line_item_that_404s_is_resolved_again() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "u1", 1.0).await;
+    stack.run(Via::Handler, &stack.env()).await;
+    let old = stack.sim.scores()[0].line_item_id.clone();
+    stack.sim.delete_line_item(&old);
+    stack.grade(&ids, "u1", 2.0).await;
+    stack.grade(&ids, "u2", 3.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 2, "{summary}");
+    assert_eq!(summary["lineItemsCreated"], 1);
+    let fresh = s(&stack.activity_item(&ids).await, "lineItemId")
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, old);
+    assert!(stack.sim.scores()[1..]
+        .iter()
+        .all(|s| s.line_item_id == fresh));
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_within_the_budget() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    let users = ["u-429", "u-5xx", "u-timeout", "u-drop", "u-throttle"];
+    for (i, u) in users.iter().enumerate() {
+        stack.grade(&ids, u, i as f64).await;
+    }
+    let status = |status: u16, body: Option<&str>, retry_after: Option<&str>| FaultAction::Status {
+        status,
+        body: body.map(Into::into),
+        retry_after: retry_after.map(Into::into),
+    };
+    stack.sim.inject(
+        Fault::on(Route::PostScore, status(429, None, Some("1")), Some(1)).for_user("u-429"),
+    );
+    stack
+        .sim
+        .inject(Fault::on(Route::PostScore, status(503, None, None), Some(2)).for_user("u-5xx"));
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Delay { millis: 1500 },
+            Some(1),
+        )
+        .for_user("u-timeout"),
+    );
+    stack
+        .sim
+        .inject(Fault::on(Route::PostScore, FaultAction::Drop, Some(2)).for_user("u-drop"));
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            status(403, Some("403 Forbidden (Rate Limit Exceeded)"), None),
+            Some(1),
+        )
+        .for_user("u-throttle"),
+    );
+    stack.sim.inject(Fault::on(
+        Route::ListLineItems,
+        status(502, None, None),
+        Some(1),
+    ));
+    let mut env = stack.env();
+    env.insert("LTIAAS_TIMEOUT_MS".into(), "500".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 5, "{summary}");
+    assert!(summary["retries"].as_u64().unwrap() >= 8, "{summary}");
+    for u in users {
+        assert!(is_synced(&stack.item(&ids, u).await), "{u}");
+        assert!(!stack.received_for(u).is_empty(), "{u} arrived");
+    }
+    // Retry-After was honoured: the retry came at least a second later.
+    let arrivals: Vec<u64> = stack
+        .sim
+        .arrivals()
+        .iter()
+        .filter(|a| a.user_id.as_deref() == Some("u-429"))
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(arrivals.len(), 2);
+    assert!(arrivals[1] - arrivals[0] >= 1000, "{arrivals:?}");
+}
+
+#[tokio::test]
+async fn an_exhausted_retry_budget_leaves_the_grade_pending_not_lost() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "down", 1.0).await;
+    stack.grade(&ids, "fine", 2.0).await;
+    stack
+        .sim
+        .inject(Fault::status(Route::PostScore, 500, None).for_user("down"));
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "3".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["pendingReasons"]["retriesExhausted"], 1);
+    let down = stack.item(&ids, "down").await;
+    assert_eq!(
+        s(&down, "pending"),
+        Some(format!("ACT#{}", ids.key()).as_str())
+    );
+    assert!(
+        s(&down, "lastError").unwrap().contains("HTTP 500"),
+        "{down:?}"
+    );
+    let attempts = stack
+        .sim
+        .arrivals()
+        .iter()
+        .filter(|a| a.user_id.as_deref() == Some("down"))
+        .count();
+    assert_eq!(attempts, 3);
+    stack.sim.clear_faults();
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1);
+    assert!(is_synced(&stack.item(&ids, "down").await));
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_recorded_while_the_others_are_posted() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for u in ["a", "b", "test-student", "c"] {
+        stack.grade(&ids, u, 10.0).await;
+    }
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Status {
+                status: 422,
+                body: Some(r#"{"status":422,"error":"Unprocessable Entity","details":{"message":"USER_NOT_STUDENT","description":"User is not a student in this course"}}"#.into()),
+                retry_after: None,
+            },
+            None,
+        )
+        .for_user("test-student"),
+    );
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
+    assert_eq!(summary["gradesFailed"], 1);
+    assert_eq!(summary["failures"][0]["userId"], "test-student");
+    assert_eq!(summary["failures"][0]["status"], 422);
+    let failed = stack.item(&ids, "test-student").await;
+    assert_eq!(s(&failed, "syncStatus"), Some("FAILED"));
+    assert!(
+        !failed.contains_key("pending"),
+        "not retried until it changes"
+    );
+    assert!(s(&failed, "lastError").unwrap().contains("not a student"));
+    assert_eq!(
+        failed.get("lastHttpStatus"),
+        Some(&AttributeValue::N("422".into()))
+    );
+    assert_eq!(stack.received_for("test-student").len(), 0);
+    // Not retried by the next run; retried once the tool changes the grade.
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesFound"], 0);
+    stack.sim.clear_faults();
+    stack.grade(&ids, "test-student", 11.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1);
+}
+
+#[tokio::test]
+async fn a_stale_key_needs_a_relaunch_while_other_activities_sync() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let stale = stack.launch("p", "c", "stale", Some("old-key")).await;
+        let healthy = stack.launch("p", "c", "healthy", Some("good-key")).await;
+        for u in ["u1", "u2", "u3"] {
+            stack.grade(&stale, u, 1.0).await;
+            stack.grade(&healthy, u, 2.0).await;
+        }
+        stack.sim.make_service_key_stale("old-key");
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], 3, "{via:?}: {summary}");
+        assert_eq!(summary["pendingReasons"]["needsRelaunch"], 3);
+        assert_eq!(summary["activitiesNeedingRelaunch"], 1);
+        let activity = stack.activity_item(&stale).await;
+        assert!(s(&activity, "needsRelaunch").is_some(), "{activity:?}");
+        let requests_with_old_key = stack
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.authorization
+                    .as_deref()
+                    .is_some_and(|a| a.ends_with(":old-key"))
+            })
+            .count();
+        assert_eq!(
+            requests_with_old_key, 1,
+            "no further calls once the key was refused"
+        );
+        // A later run does not even try.
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["pendingReasons"]["needsRelaunch"], 3, "{summary}");
+        assert_eq!(summary["activitiesNeedingRelaunch"], 1);
+        // A relaunch brings a fresh key and clears the mark; the next run posts.
+        stack.launch("p", "c", "stale", Some("fresh-key")).await;
+        assert!(s(&stack.activity_item(&stale).await, "needsRelaunch").is_none());
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], 3, "{summary}");
+        for u in ["u1", "u2", "u3"] {
+            assert!(is_synced(&stack.item(&stale, u).await));
+        }
+        assert!(
+            stack
+                .sim
+                .scores()
+                .iter()
+                .filter(|s| s.service_key == "fresh-key")
+                .count()
+                == 3
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_grade_changed_in_flight_is_posted_again_and_never_overwritten() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "u1", 40.0).await;
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Delay { millis: 700 },
+            Some(1),
+        )
+        .for_user("u1"),
+    );
+    let rig = SyncRig::start(Via::Handler, &stack.env()).await;
+    let event = event_file("schedule.json");
+    let run = rig.run(&event, LONG);
+    let change = async {
+        stack
+            .sim
+            .wait_for_arrival(Route::PostScore, Some("u1"), Duration::from_secs(10))
+            .await;
+        stack.grade(&ids, "u1", 90.0).await;
+    };
+    let (summary, ()) = tokio::join!(run, change);
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    assert_eq!(summary["pendingReasons"]["changedDuringRun"], 1);
+    let item = stack.item(&ids, "u1").await;
+    assert_eq!(
+        item.get("scoreGiven"),
+        Some(&AttributeValue::N("90".into())),
+        "the new value survives"
+    );
+    assert!(item.contains_key("pending"));
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(summary["gradesPosted"], 1);
+    let received: Vec<f64> = stack
+        .received_for("u1")
+        .iter()
+        .map(|s| s.body["scoreGiven"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        received,
+        vec![40.0, 90.0],
+        "old then new, never the reverse"
+    );
+    assert!(is_synced(&stack.item(&ids, "u1").await));
+}
+
+#[tokio::test]
+async fn two_runs_started_together_post_each_grade_once() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let ids = stack.launch("p", "c", "link", Some("k")).await;
+        for u in 0..20 {
+            stack.grade(&ids, &format!("u{u}"), u as f64).await;
+        }
+        stack.sim.set_latency(Duration::from_millis(20));
+        let (a, b) = (
+            SyncRig::start(via, &stack.env()).await,
+            SyncRig::start(via, &stack.env()).await,
+        );
+        let event = event_file("schedule.json");
+        let (first, second) = tokio::join!(a.run(&event, LONG), b.run(&event, LONG));
+        let skipped = [&first, &second]
+            .iter()
+            .filter(|s| s["skipped"].is_string())
+            .count();
+        assert_eq!(skipped, 1, "{via:?}: {first} {second}");
+        assert!(first["skipped"]
+            .as_str()
+            .or(second["skipped"].as_str())
+            .unwrap()
+            .contains("holds the lease"));
+        assert_eq!(stack.sim.scores().len(), 20);
+        let users: std::collections::HashSet<String> = stack
+            .sim
+            .scores()
+            .iter()
+            .map(|s| s.body["userId"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(users.len(), 20);
+        a.finish().await;
+        b.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let ids = stack.launch("p", "c", "link", Some("k")).await;
+        for u in 0..40 {
+            stack.grade(&ids, &format!("u{u:02}"), u as f64).await;
+        }
+        stack.sim.set_latency(Duration::from_millis(100));
+        let mut env = stack.env();
+        env.insert("SYNC_CONCURRENCY".into(), "1".into());
+        let rig = SyncRig::start(via, &env).await;
+        let event = event_file("schedule.json");
+        let first = rig.run(&event, Duration::from_millis(1500)).await;
+        assert_eq!(first["stoppedByDeadline"], true, "{via:?}: {first}");
+        let cut = first["pendingReasons"]["deadline"].as_u64().unwrap();
+        assert!(cut > 0);
+        assert_eq!(first["gradesPosted"].as_u64().unwrap() + cut, 40, "{first}");
+        stack.sim.set_latency(Duration::ZERO);
+        let second = rig.run(&event, LONG).await;
+        assert_eq!(second["gradesPosted"].as_u64().unwrap(), cut, "{second}");
+        assert_eq!(stack.sim.scores().len(), 40, "every grade exactly once");
+        rig.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_grades_written_directly_fail_with_a_reason() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    let pk = format!("ACT#{}", ids.key());
+    let put = |user: &str, extra: &[(&str, AttributeValue)]| {
+        let mut item: Item = HashMap::from([
+            ("pk".into(), AttributeValue::S(pk.clone())),
+            ("sk".into(), AttributeValue::S(format!("GRADE#{user}"))),
+            ("pending".into(), AttributeValue::S(pk.clone())),
+            ("schemaVersion".into(), AttributeValue::N("1".into())),
+            ("userId".into(), AttributeValue::S(user.into())),
+            (
+                "gradedAt".into(),
+                AttributeValue::S("2026-11-28T10:00:00Z".into()),
+            ),
+        ]);
+        for (k, v) in extra {
+            item.insert((*k).into(), v.clone());
+        }
+        stack
+            .table
+            .client
+            .put_item()
+            .table_name(&stack.table.name)
+            .set_item(Some(item))
+            .send()
+    };
+    let n = |v: &str| AttributeValue::N(v.into());
+    put(
+        "negative",
+        &[("scoreGiven", n("-5")), ("scoreMaximum", n("10"))],
+    )
+    .await
+    .unwrap();
+    put(
+        "zero-max",
+        &[("scoreGiven", n("5")), ("scoreMaximum", n("0"))],
+    )
+    .await
+    .unwrap();
+    put(
+        "progress",
+        &[("activityProgress", AttributeValue::S("Done".into()))],
+    )
+    .await
+    .unwrap();
+    put("ok", &[("scoreGiven", n("5")), ("scoreMaximum", n("10"))])
+        .await
+        .unwrap();
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["gradesFailed"], 3);
+    for (user, words) in [
+        ("negative", "scoreGiven must be a number of at least 0"),
+        ("zero-max", "scoreMaximum must be a number above 0"),
+        ("progress", "activityProgress 'Done'"),
+    ] {
+        let item = stack.item(&ids, user).await;
+        assert_eq!(s(&item, "syncStatus"), Some("FAILED"), "{user}");
+        assert!(
+            s(&item, "lastError").unwrap().contains(words),
+            "{user}: {item:?}"
+        );
+        assert!(!item.contains_key("pending"));
+    }
+    assert_eq!(stack.sim.scores().len(), 1);
+}
+
+#[tokio::test]
+async fn grades_of_unlaunched_or_keyless_activities_wait() {
+    let stack = Stack::start().await;
+    let keyless = stack.launch("p", "c", "no-ags", None).await;
+    let never = ActivityIds::new("p", "c", "never-launched").unwrap();
+    stack.grade(&keyless, "u1", 1.0).await;
+    stack.grade(&never, "u1", 1.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["pendingReasons"]["noServiceKey"], 1, "{summary}");
+    assert_eq!(summary["pendingReasons"]["activityNotLaunched"], 1);
+    assert!(s(&stack.item(&never, "u1").await, "lastError")
+        .unwrap()
+        .contains("launch it once"));
+    stack.launch("p", "c", "never-launched", Some("k")).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_without_posting_or_writing() {
+    let stack = Stack::start().await;
+    let ids = stack
+        .launch("demo-platform", "course-101", "quiz-1", Some("k"))
+        .await;
+    let other = stack
+        .launch("demo-platform", "course-101", "quiz-2", Some("k2"))
+        .await;
+    stack.grade(&ids, "u1", 7.0).await;
+    stack.grade(&other, "u2", 8.0).await;
+    let before = stack.table.items().await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let summary = rig
+        .run(&event_file("sync-one-activity-dry-run.json"), LONG)
+        .await;
+    rig.finish().await;
+    assert_eq!(summary["dryRun"], true, "{summary}");
+    assert_eq!(summary["wouldPost"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["wouldPost"][0]["score"]["userId"], "u1");
+    assert_eq!(summary["wouldPost"][0]["activityKey"], ids.key().as_str());
+    assert!(stack
+        .sim
+        .requests()
+        .iter()
+        .all(|r| r.route == Route::IdToken));
+    let after = stack.table.items().await;
+    assert_eq!(before.len(), after.len());
+    assert!(after.iter().all(|i| before.contains(i)), "nothing written");
+}
+
+#[tokio::test]
+async fn concurrency_is_bounded_per_platform_and_overall() {
+    let stack = Stack::start().await;
+    for p in ["p1", "p2", "p3"] {
+        let ids = stack
+            .launch(p, "c", "link", Some(&format!("key-{p}")))
+            .await;
+        for u in 0..12 {
+            stack.grade(&ids, &format!("u{u}"), 1.0).await;
+        }
+    }
+    stack.sim.set_latency(Duration::from_millis(30));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "5".into());
+    env.insert("SYNC_PLATFORM_CONCURRENCY".into(), "2".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 36, "{summary}");
+    for p in ["p1", "p2", "p3"] {
+        let (per_platform, total) = stack.sim.max_in_flight(p);
+        assert!(per_platform <= 2, "{p}: {per_platform} at once");
+        assert!(total <= 5, "{total} at once overall");
+    }
+}
+
+#[tokio::test]
+async fn the_request_rate_never_exceeds_the_limit() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for u in 0..30 {
+        stack.grade(&ids, &format!("u{u}"), 1.0).await;
+    }
+    let mut env = stack.env();
+    env.insert("SYNC_RATE_LIMIT".into(), "20".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 30, "{summary}");
+    let times: Vec<u64> = stack
+        .sim
+        .arrivals()
+        .iter()
+        .filter(|a| a.route != Route::IdToken)
+        .map(|a| a.at_ms)
+        .collect();
+    // Requests are spaced 1/20 s apart: no second holds more than 20 (+1 at its edge).
+    for (i, start) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|t| **t < start + 1000).count();
+        assert!(
+            in_window <= 21,
+            "{in_window} requests within a second from {start} ms"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_one_percent_pending_a_run_reads_a_few_percent_of_the_table() {
+    let stack = Stack::start().await;
+    let (activities, per_activity) = (20, 50);
+    let mut all_ids = Vec::new();
+    for a in 0..activities {
+        all_ids.push(
+            stack
+                .launch("p", "c", &format!("link-{a}"), Some(&format!("k{a}")))
+                .await,
+        );
+    }
+    // Grades synced long ago: no `pending` attribute, so not in the index.
+    let mut writes = Vec::new();
+    for ids in &all_ids {
+        for u in 0..per_activity {
+            let item: Item = HashMap::from([
+                ("pk".into(), AttributeValue::S(format!("ACT#{}", ids.key()))),
+                ("sk".into(), AttributeValue::S(format!("GRADE#u{u}"))),
+                ("schemaVersion".into(), AttributeValue::N("1".into())),
+                ("userId".into(), AttributeValue::S(format!("u{u}"))),
+                ("scoreGiven".into(), AttributeValue::N("1".into())),
+                ("scoreMaximum".into(), AttributeValue::N("10".into())),
+                (
+                    "gradedAt".into(),
+                    AttributeValue::S("2026-01-01T00:00:00Z".into()),
+                ),
+                ("syncStatus".into(), AttributeValue::S("SYNCED".into())),
+            ]);
+            writes.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build(),
+            );
+        }
+    }
+    for chunk in writes.chunks(25) {
+        stack
+            .table
+            .client
+            .batch_write_item()
+            .request_items(&stack.table.name, chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+    }
+    // 1% of them change.
+    for (i, ids) in all_ids.iter().enumerate().take(10) {
+        stack.grade(ids, &format!("u{i}"), 9.0).await;
+    }
+    let total_items = stack.table.items().await.len() as u64;
+    assert_eq!(total_items, (activities * per_activity + activities) as u64);
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 10, "{summary}");
+    let read = summary["itemsRead"].as_u64().unwrap();
+    assert!(read > 0);
+    assert!(
+        read * 100 <= total_items * 3,
+        "read {read} items of {total_items}: more than 3%"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_mid_run_leaves_every_grade_posted_or_pending() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    let users: Vec<String> = (0..30).map(|u| format!("u{u:02}")).collect();
+    for u in &users {
+        stack.grade(&ids, u, 5.0).await;
+    }
+    stack.sim.set_latency(Duration::from_millis(100));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "2".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let event = event_file("schedule.json");
+    let enough_posted = async {
+        while stack.sim.scores().len() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        summary = rig.run(&event, Duration::from_secs(2)) => panic!("the run finished before the crash: {summary}"),
+        () = enough_posted => {}
+    }
+    rig.finish().await; // SIGKILL, mid-run
+    let received: std::collections::HashSet<String> = stack
+        .sim
+        .scores()
+        .iter()
+        .map(|s| s.body["userId"].as_str().unwrap().to_owned())
+        .collect();
+    let mut synced = 0;
+    for u in &users {
+        let item = stack.item(&ids, u).await;
+        if is_synced(&item) {
+            synced += 1;
+            assert!(received.contains(u), "{u} marked synced but never received");
+        } else {
+            assert!(
+                item.contains_key("pending"),
+                "{u} is neither synced nor pending"
+            );
+        }
+    }
+    assert!(synced < users.len(), "the crash came mid-run");
+    // The crashed run's lease holds until its deadline (plus a grace), then lapses.
+    stack.sim.set_latency(Duration::ZERO);
+    let rig = SyncRig::start(Via::Handler, &stack.env()).await;
+    let blocked = rig.run(&event, LONG).await;
+    assert!(blocked["skipped"].is_string(), "{blocked}");
+    let started = std::time::Instant::now();
+    let finished = loop {
+        let summary = rig.run(&event, LONG).await;
+        if summary["skipped"].is_null() {
+            break summary;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        finished["gradesPosted"].as_u64().unwrap() as usize,
+        users.len() - synced,
+        "{finished}"
+    );
+    for u in &users {
+        assert!(is_synced(&stack.item(&ids, u).await), "{u}");
+    }
+}
