@@ -7,11 +7,18 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
 CARGO ?= cargo
+# Tools from the virtualenv (cargo-lambda, zig, sam, cfn-lint) come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+# sam validate needs a region, never credentials.
+export AWS_DEFAULT_REGION ?= us-east-1
+# Build arm64 packages only where the Rust target is installed.
+ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: test demo venv lint unit clean
+.PHONY: test demo venv lint template-check package sam-build clean
 
 ## test: every check and every test (what CI runs)
-test: venv lint
+test: venv lint template-check
 	$(CARGO) build --workspace --bins
 	scripts/with-moto.sh $(CARGO) test --workspace
 
@@ -25,7 +32,24 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## venv: the project-local virtualenv with moto (and the template checks)
+## template-check: cfn-lint and SAM's own linter, offline; any finding fails
+template-check: venv
+	cfn-lint template.yaml
+	sam validate --lint --template-file template.yaml
+
+## package: Lambda zips of both functions (x86_64, and arm64 where installed)
+package: venv
+	cargo lambda build --release --bin launch --bin sync --output-format zip --lambda-dir target/lambda/x86_64
+	@if [ "$(ARM64)" = yes ]; then \
+	  cargo lambda build --release --arm64 --bin launch --bin sync --output-format zip --lambda-dir target/lambda/arm64; \
+	else echo "aarch64-unknown-linux-gnu is not installed: skipping the arm64 packages"; fi
+	@ls -l target/lambda/*/*/bootstrap.zip | awk '{print $$5, $$9}'
+
+## sam-build: what `sam build` produces for `sam deploy` (arm64 by default)
+sam-build: venv
+	sam build --beta-features $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
+
+## venv: the project-local virtualenv with the tools above
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): requirements-dev.txt
@@ -35,4 +59,4 @@ $(VENV_STAMP): requirements-dev.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target .aws-sam

@@ -116,7 +116,7 @@ pub fn client_for(endpoint: &str) -> aws_sdk_dynamodb::Client {
 pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
-        ("AWS_ENDPOINT_URL_SECRETSMANAGER", endpoint),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),

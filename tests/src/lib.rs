@@ -2,6 +2,7 @@
 //! with the table from `template.yaml`, and a Lambda Runtime API that runs
 //! the real function binaries.
 
+pub mod aws_proxy;
 pub mod dynamo;
 pub mod rigs;
 pub mod runtime_api;

@@ -84,7 +84,7 @@ pub enum LaunchRig {
     /// In-process.
     Handler(LaunchFunction),
     /// Real binary.
-    Binary(RuntimeApi, FunctionProcess),
+    Binary(RuntimeApi, tokio::sync::Mutex<FunctionProcess>),
 }
 
 impl LaunchRig {
@@ -103,7 +103,7 @@ impl LaunchRig {
                 let api = RuntimeApi::start().await;
                 let vars: Vec<(String, String)> = env.clone().into_iter().collect();
                 let process = FunctionProcess::spawn(&binary("launch"), &api, &vars);
-                LaunchRig::Binary(api, process)
+                LaunchRig::Binary(api, tokio::sync::Mutex::new(process))
             }
         }
     }
@@ -137,9 +137,11 @@ impl LaunchRig {
                     body,
                 }
             }
-            LaunchRig::Binary(api, _) => {
-                let answer = api
-                    .invoke(event.clone(), Duration::from_secs(15))
+            LaunchRig::Binary(api, process) => {
+                let answer = process
+                    .lock()
+                    .await
+                    .invoke(api, event.clone(), Duration::from_secs(15))
                     .await
                     .response();
                 api_gateway_reply(&answer)
@@ -151,7 +153,7 @@ impl LaunchRig {
     pub async fn finish(self) -> String {
         match self {
             LaunchRig::Handler(_) => String::new(),
-            LaunchRig::Binary(_, process) => process.stop().await,
+            LaunchRig::Binary(_, process) => process.into_inner().stop().await,
         }
     }
 }
@@ -195,7 +197,7 @@ pub enum SyncRig {
     /// The engine in this process.
     Engine(SyncEngine),
     /// The real binary.
-    Binary(RuntimeApi, FunctionProcess),
+    Binary(RuntimeApi, tokio::sync::Mutex<FunctionProcess>),
 }
 
 impl SyncRig {
@@ -211,7 +213,7 @@ impl SyncRig {
                 let api = RuntimeApi::start().await;
                 let vars: Vec<(String, String)> = env.clone().into_iter().collect();
                 let process = FunctionProcess::spawn(&binary("sync"), &api, &vars);
-                SyncRig::Binary(api, process)
+                SyncRig::Binary(api, tokio::sync::Mutex::new(process))
             }
         }
     }
@@ -226,7 +228,12 @@ impl SyncRig {
                 let summary = engine.run(request).await.expect("the run completes");
                 serde_json::to_value(summary).expect("serialisable")
             }
-            SyncRig::Binary(api, _) => api.invoke(event.clone(), budget).await.response(),
+            SyncRig::Binary(api, process) => process
+                .lock()
+                .await
+                .invoke(api, event.clone(), budget)
+                .await
+                .response(),
         }
     }
 
@@ -234,7 +241,7 @@ impl SyncRig {
     pub async fn finish(self) -> String {
         match self {
             SyncRig::Engine(_) => String::new(),
-            SyncRig::Binary(_, process) => process.stop().await,
+            SyncRig::Binary(_, process) => process.into_inner().stop().await,
         }
     }
 }

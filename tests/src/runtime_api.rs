@@ -287,6 +287,20 @@ impl FunctionProcess {
         }
     }
 
+    /// Invokes through `api`, failing at once (with the output) if the
+    /// process exits instead of answering.
+    pub async fn invoke(&mut self, api: &RuntimeApi, event: Value, budget: Duration) -> Outcome {
+        tokio::select! {
+            outcome = api.invoke(event, budget) => outcome,
+            status = self.child.wait() => {
+                for reader in self.readers.drain(..) {
+                    let _ = reader.await;
+                }
+                panic!("the function exited ({status:?}) instead of answering:\n{}", self.output())
+            }
+        }
+    }
+
     /// Everything the process printed so far (stdout and stderr).
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().expect("lock")).into_owned()

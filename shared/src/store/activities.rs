@@ -185,20 +185,6 @@ impl Store {
         Ok(())
     }
 
-    /// Reads one activity.
-    pub async fn activity(&self, key: &ActivityKey) -> Result<Option<Activity>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(activity_pk(key)))
-            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.map(parse_activity).transpose()
-    }
-
     /// Reads many activities (100 per request), returning those that exist
     /// and the number of items read.
     pub async fn activities(

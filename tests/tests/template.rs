@@ -1,0 +1,246 @@
+//! template.yaml stays honest: the table has exactly the keys and index the
+//! code uses, and each function is granted exactly the actions it calls
+//! (observed through a recording proxy while the real binaries run), on the
+//! resources it touches, with no wildcard anywhere.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync::store::schema;
+use ltisync_tests::aws_proxy::{Call, RecordingProxy};
+use ltisync_tests::dynamo::{endpoint, TableDefinition, TestTable};
+use ltisync_tests::repo_root;
+use ltisync_tests::rigs::{event, event_file, launch_env, sync_env, Env, LaunchRig, SyncRig, Via};
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{LaunchSpec, Simulator};
+use serde_norway::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_table_has_the_keys_index_and_ttl_the_code_uses() {
+    let table = TableDefinition::from_repo();
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        table.key_schema,
+        vec![pair(schema::PK, "HASH"), pair(schema::SK, "RANGE")]
+    );
+    let index = table
+        .indexes
+        .iter()
+        .find(|i| i.name == schema::PENDING_INDEX)
+        .expect("the pending index is defined");
+    assert_eq!(
+        index.key_schema,
+        vec![pair(schema::PENDING, "HASH"), pair(schema::SK, "RANGE")]
+    );
+    assert_eq!(
+        index.projection, "ALL",
+        "the sync reads whole grades from the index"
+    );
+    for key in [schema::PK, schema::SK, schema::PENDING] {
+        assert!(
+            table.attributes.contains(&pair(key, "S")),
+            "{key} is defined as a string"
+        );
+    }
+    assert_eq!(table.ttl_attribute.as_deref(), Some(schema::EXPIRES_AT));
+    let resource = &template()["Resources"]["Table"];
+    assert_eq!(resource["DeletionPolicy"].as_str(), Some("Retain"));
+    let props = &resource["Properties"];
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        props["SSESpecification"]["SSEEnabled"].as_bool(),
+        Some(true)
+    );
+}
+
+/// What a resource expression in a policy points at.
+fn resource_kind(value: &Value) -> String {
+    let text = format!("{value:?}");
+    if text.contains("secretsmanager") || text.contains("LtiaasApiKeySecret") {
+        "secret".into()
+    } else if let Some(rest) = text.split("${Table.Arn}/index/").nth(1) {
+        format!(
+            "index/{}",
+            rest.split(|c: char| !c.is_alphanumeric() && c != '-')
+                .next()
+                .unwrap()
+        )
+    } else if text.contains("Table.Arn") {
+        "table".into()
+    } else {
+        panic!("unrecognised resource {text}")
+    }
+}
+
+/// (action, resource) pairs a function's policies grant.
+fn granted(function: &str) -> BTreeSet<Call> {
+    let mut grants = BTreeSet::new();
+    let policies = &template()["Resources"][function]["Properties"]["Policies"];
+    for policy in policies.as_sequence().expect("inline policies") {
+        for statement in policy["Statement"].as_sequence().expect("statements") {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+            let resources: Vec<Value> = match &statement["Resource"] {
+                Value::Sequence(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for action in statement["Action"].as_sequence().expect("actions") {
+                for resource in &resources {
+                    grants.insert((action.as_str().unwrap().to_owned(), resource_kind(resource)));
+                }
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn no_policy_grants_a_wildcard() {
+    for function in ["LaunchFunction", "SyncFunction"] {
+        let policies = format!(
+            "{:?}",
+            template()["Resources"][function]["Properties"]["Policies"]
+        );
+        assert!(!policies.contains('*'), "{function}: {policies}");
+        for (action, _) in granted(function) {
+            assert!(!action.contains('*'), "{action}");
+        }
+    }
+}
+
+async fn secret(api_key: &str) -> String {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .endpoint_url(endpoint())
+        .build();
+    let name = format!("ltisync/test-{}", uuid::Uuid::new_v4().simple());
+    aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(&name)
+        .secret_string(api_key)
+        .send()
+        .await
+        .expect("CreateSecret on moto");
+    name
+}
+
+/// Routes a function's AWS calls through `proxy` and reads the key from `secret`.
+fn through(mut env: Env, proxy: &RecordingProxy, secret: &str) -> Env {
+    env.remove("LTIAAS_API_KEY");
+    env.insert("LTIAAS_API_KEY_SECRET".into(), secret.into());
+    env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.url());
+    env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), proxy.url());
+    env
+}
+
+#[tokio::test]
+async fn each_function_is_granted_exactly_what_it_calls() {
+    let sim = Simulator::start().await.unwrap();
+    let table = TestTable::create().await;
+    let proxy = RecordingProxy::start(&table.endpoint).await;
+    let secret = secret(&sim.api_key()).await;
+
+    // launch: the API key from Secrets Manager, then one upsert per launch.
+    let env = through(
+        launch_env(&sim.url(), "unused", &table.name, &table.endpoint),
+        &proxy,
+        &secret,
+    );
+    let rig = LaunchRig::start(Via::Binary, &env).await;
+    for link in ["a", "b"] {
+        let ltik = sim.add_launch(LaunchSpec::new(
+            "p",
+            "c",
+            link,
+            Some(&format!("key-{link}")),
+        ));
+        assert_eq!(rig.send(&event("launch.json", &ltik)).await.status, 200);
+    }
+    rig.finish().await;
+    let launch_calls = proxy.take_calls();
+    assert_eq!(
+        launch_calls,
+        granted("LaunchFunction"),
+        "launch: observed vs granted"
+    );
+
+    // sync: a full run, a narrowed run, a run that finds the lease taken,
+    // and a stale key.
+    let store = table.store();
+    for link in ["a", "b"] {
+        let ids = ltisync::ActivityIds::new("p", "c", link).unwrap();
+        store
+            .record_grade(&ids, &ltisync::Grade::new("u1", 1.0, 2.0).unwrap())
+            .await
+            .unwrap();
+    }
+    sim.make_service_key_stale("key-b");
+    let env = through(
+        sync_env(&sim.url(), "unused", &table.name, &table.endpoint),
+        &proxy,
+        &secret,
+    );
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let long = Duration::from_secs(60);
+    let full = rig.run(&event_file("schedule.json"), long).await;
+    assert_eq!(full["gradesPosted"], 1, "{full}");
+    let narrowed = rig
+        .run(&serde_json::json!({"activityKey": "p#c#b"}), long)
+        .await;
+    assert_eq!(narrowed["pendingReasons"]["needsRelaunch"], 1, "{narrowed}");
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .item("pk", AttributeValue::S("LEASE#sync".into()))
+        .item("sk", AttributeValue::S("LEASE".into()))
+        .item("owner", AttributeValue::S("another-run".into()))
+        .item("expiresAt", AttributeValue::N("4102444800".into()))
+        .send()
+        .await
+        .unwrap();
+    let skipped = rig.run(&event_file("schedule.json"), long).await;
+    assert!(
+        skipped["skipped"].as_str().unwrap().contains("another-run"),
+        "{skipped}"
+    );
+    rig.finish().await;
+    assert_eq!(
+        proxy.take_calls(),
+        granted("SyncFunction"),
+        "sync: observed vs granted"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_api_key_secret_fails_the_start_naming_it() {
+    let api = RuntimeApi::start().await;
+    let mut env = launch_env("http://127.0.0.1:9", "unused", "ltisync-none", &endpoint());
+    env.remove("LTIAAS_API_KEY");
+    env.insert(
+        "LTIAAS_API_KEY_SECRET".into(),
+        "ltisync/does-not-exist".into(),
+    );
+    let vars: Vec<(String, String)> = env.into_iter().collect();
+    let mut process = FunctionProcess::spawn(&binary("sync"), &api, &vars);
+    assert_ne!(process.wait_exit(Duration::from_secs(20)).await, Some(0));
+    let output = process.output();
+    assert!(
+        output.contains("LTIAAS_API_KEY_SECRET 'ltisync/does-not-exist' could not be read"),
+        "{output}"
+    );
+    assert!(api.first_poll().is_none());
+}
