@@ -92,31 +92,47 @@ async fn a_launch_stores_the_service_key_with_its_three_ids() {
         assert_eq!(s(a, "contextId"), Some("course-1"));
         assert_eq!(s(a, "resourceLinkId"), Some("link-1"));
         assert_eq!(s(a, "pk"), Some("ACT#platform-1#course-1#link-1"));
-        assert_eq!(s(a, "resourceLinkTitle"), Some("Activity link-1"));
+        assert_eq!(s(a, "resourceLinkTitle"), Some("Quiz link-1"));
         assert_eq!(n(a, "launchCount"), Some(1));
     }
 }
 
 #[tokio::test]
 async fn a_relaunch_replaces_the_key_and_keeps_one_activity() {
+    let time = |item: &Item, name: &str| {
+        time::OffsetDateTime::parse(
+            s(item, name).expect("a time"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("RFC 3339")
+    };
     for via in BOTH {
         let stack = Stack::start().await;
         let first = stack.launch("p", "c", "r", Some("old-key"));
         let second = stack.launch("p", "c", "r", Some("new-key"));
-        let (replies, _) = send(
-            via,
-            &stack.env(),
-            &[event("launch.json", &first), event("launch.json", &second)],
-        )
-        .await;
-        assert!(replies.iter().all(|r| r.status == 200), "{via:?}");
+        let rig = LaunchRig::start(via, &stack.env()).await;
+        assert_eq!(rig.send(&event("launch.json", &first)).await.status, 200);
+        let after_first = stack.activities().await.remove(0);
+        assert_eq!(
+            time(&after_first, "firstLaunchAt"),
+            time(&after_first, "lastLaunchAt")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(rig.send(&event("launch.json", &second)).await.status, 200);
+        rig.finish().await;
         let activities = stack.activities().await;
         assert_eq!(activities.len(), 1, "{via:?}");
-        assert_eq!(s(&activities[0], "serviceKey"), Some("new-key"));
-        assert_eq!(n(&activities[0], "launchCount"), Some(2));
+        let a = &activities[0];
+        assert_eq!(s(a, "serviceKey"), Some("new-key"));
+        assert_eq!(n(a, "launchCount"), Some(2));
         assert_eq!(
-            s(&activities[0], "firstLaunchAt").is_some(),
-            s(&activities[0], "lastLaunchAt").is_some()
+            time(a, "firstLaunchAt"),
+            time(&after_first, "firstLaunchAt"),
+            "kept"
+        );
+        assert!(
+            time(a, "lastLaunchAt") > time(&after_first, "lastLaunchAt"),
+            "moved on"
         );
     }
 }

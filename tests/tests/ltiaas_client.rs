@@ -56,7 +56,22 @@ async fn the_id_token_is_fetched_with_ltik_auth_v2() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, LtiaasError::Unauthorized { credential: Credential::Ltik, message } if message.contains("Invalid API key")),
+        matches!(&err, LtiaasError::ApiKeyRefused(message) if message.contains("Invalid API key")),
+        "{err}"
+    );
+    sim.expire_ltik(&ltik);
+    let err = client(&sim, &sim.api_key())
+        .id_token(&Ltik::new(&ltik))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            LtiaasError::Unauthorized {
+                credential: Credential::Ltik,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -308,4 +323,45 @@ async fn the_simulator_refuses_bearer_and_missing_auth_on_service_endpoints() {
         assert_eq!(body["status"], 401);
         assert!(body["details"]["message"].is_string());
     }
+}
+
+#[tokio::test]
+async fn secrets_echoed_back_never_reach_an_error_message() {
+    let sim = Simulator::start().await.unwrap();
+    let secret_key = "svc-SECRET-0123456789abcdef0123456789";
+    sim.add_launch(LaunchSpec::new("p", "c", "link-1", Some(secret_key)));
+    let client = client(&sim, &sim.api_key());
+    let api_key = sim.api_key();
+    for status in [400, 401, 403, 500] {
+        sim.inject(Fault::on(
+            Route::ListLineItems,
+            FaultAction::EchoAuthorization { status },
+            Some(1),
+        ));
+        let err = client
+            .list_line_items(&ServiceKey::new(secret_key), "link-1", None, None)
+            .await
+            .unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(
+            text.contains("[redacted]"),
+            "{status}: the echo was there: {text}"
+        );
+        for secret in [secret_key, api_key.as_str()] {
+            assert!(
+                !text.contains(&secret[..12]),
+                "{status}: part of a secret leaked: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_api_key_is_told_apart_from_a_refused_service_key() {
+    let (sim, _, key) = setup().await;
+    let err = client(&sim, "rotated-key")
+        .list_line_items(&key, "link-1", None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LtiaasError::ApiKeyRefused(_)), "{err}");
 }

@@ -194,7 +194,7 @@ async fn a_missing_line_item_is_created_and_cached() {
     assert_eq!(summary["lineItemsCreated"], 1, "{summary}");
     let items = stack.sim.line_items("p", "c");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].label, "Activity link");
+    assert_eq!(items[0].label, "Quiz link", "the activity title");
     assert_eq!(items[0].score_maximum, 100.0);
     assert_eq!(items[0].resource_link_id.as_deref(), Some("link"));
     assert_eq!(
@@ -937,4 +937,135 @@ async fn a_crash_mid_run_leaves_every_grade_posted_or_pending() {
     for u in &users {
         assert!(is_synced(&stack.item(&ids, u).await), "{u}");
     }
+}
+
+#[tokio::test]
+async fn a_refused_api_key_stops_the_run_and_marks_nothing() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let a = stack.launch("p", "c", "a", Some("key-a")).await;
+        let b = stack.launch("p2", "c", "b", Some("key-b")).await;
+        for u in ["u1", "u2"] {
+            stack.grade(&a, u, 1.0).await;
+            stack.grade(&b, u, 1.0).await;
+        }
+        let mut env = stack.env();
+        env.insert("LTIAAS_API_KEY".into(), "a-rotated-api-key".into());
+        let rig = SyncRig::start(via, &env).await;
+        match &rig {
+            SyncRig::Engine(_) => {
+                let summary = rig.run(&event_file("schedule.json"), LONG).await;
+                assert_eq!(summary["pendingReasons"]["apiKeyRefused"], 4, "{summary}");
+                assert_eq!(summary["activitiesNeedingRelaunch"], 0);
+                assert!(
+                    summary["requests"].as_u64().unwrap() <= 2,
+                    "no call after the refusal: {summary}"
+                );
+            }
+            SyncRig::Binary(api, process) => {
+                let outcome = process
+                    .lock()
+                    .await
+                    .invoke(api, event_file("schedule.json"), LONG)
+                    .await;
+                let ltisync_tests::runtime_api::Outcome::Error(error) = outcome else {
+                    panic!("the invocation should fail so the alarm fires: {outcome:?}")
+                };
+                assert!(error.to_string().contains("API key"), "{error}");
+            }
+        }
+        rig.finish().await;
+        for ids in [&a, &b] {
+            assert!(
+                s(&stack.activity_item(ids).await, "needsRelaunch").is_none(),
+                "keys are fine"
+            );
+            let item = stack.item(ids, "u1").await;
+            assert!(item.contains_key("pending"));
+        }
+        assert!(stack.sim.scores().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_activity_blocks_only_its_own_grades() {
+    let stack = Stack::start().await;
+    let healthy = stack.launch("p", "c", "healthy", Some("k")).await;
+    let broken = ActivityIds::new("p", "c", "never-launched-but-configured").unwrap();
+    // A tool configured an activity by hand, before any launch, without the ids.
+    stack
+        .table
+        .client
+        .update_item()
+        .table_name(&stack.table.name)
+        .key("pk", AttributeValue::S(format!("ACT#{}", broken.key())))
+        .key("sk", AttributeValue::S("ACTIVITY".into()))
+        .update_expression("SET lineItemTag = :t")
+        .expression_attribute_values(":t", AttributeValue::S("final".into()))
+        .send()
+        .await
+        .unwrap();
+    stack.grade(&healthy, "u1", 1.0).await;
+    stack.grade(&broken, "u1", 1.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["pendingReasons"]["activityMalformed"], 1);
+    assert!(s(&stack.item(&broken, "u1").await, "lastError")
+        .unwrap()
+        .contains("does not follow the schema"));
+}
+
+#[tokio::test]
+async fn the_run_retry_budget_caps_retries_over_all_grades() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for u in 0..5 {
+        stack.grade(&ids, &format!("u{u}"), 1.0).await;
+    }
+    stack.run(Via::Handler, &stack.env()).await; // line item created and cached
+    for u in 0..5 {
+        stack.grade(&ids, &format!("u{u}"), 2.0).await;
+    }
+    stack.sim.inject(Fault::status(Route::PostScore, 503, None));
+    let mut env = stack.env();
+    env.insert("SYNC_RETRY_BUDGET".into(), "2".into());
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["retries"], 2, "{summary}");
+    assert_eq!(summary["pendingReasons"]["retriesExhausted"], 5);
+    let posts = stack
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::PostScore && r.status == Some(503))
+        .count();
+    assert_eq!(
+        posts,
+        5 + 2,
+        "one attempt each, plus the two retries the budget allowed"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_column_without_a_link_is_never_adopted() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.sim.ignore_filters(true);
+    let manual = stack.sim.add_line_item(
+        "p",
+        "c",
+        SimLineItem {
+            id: String::new(),
+            label: "Attendance".into(),
+            score_maximum: 5.0,
+            resource_link_id: None,
+            resource_id: None,
+            tag: None,
+        },
+    );
+    stack.grade(&ids, "u1", 50.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["lineItemsCreated"], 1);
+    assert_ne!(stack.sim.scores()[0].line_item_id, manual);
 }

@@ -15,7 +15,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use ltisync::launch::{
     check_ltik, Captured, LaunchError, LaunchOutcome, LaunchService, LaunchTimings,
 };
-use ltisync::ltiaas::{Credential, LtiaasError};
+use ltisync::ltiaas::LtiaasError;
 use serde_json::json;
 use url::Url;
 
@@ -32,6 +32,8 @@ struct Reply {
     /// Short machine-readable code for the JSON body and the log.
     code: &'static str,
     message: String,
+    /// What went wrong, for the log only (never sent to the client).
+    detail: Option<String>,
     location: Option<String>,
     captured: Option<Captured>,
 }
@@ -52,6 +54,7 @@ impl Reply {
             },
             code,
             message,
+            detail: None,
             location,
             captured,
         }
@@ -62,6 +65,7 @@ impl Reply {
             status,
             code,
             message: message.into(),
+            detail: None,
             location: None,
             captured: None,
         }
@@ -97,7 +101,8 @@ impl LaunchFunction {
         if reply.status.is_server_error() {
             tracing::error!(
                 status = fields.0, outcome = fields.1, ltiaas_us = fields.2,
-                dynamodb_us = fields.3, overhead_us = fields.4, error = %reply.message,
+                dynamodb_us = fields.3, overhead_us = fields.4,
+                error = %reply.detail.as_deref().unwrap_or(&reply.message),
                 "launch failed"
             );
         } else {
@@ -183,32 +188,44 @@ impl LaunchFunction {
     }
 }
 
+/// The client sees a fixed sentence; the log gets the details.
 fn error_reply(error: LaunchError) -> Reply {
-    match error {
-        LaunchError::BadLtik(message) => Reply::error(StatusCode::BAD_REQUEST, "bad_ltik", message),
-        LaunchError::Ltiaas(LtiaasError::Unauthorized { credential: Credential::Ltik, message })
-            if message.to_ascii_lowercase().contains("api key") =>
-        {
-            Reply::error(
-                StatusCode::BAD_GATEWAY,
-                "api_key_refused",
-                format!("LTIaaS refused ltisync's API key ({message}); check the LTIAAS_API_KEY setting"),
+    let detail = error.to_string();
+    let reply = match error {
+        LaunchError::BadLtik(message) => {
+            return Reply::error(StatusCode::BAD_REQUEST, "bad_ltik", message)
+        }
+        LaunchError::Ltiaas(LtiaasError::Unauthorized { .. }) => {
+            return Reply::error(
+                StatusCode::UNAUTHORIZED,
+                "ltik_refused",
+                "LTIaaS says this launch's ltik is invalid or expired; relaunch the activity from your LMS",
             )
         }
-        LaunchError::Ltiaas(LtiaasError::Unauthorized { .. }) => Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "ltik_refused",
-            "LTIaaS says this launch's ltik is invalid or expired; relaunch the activity from your LMS",
+        LaunchError::Ltiaas(LtiaasError::ApiKeyRefused(_)) => Reply::error(
+            StatusCode::BAD_GATEWAY,
+            "api_key_refused",
+            "LTIaaS refused this tool's API key; the tool's administrator must fix its configuration",
         ),
-        LaunchError::Ltiaas(e @ LtiaasError::Timeout(_)) => {
-            Reply::error(StatusCode::GATEWAY_TIMEOUT, "ltiaas_timeout", e.to_string())
-        }
-        LaunchError::Ltiaas(e) => Reply::error(StatusCode::BAD_GATEWAY, "ltiaas_failed", e.to_string()),
-        LaunchError::Store(e) => Reply::error(
+        LaunchError::Ltiaas(LtiaasError::Timeout(_)) => Reply::error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "ltiaas_timeout",
+            "LTIaaS did not answer in time; please relaunch in a moment",
+        ),
+        LaunchError::Ltiaas(_) => Reply::error(
+            StatusCode::BAD_GATEWAY,
+            "ltiaas_failed",
+            "LTIaaS could not be reached or failed; please relaunch in a moment",
+        ),
+        LaunchError::Store(_) => Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
-            format!("the launch could not be saved, please relaunch in a moment ({e})"),
+            "the launch could not be saved; please relaunch in a moment",
         ),
+    };
+    Reply {
+        detail: Some(detail),
+        ..reply
     }
 }
 

@@ -116,6 +116,15 @@ impl SyncFunction {
             .as_millis();
         // EMF records go to stdout as they are; CloudWatch turns them into metrics.
         println!("{}", summary.emf(&self.function_name, now_ms));
+        // A refused API key is the deployment's fault: fail the invocation so
+        // the errors alarm fires (the summary above says what was left).
+        if summary.pending_reasons.contains_key("apiKeyRefused") {
+            return Err(
+                "LTIaaS refused ltisync's API key; fix the secret named by LTIAAS_API_KEY_SECRET. \
+                 Every grade is still pending."
+                    .into(),
+            );
+        }
         Ok(summary)
     }
 }

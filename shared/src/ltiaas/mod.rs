@@ -48,6 +48,10 @@ pub enum LtiaasError {
         /// LTIaaS's explanation.
         message: String,
     },
+    /// 401 naming the API key: ltisync's own credential is wrong (rotated or
+    /// mistyped secret). Nothing about the ltik or service key is known.
+    #[error("LTIaaS refused ltisync's API key (HTTP 401): {0}; check LTIAAS_API_KEY / LTIAAS_API_KEY_SECRET")]
+    ApiKeyRefused(String),
     /// 429, or the LMS's throttling 403: try again after `retry_after`.
     #[error("LTIaaS or the LMS is throttling requests (HTTP {status}): {message}")]
     Throttled {
@@ -85,6 +89,9 @@ pub enum LtiaasError {
     /// An answer ltisync cannot use (bad JSON, missing fields, too large).
     #[error("LTIaaS sent a response ltisync cannot understand: {0}")]
     BadResponse(String),
+    /// The request was not sent: the run is about to hit its deadline.
+    #[error("not sent: the run's deadline is near")]
+    NotSent,
 }
 
 impl LtiaasError {
@@ -113,7 +120,7 @@ impl LtiaasError {
     /// The HTTP status LTIaaS answered with, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Unauthorized { .. } => Some(401),
+            Self::Unauthorized { .. } | Self::ApiKeyRefused(_) => Some(401),
             Self::Throttled { status, .. }
             | Self::ServerError { status, .. }
             | Self::Rejected { status, .. } => Some(*status),
@@ -268,14 +275,20 @@ impl LtiaasClient {
             Credential::Ltik => "LTIK-AUTH-V2",
             Credential::ServiceKey => "SERVICE-AUTH-V1",
         };
+        // A credential that cannot travel in a header is as good as refused.
+        if header::HeaderValue::try_from(self.api_key.expose_secret()).is_err() {
+            return Err(LtiaasError::ApiKeyRefused(
+                "the API key contains characters not allowed in an HTTP header".into(),
+            ));
+        }
         let mut auth = header::HeaderValue::try_from(format!(
             "{scheme} {}:{secret}",
             self.api_key.expose_secret()
         ))
-        .map_err(|_| LtiaasError::Rejected {
-            status: 400,
+        .map_err(|_| LtiaasError::Unauthorized {
+            credential,
             message: format!(
-                "the API key or {credential:?} contains characters not allowed in a header"
+                "the {credential:?} contains characters not allowed in an HTTP header"
             ),
         })?;
         auth.set_sensitive(true);
@@ -290,6 +303,13 @@ impl LtiaasClient {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        // Canvas reports its throttle budget; an exhausted one means a 403 is throttling.
+        let budget_exhausted = response
+            .headers()
+            .get("x-rate-limit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .is_some_and(|remaining| remaining <= 0.0);
         let body = read_capped(response).await.map_err(|e| match e {
             ReadError::Transport(e) => self.transport_error(e),
             ReadError::TooLarge => {
@@ -299,11 +319,23 @@ impl LtiaasClient {
         if status.is_success() {
             return Ok(body);
         }
-        // Never let a secret echoed back by a server reach an error message.
-        let message = error_message(status, &body)
-            .replace(secret, "[redacted]")
-            .replace(self.api_key.expose_secret(), "[redacted]");
-        Err(classify(status, message, retry_after, credential))
+        // Redact the whole body before anything is cut from it, so no part of
+        // a secret echoed back by a server (or a proxy) survives.
+        let redact = |text: &str| {
+            text.replace(secret, "[redacted]")
+                .replace(self.api_key.expose_secret(), "[redacted]")
+        };
+        let raw = redact(&String::from_utf8_lossy(&body));
+        let throttled = status == StatusCode::FORBIDDEN
+            && (budget_exhausted || raw.to_ascii_lowercase().contains("rate limit exceeded"));
+        let message = shorten(&redact(&error_message(status, &body)));
+        Err(classify(
+            status,
+            message,
+            retry_after,
+            credential,
+            throttled,
+        ))
     }
 
     fn transport_error(&self, e: reqwest::Error) -> LtiaasError {
@@ -315,14 +347,33 @@ impl LtiaasClient {
     }
 }
 
+/// Longest error message kept (after redaction); keeps grade items small.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+fn shorten(text: &str) -> String {
+    let mut chars = text.chars();
+    let short: String = chars.by_ref().take(MAX_MESSAGE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
 fn classify(
     status: StatusCode,
     message: String,
     retry_after: Option<Duration>,
     credential: Credential,
+    throttled: bool,
 ) -> LtiaasError {
     let code = status.as_u16();
     match code {
+        401 if message.to_ascii_lowercase().contains("api key")
+            || message.contains("INVALID_API_KEY") =>
+        {
+            LtiaasError::ApiKeyRefused(message)
+        }
         401 => LtiaasError::Unauthorized {
             credential,
             message,
@@ -332,14 +383,13 @@ fn classify(
             message,
             retry_after,
         },
-        // Canvas throttles with 403 "Rate Limit Exceeded"; other 403s are final.
-        403 if message.to_ascii_lowercase().contains("rate limit exceeded") => {
-            LtiaasError::Throttled {
-                status: code,
-                message,
-                retry_after,
-            }
-        }
+        // Canvas throttles with 403 "Rate Limit Exceeded" (LTIaaS may relay it
+        // inside its envelope); other 403s are final.
+        403 if throttled => LtiaasError::Throttled {
+            status: code,
+            message,
+            retry_after,
+        },
         500..=599 => LtiaasError::ServerError {
             status: code,
             message,
@@ -371,7 +421,7 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
     if text.is_empty() {
         status.canonical_reason().unwrap_or("no details").to_owned()
     } else {
-        text.chars().take(300).collect()
+        text.to_owned()
     }
 }
 
@@ -453,20 +503,33 @@ mod tests {
     #[test]
     fn statuses_are_classified_by_what_retrying_can_do() {
         let c = |code: u16, msg: &str| {
+            let throttled = msg.contains("Rate Limit Exceeded");
             classify(
                 StatusCode::from_u16(code).unwrap(),
                 msg.into(),
                 None,
                 Credential::ServiceKey,
+                throttled,
             )
         };
         assert!(matches!(c(401, "x"), LtiaasError::Unauthorized { .. }));
+        assert!(matches!(
+            c(401, "INVALID_API_KEY: Invalid API key"),
+            LtiaasError::ApiKeyRefused(_)
+        ));
         assert!(c(429, "x").is_retryable());
         assert!(c(503, "x").is_retryable());
         assert!(c(403, "403 Forbidden (Rate Limit Exceeded)").is_retryable());
         for code in [400, 403, 404, 409, 412, 422] {
             assert!(!c(code, "x").is_retryable(), "{code}");
         }
+    }
+
+    #[test]
+    fn long_messages_are_shortened() {
+        assert_eq!(shorten("abc"), "abc");
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        assert_eq!(shorten(&long).chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]

@@ -185,27 +185,49 @@ impl Store {
         Ok(())
     }
 
-    /// Reads many activities (100 per request), returning those that exist
-    /// and the number of items read.
+    /// Reads many activities (consistently, 100 per request). Each one that
+    /// exists comes back parsed, or with the reason it cannot be read, so one
+    /// malformed item blocks only its own grades.
     pub async fn activities(
         &self,
         keys: &[ActivityKey],
-    ) -> Result<(HashMap<ActivityKey, Activity>, u64), StoreError> {
+    ) -> Result<HashMap<ActivityKey, Result<Activity, String>>, StoreError> {
+        let keys: Vec<HashMap<String, AttributeValue>> = keys
+            .iter()
+            .map(|key| {
+                HashMap::from([
+                    (schema::PK.to_owned(), AttributeValue::S(activity_pk(key))),
+                    (
+                        schema::SK.to_owned(),
+                        AttributeValue::S(schema::ACTIVITY_SK.into()),
+                    ),
+                ])
+            })
+            .collect();
         let mut found = HashMap::new();
-        let mut items_read = 0;
+        for item in self.batch_get(keys).await? {
+            let key = match item.get(schema::PK) {
+                Some(AttributeValue::S(pk)) => pk
+                    .strip_prefix(schema::ACTIVITY_PREFIX)
+                    .and_then(|k| ActivityKey::parse(k).ok()),
+                _ => None,
+            };
+            if let Some(key) = key {
+                found.insert(key, parse_activity(item).map_err(|e| e.to_string()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `BatchGetItem` with consistent reads over any number of keys,
+    /// retrying unprocessed keys with a back-off.
+    pub(super) async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
-            let mut request_keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|key| {
-                    HashMap::from([
-                        (schema::PK.to_owned(), AttributeValue::S(activity_pk(key))),
-                        (
-                            schema::SK.to_owned(),
-                            AttributeValue::S(schema::ACTIVITY_SK.into()),
-                        ),
-                    ])
-                })
-                .collect();
+            let mut request_keys = chunk.to_vec();
             let mut attempt = 0u32;
             while !request_keys.is_empty() {
                 let request = KeysAndAttributes::builder()
@@ -220,15 +242,11 @@ impl Store {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    items_read += 1;
-                    let activity = parse_activity(item)?;
-                    found.insert(activity.key.clone(), activity);
-                }
+                items.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
                 if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
                     request_keys = left.keys;
                     // DynamoDB asks for a back-off before unprocessed keys.
@@ -243,7 +261,7 @@ impl Store {
                 }
             }
         }
-        Ok((found, items_read))
+        Ok(items)
     }
 
     /// Caches the line item the sync resolved for `key`.
@@ -289,15 +307,16 @@ impl Store {
 
     /// Marks the activity as needing a relaunch because LTIaaS refused
     /// `service_key`. Only applies while that key is still the stored one:
-    /// a launch that replaced it in the meantime wins.
+    /// a launch that replaced it in the meantime wins. True when applied.
     pub async fn mark_needs_relaunch(
         &self,
         key: &ActivityKey,
         service_key: &ServiceKey,
         reason: &str,
         now: time::OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.client
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(schema::PK, AttributeValue::S(activity_pk(key)))
@@ -311,10 +330,12 @@ impl Store {
                 AttributeValue::S(service_key.expose_secret().to_owned()),
             )
             .send()
-            .await
-            .map(drop)
-            .or_else(ignore_condition_failure)
-            .map_err(|e| scrub(e, Some(service_key)))
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(scrub(e.into(), Some(service_key))),
+        }
     }
 
     /// Sets how the sync picks or creates the activity's line item (the

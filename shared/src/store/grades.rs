@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -140,11 +140,17 @@ impl Store {
 
     /// All pending grades (a scan of the sparse index: it reads only
     /// pending grades), or those of one activity (a query of the index).
+    ///
+    /// The index holds keys only and is eventually consistent, so each grade
+    /// is then read from the table itself with a consistent read: the sync
+    /// posts the newest version, and an index entry that is already stale
+    /// (a grade synced a moment ago) is dropped instead of posted again.
     pub async fn pending_grades(
         &self,
         activity: Option<&ActivityKey>,
     ) -> Result<PendingScan, StoreError> {
         let mut scan = PendingScan::default();
+        let mut keys = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let (items, scanned, next) = match activity {
@@ -154,7 +160,6 @@ impl Store {
                         .scan()
                         .table_name(&self.table)
                         .index_name(schema::PENDING_INDEX)
-                        .select(Select::AllAttributes)
                         .return_consumed_capacity(ReturnConsumedCapacity::Total)
                         .set_exclusive_start_key(start.take())
                         .send()
@@ -178,13 +183,22 @@ impl Store {
                 }
             };
             scan.items_read += scanned.max(0) as u64;
-            scan.grades
-                .extend(items.unwrap_or_default().into_iter().map(parse_pending));
+            keys.extend(items.unwrap_or_default().into_iter().map(|mut entry| {
+                entry.retain(|name, _| name == schema::PK || name == schema::SK);
+                entry
+            }));
             match next {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
+        let items = self.batch_get(keys).await?;
+        scan.items_read += items.len() as u64;
+        scan.grades = items
+            .into_iter()
+            .filter(|item| item.contains_key(schema::PENDING))
+            .map(parse_pending)
+            .collect();
         Ok(scan)
     }
 

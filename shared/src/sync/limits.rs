@@ -86,7 +86,8 @@ impl RequestGate {
     }
 
     /// Sends one request to `platform`: waits for a platform slot and the
-    /// rate limiter, then runs `request`. No retries.
+    /// rate limiter, then runs `request`, unless the deadline came near while
+    /// waiting ([`LtiaasError::NotSent`]). No retries.
     pub async fn once<T, F, Fut>(&self, platform: &str, request: F) -> Result<T, LtiaasError>
     where
         F: FnOnce() -> Fut,
@@ -98,6 +99,9 @@ impl RequestGate {
         };
         if let Some(rate) = &self.rate {
             rate.until_ready().await;
+        }
+        if self.past_deadline() {
+            return Err(LtiaasError::NotSent);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         request().await
@@ -121,9 +125,15 @@ impl RequestGate {
             .when(LtiaasError::is_retryable)
             .adjust(|error: &LtiaasError, delay: Option<Duration>| {
                 let delay = delay?;
-                // The server's Retry-After is a floor on the wait.
-                let wait = error.retry_after().map_or(delay, |asked| asked.max(delay));
-                if wait > self.tuning.retry_max_delay || wait >= self.time_left() {
+                // The server's Retry-After is a floor on the wait; a server
+                // asking for more than the longest wait is left for next run.
+                let asked = error.retry_after().unwrap_or_default();
+                if asked > self.tuning.retry_max_delay {
+                    return None;
+                }
+                // Jitter may push the backoff past the cap: clamp it.
+                let wait = delay.max(asked).min(self.tuning.retry_max_delay);
+                if wait >= self.time_left() {
                     return None;
                 }
                 let used = self.retries.fetch_add(1, Ordering::Relaxed);
@@ -208,6 +218,39 @@ mod tests {
             retry_after: Some(Duration::from_secs(3600)),
         };
         assert_eq!(failing(&g, too_long).await, 1);
+    }
+
+    #[tokio::test]
+    async fn backoff_with_jitter_is_clamped_not_abandoned() {
+        let g = gate(SyncTuning {
+            max_attempts: 12,
+            retry_base: Duration::from_millis(1),
+            retry_max_delay: Duration::from_millis(2),
+            ..fast()
+        });
+        assert_eq!(
+            failing(&g, || LtiaasError::Timeout(Duration::ZERO)).await,
+            12
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_sent_once_the_deadline_is_near() {
+        let tuning = SyncTuning {
+            deadline_margin: Duration::from_secs(10),
+            ..fast()
+        };
+        let g = RequestGate::new(&tuning, ["p"], SystemTime::now() + Duration::from_secs(5));
+        let sent = AtomicUsize::new(0);
+        let result = g
+            .once("p", || async {
+                sent.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .await;
+        assert!(matches!(result, Err(LtiaasError::NotSent)));
+        assert_eq!(sent.load(Ordering::Relaxed), 0);
+        assert_eq!(g.requests(), 0);
     }
 
     #[tokio::test]

@@ -6,8 +6,11 @@
 //!    the last launch (`services.assignmentAndGrades.lineItemId`).
 //! 2. Else list `GET /api/lineitems?resourceLinkId=<link>` (with
 //!    `resourceId`/`tag` when the activity sets them), following `next`,
-//!    and take the first item that belongs to the link (when the LMS says
-//!    which link) and has the activity's `resourceId` and `tag` (when set).
+//!    and take the first item that has the activity's `resourceId` and
+//!    `tag` (when set) and names the activity's link. An item that names no
+//!    link at all is taken only when a `resourceId` or `tag` preference
+//!    identifies it: an LMS that ignores the filter must not make a manual
+//!    column (say "Attendance") the activity's.
 //! 3. Else create one: label from the activity's preference, else its
 //!    title; `scoreMaximum` from the preference, else the largest
 //!    `scoreMaximum` among the grades being posted, else 100.
@@ -56,9 +59,12 @@ pub struct Resolved {
 /// Whether `item` is this activity's line item under the documented rule.
 pub fn belongs(activity: &Activity, item: &LineItem) -> bool {
     let prefs = &activity.line_item_preferences;
-    item.resource_link_id
-        .as_deref()
-        .is_none_or(|link| link == activity.ids.resource_link_id)
+    let identified = prefs.resource_id.is_some() || prefs.tag.is_some();
+    let link_ok = match item.resource_link_id.as_deref() {
+        Some(link) => link == activity.ids.resource_link_id,
+        None => identified,
+    };
+    link_ok
         && prefs
             .resource_id
             .as_deref()
@@ -108,7 +114,8 @@ pub async fn find_or_create(
                 )
             })
             .await?;
-        for _ in 0..MAX_PAGES {
+        let mut pages = 1;
+        loop {
             if let Some(item) = page.line_items.iter().find(|i| belongs(activity, i)) {
                 return Ok(Resolved {
                     id: item.id.clone(),
@@ -116,9 +123,16 @@ pub async fn find_or_create(
                 });
             }
             let Some(next) = page.next.take() else { break };
+            if pages == MAX_PAGES {
+                // Creating now could duplicate a column on an unread page.
+                return Err(LtiaasError::BadResponse(format!(
+                    "the LMS listed more than {MAX_PAGES} pages of line items for one link"
+                )));
+            }
             page = gate
                 .once(platform, || client.line_items_page(key, &next))
                 .await?;
+            pages += 1;
         }
         let new = NewLineItem {
             label: prefs
@@ -174,10 +188,10 @@ mod tests {
     }
 
     #[test]
-    fn without_preferences_any_item_of_the_link_belongs() {
+    fn without_preferences_only_items_naming_the_link_belong() {
         let a = activity(LineItemPreferences::default());
         assert!(belongs(&a, &item(Some("link"), Some("r"), Some("t"))));
-        assert!(belongs(&a, &item(None, None, None)));
+        assert!(!belongs(&a, &item(None, None, None)), "a manual column");
         assert!(!belongs(&a, &item(Some("other"), None, None)));
     }
 

@@ -74,7 +74,8 @@ enum Slot {
 
 #[derive(Clone)]
 struct LineItemFailure {
-    relaunch: bool,
+    /// What the failure means for the grades waiting on it.
+    pending: PendingReason,
     reason: String,
 }
 
@@ -94,11 +95,19 @@ impl ActivityRun {
     }
 }
 
-/// Counters shared by the tasks of one run.
+/// Counters and run-wide stops shared by the tasks of one run.
 #[derive(Default)]
 struct RunCounters {
     line_items_created: AtomicU64,
     relaunch_marked: AtomicU64,
+    /// Set when LTIaaS refused the API key: every further call would fail too.
+    api_key_refused: Mutex<Option<String>>,
+}
+
+impl RunCounters {
+    fn api_key_refused(&self) -> Option<String> {
+        self.api_key_refused.lock().expect("not poisoned").clone()
+    }
 }
 
 /// Where a failure happened, which decides what it means for the grade.
@@ -179,8 +188,8 @@ impl SyncEngine {
         }
         summary.activities_seen = by_activity.len() as u64;
         let keys: Vec<ActivityKey> = by_activity.keys().cloned().collect();
-        let (mut activities, read) = self.store.activities(&keys).await?;
-        summary.items_read += read;
+        let mut activities = self.store.activities(&keys).await?;
+        summary.items_read += activities.len() as u64;
 
         let mut runs: Vec<ActivityWork> = Vec::new();
         for (key, grades) in by_activity {
@@ -192,14 +201,18 @@ impl SyncEngine {
             }
             let blocked = match activities.remove(&key) {
                 None => Err(PendingReason::ActivityNotLaunched),
-                Some(activity) if activity.needs_relaunch.is_some() => {
+                Some(Err(reason)) => {
+                    tracing::warn!(activity = %key, reason, "the activity item is malformed; its grades wait");
+                    Err(PendingReason::ActivityMalformed)
+                }
+                Some(Ok(activity)) if activity.needs_relaunch.is_some() => {
                     summary.activities_needing_relaunch += 1;
                     Err(PendingReason::NeedsRelaunch)
                 }
-                Some(Activity {
+                Some(Ok(Activity {
                     service_key: None, ..
-                }) => Err(PendingReason::NoServiceKey),
-                Some(activity) => Ok(activity),
+                })) => Err(PendingReason::NoServiceKey),
+                Some(Ok(activity)) => Ok(activity),
             };
             let activity = match blocked {
                 Ok(activity) => activity,
@@ -329,6 +342,11 @@ impl SyncEngine {
     ) -> GradeOutcome {
         if gate.past_deadline() {
             return GradeOutcome::Pending(PendingReason::Deadline);
+        }
+        if let Some(reason) = counters.api_key_refused() {
+            return self
+                .leave_pending(grade, PendingReason::ApiKeyRefused, &reason)
+                .await;
         }
         if let Some(reason) = run.relaunch_reason() {
             return self
@@ -470,7 +488,12 @@ impl SyncEngine {
         )
         .await
         .map_err(|error| LineItemFailure {
-            relaunch: matches!(error, LtiaasError::Unauthorized { .. }),
+            pending: match error {
+                LtiaasError::Unauthorized { .. } => PendingReason::NeedsRelaunch,
+                LtiaasError::ApiKeyRefused(_) => PendingReason::ApiKeyRefused,
+                LtiaasError::NotSent => PendingReason::Deadline,
+                _ => PendingReason::LineItemUnavailable,
+            },
             reason: format!("line item: {error}"),
         })?;
         if found.source == Source::Created {
@@ -494,13 +517,15 @@ impl SyncEngine {
         failure: LineItemFailure,
         counters: &RunCounters,
     ) -> GradeOutcome {
-        if failure.relaunch {
-            self.needs_relaunch(run, &failure.reason, counters).await;
-            return self
-                .leave_pending(grade, PendingReason::NeedsRelaunch, &failure.reason)
-                .await;
+        match failure.pending {
+            PendingReason::NeedsRelaunch => {
+                self.needs_relaunch(run, &failure.reason, counters).await
+            }
+            PendingReason::ApiKeyRefused => refuse_api_key(counters, &failure.reason),
+            PendingReason::Deadline => return GradeOutcome::Pending(PendingReason::Deadline),
+            _ => {}
         }
-        self.leave_pending(grade, PendingReason::LineItemUnavailable, &failure.reason)
+        self.leave_pending(grade, failure.pending, &failure.reason)
             .await
     }
 
@@ -583,6 +608,18 @@ impl SyncEngine {
     }
 }
 
+/// Stops the run's LTIaaS calls: the API key itself was refused.
+fn refuse_api_key(counters: &RunCounters, reason: &str) {
+    let mut refused = counters.api_key_refused.lock().expect("not poisoned");
+    if refused.is_none() {
+        tracing::error!(
+            reason,
+            "LTIaaS refused the API key; no further calls this run"
+        );
+        *refused = Some(reason.to_owned());
+    }
+}
+
 /// The outcome once its DynamoDB write is known.
 fn settle(outcome: GradeOutcome, written: Result<WriteOutcome, StoreError>) -> GradeOutcome {
     match written {
@@ -632,6 +669,10 @@ fn pending_note(reason: PendingReason) -> &'static str {
             "the activity's line item could not be found or created"
         }
         PendingReason::StoreError => "DynamoDB failed",
+        PendingReason::ActivityMalformed => {
+            "the activity item does not follow the schema; relaunch the activity or fix the item"
+        }
+        PendingReason::ApiKeyRefused => "LTIaaS refused ltisync's API key; fix the API key secret",
     }
 }
 

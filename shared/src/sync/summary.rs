@@ -29,11 +29,15 @@ pub enum PendingReason {
     LineItemUnavailable,
     /// The outcome could not be written to DynamoDB.
     StoreError,
+    /// The activity item does not follow the schema.
+    ActivityMalformed,
+    /// LTIaaS refused ltisync's own API key; the run stopped calling it.
+    ApiKeyRefused,
 }
 
 impl PendingReason {
     /// Every reason, for complete metrics.
-    pub const ALL: [PendingReason; 8] = [
+    pub const ALL: [PendingReason; 10] = [
         Self::Deadline,
         Self::NeedsRelaunch,
         Self::RetriesExhausted,
@@ -42,6 +46,8 @@ impl PendingReason {
         Self::NoServiceKey,
         Self::LineItemUnavailable,
         Self::StoreError,
+        Self::ActivityMalformed,
+        Self::ApiKeyRefused,
     ];
 
     /// The camelCase name used in the summary.
@@ -55,6 +61,8 @@ impl PendingReason {
             Self::NoServiceKey => "noServiceKey",
             Self::LineItemUnavailable => "lineItemUnavailable",
             Self::StoreError => "storeError",
+            Self::ActivityMalformed => "activityMalformed",
+            Self::ApiKeyRefused => "apiKeyRefused",
         }
     }
 }

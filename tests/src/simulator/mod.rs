@@ -353,6 +353,14 @@ async fn handle(
             )
         }
         Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
+        Some(FaultAction::EchoAuthorization { status }) => text(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            &format!(
+                "{} proxy saw Authorization: {} and gave up",
+                "padding ".repeat(40),
+                authorization.as_deref().unwrap_or_default()
+            ),
+        ),
         Some(FaultAction::Status {
             status,
             body,

@@ -50,6 +50,12 @@ pub enum FaultAction {
     Drop,
     /// Answer 200 with a body that is not the expected JSON.
     Malformed,
+    /// Answer `status` with a long body that repeats the request's
+    /// `Authorization` header, as a misbehaving proxy might.
+    EchoAuthorization {
+        /// The HTTP status.
+        status: u16,
+    },
 }
 
 /// A fault to inject into matching requests.
@@ -155,7 +161,7 @@ impl LaunchSpec {
             context_id: context.into(),
             resource_link_id: link.into(),
             context_title: Some(format!("Course {context}")),
-            resource_link_title: Some(format!("Activity {link}")),
+            resource_link_title: Some(format!("Quiz {link}")),
             user_id: default_user(),
             service_key: service_key.map(str::to_owned),
             line_item_id: None,
