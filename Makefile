@@ -15,7 +15,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 # Build arm64 packages only where the Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
 
-.PHONY: test demo venv lint template-check package sam-build clean
+.PHONY: test demo bench venv lint template-check package sam-build clean
 
 ## test: every check and every test (what CI runs)
 test: venv lint template-check
@@ -26,6 +26,11 @@ test: venv lint template-check
 demo: venv
 	$(CARGO) build --release --workspace --bins
 	scripts/with-moto.sh target/release/demo
+
+## bench: measured figures into BENCHMARKS.md and bench/ (several minutes)
+bench: venv package
+	$(CARGO) build --release --workspace --bins
+	scripts/with-moto.sh target/release/bench
 
 ## lint: formatting and clippy, warnings are errors
 lint:

@@ -301,6 +301,11 @@ impl FunctionProcess {
         }
     }
 
+    /// The process id (None once it has exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Everything the process printed so far (stdout and stderr).
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().expect("lock")).into_owned()
