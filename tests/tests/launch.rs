@@ -234,7 +234,17 @@ async fn ltiaas_failures_give_502_or_504_and_write_nothing() {
             e["headers"]["accept"] = "application/json".into();
             events.push(e);
         }
-        let (replies, _) = send(via, &env, &events).await;
+        env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+        let (replies, logs) = send(via, &env, &events).await;
+        if via == Via::Binary {
+            // The details stay in the log, for the operator.
+            for detail in ["HTTP 500", "HTTP 503", "did not answer within"] {
+                assert!(
+                    logs.contains(detail),
+                    "{detail} missing from the log:\n{logs}"
+                );
+            }
+        }
         for ((action, expected), reply) in cases.iter().zip(&replies) {
             assert_eq!(
                 reply.status, *expected,
@@ -246,6 +256,16 @@ async fn ltiaas_failures_give_502_or_504_and_write_nothing() {
                 .unwrap()
                 .to_owned();
             assert!(message.contains("LTIaaS"), "{message}");
+            // The browser gets a fixed sentence, never the upstream details.
+            assert!(
+                message.ends_with("please relaunch in a moment"),
+                "{message}"
+            );
+            assert!(
+                !reply.body.contains("HTTP 5") && !reply.body.contains("127.0.0.1"),
+                "{}",
+                reply.body
+            );
         }
         assert!(stack.table.items().await.is_empty(), "{via:?}");
     }
@@ -532,4 +552,20 @@ async fn a_missing_setting_fails_the_start_with_one_line_naming_it() {
         "{output}"
     );
     assert!(api.first_poll().is_none(), "it never asked for an event");
+}
+
+#[tokio::test]
+async fn a_refused_api_key_is_the_tools_problem_not_the_learners() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let mut env = stack.env();
+        env.insert("LTIAAS_API_KEY".into(), "a-rotated-api-key".into());
+        let mut e = event("launch.json", &ltik);
+        e["headers"]["accept"] = "application/json".into();
+        let (replies, _) = send(via, &env, &[e]).await;
+        assert_eq!(replies[0].status, 502, "{via:?}: {}", replies[0].body);
+        assert_eq!(replies[0].json()["error"]["code"], "api_key_refused");
+        assert!(stack.table.items().await.is_empty());
+    }
 }

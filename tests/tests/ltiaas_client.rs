@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use ltisync::config::{ApiKeySource, LtiaasSettings};
 use ltisync::grade::ScorePost;
-use ltisync::ltiaas::{Credential, LtiaasClient, LtiaasError, NewLineItem, MAX_RESPONSE_BYTES};
+use ltisync::ltiaas::{
+    Credential, LtiaasClient, LtiaasError, NewLineItem, MAX_MESSAGE_CHARS, MAX_RESPONSE_BYTES,
+};
 use ltisync::{ApiKey, Grade, Ltik, ServiceKey};
 use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, SimLineItem, Simulator};
 
@@ -332,12 +334,13 @@ async fn secrets_echoed_back_never_reach_an_error_message() {
     sim.add_launch(LaunchSpec::new("p", "c", "link-1", Some(secret_key)));
     let client = client(&sim, &sim.api_key());
     let api_key = sim.api_key();
+    // Place the cut at MAX_MESSAGE_CHARS inside the echoed service key, so
+    // shortening before redacting would leak its first characters.
+    let before_key = "Authorization: SERVICE-AUTH-V1 ".len() + api_key.len() + 1;
+    let padding = MAX_MESSAGE_CHARS - before_key - 14;
     for status in [400, 401, 403, 500] {
-        sim.inject(Fault::on(
-            Route::ListLineItems,
-            FaultAction::EchoAuthorization { status },
-            Some(1),
-        ));
+        let echo = FaultAction::EchoAuthorization { status, padding };
+        sim.inject(Fault::on(Route::ListLineItems, echo, Some(1)));
         let err = client
             .list_line_items(&ServiceKey::new(secret_key), "link-1", None, None)
             .await

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
+use ltisync::sync::{PendingReason, RunSummary, SyncEngine, SyncRequest};
 use ltisync::{ActivityIds, ActivityKey};
 use serde::Deserialize;
 use serde_json::Value;
@@ -118,7 +118,10 @@ impl SyncFunction {
         println!("{}", summary.emf(&self.function_name, now_ms));
         // A refused API key is the deployment's fault: fail the invocation so
         // the errors alarm fires (the summary above says what was left).
-        if summary.pending_reasons.contains_key("apiKeyRefused") {
+        if summary
+            .pending_reasons
+            .contains_key(PendingReason::ApiKeyRefused.name())
+        {
             return Err(
                 "LTIaaS refused ltisync's API key; fix the secret named by LTIAAS_API_KEY_SECRET. \
                  Every grade is still pending."

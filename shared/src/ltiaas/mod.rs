@@ -348,7 +348,7 @@ impl LtiaasClient {
 }
 
 /// Longest error message kept (after redaction); keeps grade items small.
-const MAX_MESSAGE_CHARS: usize = 500;
+pub const MAX_MESSAGE_CHARS: usize = 500;
 
 fn shorten(text: &str) -> String {
     let mut chars = text.chars();
@@ -369,9 +369,9 @@ fn classify(
 ) -> LtiaasError {
     let code = status.as_u16();
     match code {
-        401 if message.to_ascii_lowercase().contains("api key")
-            || message.contains("INVALID_API_KEY") =>
-        {
+        // Only the documented API-key refusal (code or description), not any
+        // text that happens to mention a key.
+        401 if message.contains("INVALID_API_KEY") || message.contains("Invalid API key") => {
             LtiaasError::ApiKeyRefused(message)
         }
         401 => LtiaasError::Unauthorized {

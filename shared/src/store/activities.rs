@@ -213,18 +213,39 @@ impl Store {
                 _ => None,
             };
             if let Some(key) = key {
-                found.insert(key, parse_activity(item).map_err(|e| e.to_string()));
+                let parsed = parse_activity(item)
+                    .map_err(|e| e.to_string())
+                    .and_then(|activity| {
+                        if activity.key == key {
+                            Ok(activity)
+                        } else {
+                            Err(
+                                "the platformId, contextId and resourceLinkId do not match the pk"
+                                    .into(),
+                            )
+                        }
+                    });
+                found.insert(key, parsed);
             }
         }
         Ok(found)
     }
 
-    /// `BatchGetItem` with consistent reads over any number of keys,
+    /// `BatchGetItem` with consistent reads over any number of keys
+    /// (duplicates dropped: DynamoDB refuses them in one request),
     /// retrying unprocessed keys with a back-off.
     pub(super) async fn batch_get(
         &self,
-        keys: Vec<HashMap<String, AttributeValue>>,
+        mut keys: Vec<HashMap<String, AttributeValue>>,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        keys.retain(|key| {
+            seen.insert(format!(
+                "{:?}|{:?}",
+                key.get(schema::PK),
+                key.get(schema::SK)
+            ))
+        });
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(100) {
             let mut request_keys = chunk.to_vec();

@@ -235,22 +235,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nothing_is_sent_once_the_deadline_is_near() {
+    async fn nothing_is_sent_when_the_deadline_passes_while_waiting_for_a_slot() {
         let tuning = SyncTuning {
-            deadline_margin: Duration::from_secs(10),
+            platform_concurrency: 1,
             ..fast()
         };
-        let g = RequestGate::new(&tuning, ["p"], SystemTime::now() + Duration::from_secs(5));
+        let g = RequestGate::new(
+            &tuning,
+            ["p"],
+            SystemTime::now() + Duration::from_millis(200),
+        );
         let sent = AtomicUsize::new(0);
-        let result = g
-            .once("p", || async {
+        // The first request holds the platform's only slot past the deadline.
+        let holder = g.once("p", || async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(())
+        });
+        let waiter = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(
+                !g.past_deadline(),
+                "the deadline was still ahead when it queued"
+            );
+            g.once("p", || async {
                 sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })
-            .await;
-        assert!(matches!(result, Err(LtiaasError::NotSent)));
+            .await
+        };
+        let (held, waited) = tokio::join!(holder, waiter);
+        assert!(held.is_ok());
+        assert!(matches!(waited, Err(LtiaasError::NotSent)), "{waited:?}");
         assert_eq!(sent.load(Ordering::Relaxed), 0);
-        assert_eq!(g.requests(), 0);
+        assert_eq!(g.requests(), 1);
     }
 
     #[tokio::test]

@@ -101,20 +101,7 @@ struct RunCounters {
     line_items_created: AtomicU64,
     relaunch_marked: AtomicU64,
     /// Set when LTIaaS refused the API key: every further call would fail too.
-    api_key_refused: Mutex<Option<String>>,
-}
-
-impl RunCounters {
-    fn api_key_refused(&self) -> Option<String> {
-        self.api_key_refused.lock().expect("not poisoned").clone()
-    }
-}
-
-/// Where a failure happened, which decides what it means for the grade.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    LineItem,
-    Score,
+    api_key_refused: AtomicBool,
 }
 
 impl SyncEngine {
@@ -343,10 +330,8 @@ impl SyncEngine {
         if gate.past_deadline() {
             return GradeOutcome::Pending(PendingReason::Deadline);
         }
-        if let Some(reason) = counters.api_key_refused() {
-            return self
-                .leave_pending(grade, PendingReason::ApiKeyRefused, &reason)
-                .await;
+        if counters.api_key_refused.load(Ordering::SeqCst) {
+            return GradeOutcome::Pending(PendingReason::ApiKeyRefused);
         }
         if let Some(reason) = run.relaunch_reason() {
             return self
@@ -406,10 +391,7 @@ impl SyncEngine {
                     .await;
                 settle(GradeOutcome::Posted, written)
             }
-            Err(error) => {
-                self.after_error(run, grade, error, Stage::Score, counters)
-                    .await
-            }
+            Err(error) => self.after_score_error(run, grade, error, counters).await,
         }
     }
 
@@ -521,7 +503,10 @@ impl SyncEngine {
             PendingReason::NeedsRelaunch => {
                 self.needs_relaunch(run, &failure.reason, counters).await
             }
-            PendingReason::ApiKeyRefused => refuse_api_key(counters, &failure.reason),
+            PendingReason::ApiKeyRefused => {
+                refuse_api_key(counters, &failure.reason);
+                return GradeOutcome::Pending(PendingReason::ApiKeyRefused);
+            }
             PendingReason::Deadline => return GradeOutcome::Pending(PendingReason::Deadline),
             _ => {}
         }
@@ -529,41 +514,39 @@ impl SyncEngine {
             .await
     }
 
-    async fn after_error(
+    /// What a failed score post means for the grade.
+    async fn after_score_error(
         &self,
         run: &ActivityRun,
         grade: &PendingGrade,
         error: LtiaasError,
-        stage: Stage,
         counters: &RunCounters,
     ) -> GradeOutcome {
         let reason = error.to_string();
         match error {
+            // Nothing was sent: the run's time is up.
+            LtiaasError::NotSent => GradeOutcome::Pending(PendingReason::Deadline),
+            // ltisync's own credential: not the grade's business, no write.
+            LtiaasError::ApiKeyRefused(_) => {
+                refuse_api_key(counters, &reason);
+                GradeOutcome::Pending(PendingReason::ApiKeyRefused)
+            }
             LtiaasError::Unauthorized { .. } => {
                 self.needs_relaunch(run, &reason, counters).await;
                 self.leave_pending(grade, PendingReason::NeedsRelaunch, &reason)
                     .await
             }
-            LtiaasError::Rejected { status, message } if stage == Stage::Score => {
+            LtiaasError::Rejected { status, message } => {
                 tracing::warn!(activity = %run.activity.key, user = %grade.user_label(), status, reason = %message, "the LMS rejected a grade");
-                let outcome = failed(Some(status), message);
-                let written = match &outcome {
-                    GradeOutcome::Failed { status, reason } => {
-                        self.store
-                            .mark_failed(grade, *status, reason, OffsetDateTime::now_utc())
-                            .await
-                    }
-                    _ => unreachable!(),
-                };
-                settle(outcome, written)
+                let written = self
+                    .store
+                    .mark_failed(grade, Some(status), &message, OffsetDateTime::now_utc())
+                    .await;
+                settle(failed(Some(status), message), written)
             }
             _ => {
-                let pending = if stage == Stage::LineItem {
-                    PendingReason::LineItemUnavailable
-                } else {
-                    PendingReason::RetriesExhausted
-                };
-                self.leave_pending(grade, pending, &reason).await
+                self.leave_pending(grade, PendingReason::RetriesExhausted, &reason)
+                    .await
             }
         }
     }
@@ -577,9 +560,8 @@ impl SyncEngine {
             }
             *relaunch = Some(reason.to_owned());
         }
-        counters.relaunch_marked.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(activity = %run.activity.key, reason, "service key refused; the activity needs a relaunch");
-        if let Err(e) = self
+        let marked = self
             .store
             .mark_needs_relaunch(
                 &run.activity.key,
@@ -587,9 +569,16 @@ impl SyncEngine {
                 reason,
                 OffsetDateTime::now_utc(),
             )
-            .await
-        {
-            tracing::warn!(error = %e, "could not mark the activity as needing a relaunch");
+            .await;
+        match marked {
+            Ok(true) => {
+                counters.relaunch_marked.fetch_add(1, Ordering::Relaxed);
+            }
+            // A launch replaced the key meanwhile: nothing to mark.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not mark the activity as needing a relaunch")
+            }
         }
     }
 
@@ -610,13 +599,11 @@ impl SyncEngine {
 
 /// Stops the run's LTIaaS calls: the API key itself was refused.
 fn refuse_api_key(counters: &RunCounters, reason: &str) {
-    let mut refused = counters.api_key_refused.lock().expect("not poisoned");
-    if refused.is_none() {
+    if !counters.api_key_refused.swap(true, Ordering::SeqCst) {
         tracing::error!(
             reason,
             "LTIaaS refused the API key; no further calls this run"
         );
-        *refused = Some(reason.to_owned());
     }
 }
 

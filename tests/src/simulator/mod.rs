@@ -353,11 +353,11 @@ async fn handle(
             )
         }
         Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
-        Some(FaultAction::EchoAuthorization { status }) => text(
+        Some(FaultAction::EchoAuthorization { status, padding }) => text(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             &format!(
-                "{} proxy saw Authorization: {} and gave up",
-                "padding ".repeat(40),
+                "{}Authorization: {} (echoed by a proxy)",
+                "x".repeat(padding),
                 authorization.as_deref().unwrap_or_default()
             ),
         ),

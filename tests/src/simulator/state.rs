@@ -55,6 +55,8 @@ pub enum FaultAction {
     EchoAuthorization {
         /// The HTTP status.
         status: u16,
+        /// Filler characters before the echoed header.
+        padding: usize,
     },
 }
 
