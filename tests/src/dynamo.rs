@@ -6,6 +6,7 @@
 //! `make venv`), the first test that needs DynamoDB starts moto from the
 //! project's virtualenv; it dies with the test process.
 
+use std::collections::HashMap;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use ltisync::Store;
 use serde_norway::Value;
@@ -301,25 +302,34 @@ impl TestTable {
         Store::new(self.client.clone(), &self.name)
     }
 
+    /// How many items a full scan reads.
+    pub async fn full_scan_count(&self) -> u64 {
+        self.scan_all(true).await.0
+    }
+
     /// Every item in the table (a full scan), for assertions.
-    pub async fn items(
-        &self,
-    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-        let mut all = Vec::new();
-        let mut start = None;
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.scan_all(false).await.1
+    }
+
+    /// A full scan: the items read, and the items themselves unless counting.
+    async fn scan_all(&self, count_only: bool) -> (u64, Vec<HashMap<String, AttributeValue>>) {
+        let (mut count, mut all, mut start) = (0u64, Vec::new(), None);
         loop {
-            let out = self
+            let mut scan = self
                 .client
                 .scan()
                 .table_name(&self.name)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
+                .set_exclusive_start_key(start);
+            if count_only {
+                scan = scan.select(aws_sdk_dynamodb::types::Select::Count);
+            }
+            let out = scan.send().await.expect("scan");
+            count += out.scanned_count.max(0) as u64;
             all.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return all,
+                _ => return (count, all),
             }
         }
     }

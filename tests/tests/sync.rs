@@ -69,6 +69,16 @@ impl Stack {
         ActivityIds::new(p, c, r).unwrap()
     }
 
+    /// A launched activity with `count` pending grades (users u00, u01, …).
+    async fn with_grades(count: usize) -> (Self, ActivityIds) {
+        let stack = Self::start().await;
+        let ids = stack.launch("p", "c", "link", Some("k")).await;
+        for u in 0..count {
+            stack.grade(&ids, &format!("u{u:02}"), u as f64).await;
+        }
+        (stack, ids)
+    }
+
     async fn grade(&self, ids: &ActivityIds, user: &str, score: f64) {
         let grade = Grade::new(user, score, 100.0)
             .unwrap()
@@ -576,11 +586,7 @@ async fn a_grade_changed_in_flight_is_posted_again_and_never_overwritten() {
 #[tokio::test]
 async fn two_runs_started_together_post_each_grade_once() {
     for via in [Via::Handler, Via::Binary] {
-        let stack = Stack::start().await;
-        let ids = stack.launch("p", "c", "link", Some("k")).await;
-        for u in 0..20 {
-            stack.grade(&ids, &format!("u{u}"), u as f64).await;
-        }
+        let (stack, _) = Stack::with_grades(20).await;
         stack.sim.set_latency(Duration::from_millis(20));
         let (a, b) = (
             SyncRig::start(via, &stack.env()).await,
@@ -614,11 +620,7 @@ async fn two_runs_started_together_post_each_grade_once() {
 #[tokio::test]
 async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
     for via in [Via::Handler, Via::Binary] {
-        let stack = Stack::start().await;
-        let ids = stack.launch("p", "c", "link", Some("k")).await;
-        for u in 0..40 {
-            stack.grade(&ids, &format!("u{u:02}"), u as f64).await;
-        }
+        let (stack, _) = Stack::with_grades(40).await;
         stack.sim.set_latency(Duration::from_millis(100));
         let mut env = stack.env();
         env.insert("SYNC_CONCURRENCY".into(), "1".into());

@@ -463,7 +463,7 @@ async fn read_efficiency_on(
     grades: &[(ActivityIds, String)],
     percents: &[usize],
 ) -> Vec<(usize, u64, u64)> {
-    let total_items = full_scan_count(table).await;
+    let total_items = table.full_scan_count().await;
     let mut rows = Vec::new();
     let mut pending_so_far = 0;
     // Spread the pending grades evenly over activities (every n-th grade).
@@ -509,27 +509,6 @@ async fn read_efficiency_on(
         rows.push((percent, summary.items_read, total_items));
     }
     rows
-}
-
-async fn full_scan_count(table: &TestTable) -> u64 {
-    let mut count = 0u64;
-    let mut start = None;
-    loop {
-        let out = table
-            .client
-            .scan()
-            .table_name(&table.name)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        count += out.scanned_count.max(0) as u64;
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return count,
-        }
-    }
 }
 
 struct LaunchFigures {
