@@ -11,7 +11,7 @@ use ltisync::config::{ApiKeySource, LtiaasSettings};
 use ltisync::launch::{LaunchService, LaunchTimings};
 use ltisync::ltiaas::LtiaasClient;
 use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
-use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::dynamo::{get_item, TestTable};
 use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
 use ltisync_tests::simulator::{
     Fault, FaultAction, LaunchSpec, ReceivedScore, Route, SimLineItem, Simulator,
@@ -87,37 +87,26 @@ impl Stack {
     }
 
     async fn item(&self, ids: &ActivityIds, user: &str) -> Item {
-        let out = self
-            .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .key("pk", AttributeValue::S(format!("ACT#{}", ids.key())))
-            .key(
-                "sk",
-                AttributeValue::S(format!(
-                    "GRADE#{}",
-                    ltisync::activity::encode_key_component(user)
-                )),
-            )
-            .send()
-            .await
-            .unwrap();
-        out.item.expect("grade item exists")
+        let sk = format!("GRADE#{}", ltisync::activity::encode_key_component(user));
+        get_item(
+            &self.table.client,
+            &self.table.name,
+            &format!("ACT#{}", ids.key()),
+            &sk,
+        )
+        .await
+        .expect("grade item exists")
     }
 
     async fn activity_item(&self, ids: &ActivityIds) -> Item {
-        let out = self
-            .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .key("pk", AttributeValue::S(format!("ACT#{}", ids.key())))
-            .key("sk", AttributeValue::S("ACTIVITY".into()))
-            .send()
-            .await
-            .unwrap();
-        out.item.expect("activity item exists")
+        get_item(
+            &self.table.client,
+            &self.table.name,
+            &format!("ACT#{}", ids.key()),
+            "ACTIVITY",
+        )
+        .await
+        .expect("activity item exists")
     }
 
     fn received_for(&self, user: &str) -> Vec<ReceivedScore> {

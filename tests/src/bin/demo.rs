@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync_tests::dynamo::{aws_env, client_for, TableDefinition};
+use ltisync_tests::dynamo::{aws_env, client_for, get_item, TableDefinition};
 use ltisync_tests::rigs::{api_gateway_reply, event_file, SAMPLE_LTIK};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use serde_json::{json, Value};
@@ -109,7 +109,8 @@ async fn main() {
         "ACT#demo-platform#course-101#quiz-1",
         "ACTIVITY",
     )
-    .await;
+    .await
+    .unwrap_or_default();
     say(&format!(
         "stored activity: platform={} course={} link={} serviceKey=(stored, {} chars)",
         text(&activity, "platformId"),
@@ -213,7 +214,9 @@ async fn main() {
         "learner-alan",
         "test-student",
     ] {
-        let item = get_item(&dynamo, &table, pk, &format!("GRADE#{user}")).await;
+        let item = get_item(&dynamo, &table, pk, &format!("GRADE#{user}"))
+            .await
+            .unwrap_or_default();
         let error = text(&item, "lastError");
         say(&format!(
             "{user:14} syncStatus={:7} pending={}{}",
@@ -250,24 +253,6 @@ fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
         Some(AttributeValue::N(n)) => n.clone(),
         _ => String::new(),
     }
-}
-
-async fn get_item(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    pk: &str,
-    sk: &str,
-) -> HashMap<String, AttributeValue> {
-    client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(pk.into()))
-        .key("sk", AttributeValue::S(sk.into()))
-        .send()
-        .await
-        .expect("GetItem")
-        .item
-        .unwrap_or_default()
 }
 
 /// Shows the function's own log record (JSON) for one message.
