@@ -117,7 +117,7 @@ impl ActivityKey {
     }
 
     fn decode(key: &str) -> Result<ActivityIds, InvalidActivity> {
-        let malformed = || InvalidActivity::MalformedKey(key.to_owned());
+        let malformed = || InvalidActivity::MalformedKey(crate::excerpt::excerpt(key));
         let parts: Vec<&str> = key.split('#').collect();
         let [platform, context, link] = parts.as_slice() else {
             return Err(malformed());

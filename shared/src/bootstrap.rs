@@ -4,7 +4,7 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
-use crate::config::{ApiKeySource, LtiaasSettings};
+use crate::config::{ApiKeySource, DynamoDbTimeouts, LtiaasSettings};
 use crate::ltiaas::{LtiaasClient, LtiaasError};
 use crate::secrets::ApiKey;
 use crate::store::Store;
@@ -76,10 +76,12 @@ pub async fn api_key(source: &ApiKeySource, aws: &SdkConfig) -> Result<ApiKey, B
 pub async fn clients(
     ltiaas: &LtiaasSettings,
     table_name: &str,
+    timeouts: &DynamoDbTimeouts,
 ) -> Result<(LtiaasClient, Store), BootstrapError> {
     let aws = aws_config().await;
     let key = api_key(&ltiaas.api_key, &aws).await?;
     let client = LtiaasClient::new(ltiaas, key)?;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), table_name);
+    let dynamodb = crate::store::with_timeouts(&aws_sdk_dynamodb::Client::new(&aws), timeouts);
+    let store = Store::new(dynamodb, table_name);
     Ok((client, store))
 }

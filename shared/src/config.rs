@@ -73,6 +73,51 @@ pub struct LtiaasSettings {
     pub request_timeout: Duration,
 }
 
+/// Time limits on every DynamoDB call, so a stalled table fails a call
+/// instead of holding the function past its Lambda timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoDbTimeouts {
+    /// One call, the SDK's retries included (`DYNAMODB_TIMEOUT_MS`, 4000).
+    /// With LTIaaS's 10 s this keeps a launch inside its 15 s timeout.
+    pub operation: Duration,
+    /// One attempt of a call, and connecting (`DYNAMODB_ATTEMPT_TIMEOUT_MS`, 2000).
+    pub attempt: Duration,
+}
+
+impl Default for DynamoDbTimeouts {
+    fn default() -> Self {
+        Self {
+            operation: Duration::from_millis(4000),
+            attempt: Duration::from_millis(2000),
+        }
+    }
+}
+
+impl DynamoDbTimeouts {
+    /// Reads `DYNAMODB_TIMEOUT_MS` and `DYNAMODB_ATTEMPT_TIMEOUT_MS`.
+    pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let operation = millis(env, "DYNAMODB_TIMEOUT_MS", d.operation, 100..=600_000)?;
+        let attempt = millis(
+            env,
+            "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            d.attempt.min(operation),
+            100..=600_000,
+        )?;
+        if attempt > operation {
+            return Err(ConfigError::new(
+                "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+                format!(
+                    "({} ms) must not exceed DYNAMODB_TIMEOUT_MS ({} ms)",
+                    attempt.as_millis(),
+                    operation.as_millis()
+                ),
+            ));
+        }
+        Ok(Self { operation, attempt })
+    }
+}
+
 /// Settings of the launch function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchSettings {
@@ -80,6 +125,8 @@ pub struct LaunchSettings {
     pub ltiaas: LtiaasSettings,
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
+    /// DynamoDB time limits.
+    pub dynamodb: DynamoDbTimeouts,
     /// Where to send the browser after capture (`TOOL_URL`, optional).
     pub tool_url: Option<Url>,
 }
@@ -130,6 +177,8 @@ pub struct SyncSettings {
     pub ltiaas: LtiaasSettings,
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
+    /// DynamoDB time limits (a run also cuts every call at its own stop).
+    pub dynamodb: DynamoDbTimeouts,
     /// Tuning knobs.
     pub tuning: SyncTuning,
 }
@@ -140,6 +189,7 @@ impl LaunchSettings {
         Ok(Self {
             ltiaas: LtiaasSettings::from_env(env)?,
             table_name: table_name(env)?,
+            dynamodb: DynamoDbTimeouts::from_env(env)?,
             tool_url: env
                 .get("TOOL_URL")
                 .map(|raw| parse_url("TOOL_URL", &raw, false))
@@ -154,6 +204,7 @@ impl SyncSettings {
         Ok(Self {
             ltiaas: LtiaasSettings::from_env(env)?,
             table_name: table_name(env)?,
+            dynamodb: DynamoDbTimeouts::from_env(env)?,
             tuning: SyncTuning::from_env(env)?,
         })
     }
@@ -369,6 +420,14 @@ mod tests {
             (&[("LTIAAS_API_KEY", "")], "LTIAAS_API_KEY_SECRET"),
             (&[("LTIAAS_API_KEY_SECRET", "s")], "LTIAAS_API_KEY"),
             (&[("LTIAAS_TIMEOUT_MS", "soon")], "LTIAAS_TIMEOUT_MS"),
+            (&[("DYNAMODB_TIMEOUT_MS", "0")], "DYNAMODB_TIMEOUT_MS"),
+            (
+                &[
+                    ("DYNAMODB_TIMEOUT_MS", "1000"),
+                    ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "3000"),
+                ],
+                "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            ),
         ];
         for (vars, variable) in cases {
             let err = LaunchSettings::from_env(&env(&with(vars))).unwrap_err();

@@ -48,7 +48,7 @@ macro_rules! progress_enum {
                     $(stringify!($variant) => Ok(Self::$variant),)+
                     other => Err(InvalidGrade::UnknownProgress {
                         field: $what,
-                        value: other.to_owned(),
+                        value: crate::excerpt::excerpt(other),
                         allowed: concat!($(stringify!($variant), " "),+).trim_end(),
                     }),
                 }
@@ -99,8 +99,18 @@ pub enum InvalidGrade {
         /// The accepted values.
         allowed: &'static str,
     },
-    /// A stored item ltisync cannot read (wrong types, missing key parts,
-    /// another schema version).
+    /// An attribute stored with the wrong DynamoDB type.
+    #[error("{attribute}: expected {expected}, found {found}")]
+    WrongType {
+        /// The attribute's name.
+        attribute: &'static str,
+        /// The type the schema gives it.
+        expected: &'static str,
+        /// The type found.
+        found: &'static str,
+    },
+    /// A stored item ltisync cannot read (missing key parts, another schema
+    /// version, unparsable values).
     #[error("the grade item is malformed: {0}")]
     Malformed(String),
 }

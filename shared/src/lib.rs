@@ -13,6 +13,7 @@
 pub mod activity;
 pub mod bootstrap;
 pub mod config;
+pub mod excerpt;
 pub mod grade;
 pub mod launch;
 pub mod ltiaas;

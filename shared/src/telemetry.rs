@@ -17,7 +17,6 @@ use tracing_subscriber::EnvFilter;
 const QUIET_CRATES: &[&str] = &[
     "lambda_runtime",
     "lambda_runtime_api_client",
-    "lambda_http",
     "aws_config",
     "aws_runtime",
     "aws_sdk_dynamodb",

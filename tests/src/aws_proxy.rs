@@ -1,10 +1,14 @@
-//! A recording proxy in front of the local AWS endpoint (moto): it forwards
-//! every request and notes which API action each one called, so tests can
-//! compare what the functions really call with what `template.yaml` grants.
+//! A recording, fault-injecting proxy in front of the local AWS endpoint
+//! (moto). It forwards every request and notes which API action each one
+//! called, so tests can compare what the functions really call with what
+//! `template.yaml` grants; and on request it breaks chosen operations the
+//! ways DynamoDB does in production: throttling, 500s, stalls, and answers
+//! lost after the write took effect.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -20,10 +24,36 @@ use tokio::task::{JoinHandle, JoinSet};
 /// (`table`, `index/<name>`, or `secret`).
 pub type Call = (String, String);
 
+/// What a fault does to a matching call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DynamoFault {
+    /// Forward the call (it takes effect), then answer 500 as if the answer
+    /// was lost on the way back; the SDK retries it.
+    LoseAnswer,
+    /// Answer `ThrottlingException` without forwarding.
+    Throttle,
+    /// Answer 500 `InternalServerError` without forwarding.
+    ServerError,
+    /// Wait this long, then forward.
+    Stall(Duration),
+}
+
+struct FaultRule {
+    operation: String,
+    fault: DynamoFault,
+    remaining: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    calls: Mutex<Vec<Call>>,
+    faults: Mutex<Vec<FaultRule>>,
+}
+
 /// The proxy; stops when dropped.
 pub struct RecordingProxy {
     addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Call>>>,
+    shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
@@ -32,8 +62,8 @@ impl RecordingProxy {
     pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let (recorded, upstream) = (calls.clone(), upstream.trim_end_matches('/').to_owned());
+        let shared = Arc::new(Shared::default());
+        let (recorded, upstream) = (shared.clone(), upstream.trim_end_matches('/').to_owned());
         let client = reqwest::Client::new();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
@@ -54,7 +84,21 @@ impl RecordingProxy {
                 while connections.try_join_next().is_some() {}
             }
         });
-        Self { addr, calls, task }
+        Self { addr, shared, task }
+    }
+
+    /// Breaks the next `times` calls of `operation` (`UpdateItem`, `PutItem`, ...).
+    pub fn inject(&self, operation: &str, fault: DynamoFault, times: usize) {
+        self.shared.faults.lock().expect("lock").push(FaultRule {
+            operation: operation.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Removes every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().expect("lock").clear();
     }
 
     /// The URL to give the SDK as its endpoint.
@@ -64,7 +108,7 @@ impl RecordingProxy {
 
     /// The calls recorded so far, and forget them.
     pub fn take_calls(&self) -> BTreeSet<Call> {
-        self.calls.lock().expect("lock").drain(..).collect()
+        self.shared.calls.lock().expect("lock").drain(..).collect()
     }
 }
 
@@ -74,9 +118,38 @@ impl Drop for RecordingProxy {
     }
 }
 
+impl Shared {
+    /// Records the call and takes the fault that applies to it, if any.
+    fn arrive(&self, target: Option<&str>, body: &[u8]) -> Option<DynamoFault> {
+        let target = target?;
+        let call = call_of(target, body);
+        let operation = call.0.trim_start_matches("dynamodb:").to_owned();
+        self.calls.lock().expect("lock").push(call);
+        let mut faults = self.faults.lock().expect("lock");
+        let rule = faults
+            .iter_mut()
+            .find(|r| r.operation == operation && r.remaining > 0)?;
+        rule.remaining -= 1;
+        Some(rule.fault)
+    }
+}
+
+fn dynamodb_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+        "message": message,
+    });
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-errortype", kind)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("valid response")
+}
+
 async fn forward(
     req: Request<Incoming>,
-    calls: Arc<Mutex<Vec<Call>>>,
+    shared: Arc<Shared>,
     upstream: String,
     client: reqwest::Client,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
@@ -86,12 +159,28 @@ async fn forward(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    if let Some(target) = parts
+    let target = parts
         .headers
         .get("x-amz-target")
-        .and_then(|t| t.to_str().ok())
-    {
-        calls.lock().expect("lock").push(call_of(target, &body));
+        .and_then(|t| t.to_str().ok());
+    let fault = shared.arrive(target, &body);
+    match fault {
+        Some(DynamoFault::Throttle) => {
+            return Ok(dynamodb_error(
+                400,
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            ))
+        }
+        Some(DynamoFault::ServerError) => {
+            return Ok(dynamodb_error(
+                500,
+                "InternalServerError",
+                "Internal server error",
+            ))
+        }
+        Some(DynamoFault::Stall(wait)) => tokio::time::sleep(wait).await,
+        Some(DynamoFault::LoseAnswer) | None => {}
     }
     let url = format!(
         "{upstream}{}",
@@ -114,6 +203,11 @@ async fn forward(
         }
     }
     let reply = match request.send().await {
+        Ok(upstream_reply) if fault == Some(DynamoFault::LoseAnswer) => {
+            // The call took effect upstream; its answer never arrives.
+            let _ = upstream_reply.bytes().await;
+            dynamodb_error(500, "InternalServerError", "the answer was lost")
+        }
         Ok(upstream_reply) => {
             let mut builder = Response::builder().status(upstream_reply.status());
             for (name, value) in upstream_reply.headers() {

@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use launch::LaunchFunction;
-use ltisync::config::{ApiKeySource, LaunchSettings, LtiaasSettings, SyncSettings};
+use ltisync::config::{
+    ApiKeySource, DynamoDbTimeouts, LaunchSettings, LtiaasSettings, SyncSettings,
+};
 use ltisync::launch::LaunchService;
 use ltisync::ltiaas::LtiaasClient;
+use ltisync::store::with_timeouts;
 use ltisync::sync::SyncEngine;
 use ltisync::Store;
 use serde_json::Value;
@@ -33,13 +36,18 @@ pub enum Via {
 pub type Env = HashMap<String, String>;
 
 /// The client and store a function would build from `env`.
-fn clients(ltiaas: &LtiaasSettings, table: &str, env: &Env) -> (LtiaasClient, Store) {
+fn clients(
+    ltiaas: &LtiaasSettings,
+    table: &str,
+    timeouts: &DynamoDbTimeouts,
+    env: &Env,
+) -> (LtiaasClient, Store) {
     let ApiKeySource::Plain(key) = ltiaas.api_key.clone() else {
         panic!("in-process tests use LTIAAS_API_KEY")
     };
     let client = LtiaasClient::new(ltiaas, key).expect("client");
-    let store = Store::new(client_for(&env["AWS_ENDPOINT_URL_DYNAMODB"]), table);
-    (client, store)
+    let dynamodb = with_timeouts(&client_for(&env["AWS_ENDPOINT_URL_DYNAMODB"]), timeouts);
+    (client, Store::new(dynamodb, table))
 }
 
 fn lookup(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
@@ -93,7 +101,12 @@ impl LaunchRig {
         match via {
             Via::Handler => {
                 let settings = LaunchSettings::from_env(&lookup(env)).expect("valid test settings");
-                let (client, store) = clients(&settings.ltiaas, &settings.table_name, env);
+                let (client, store) = clients(
+                    &settings.ltiaas,
+                    &settings.table_name,
+                    &settings.dynamodb,
+                    env,
+                );
                 LaunchRig::Handler(LaunchFunction::new(
                     LaunchService::new(client, store),
                     settings.tool_url,
@@ -111,32 +124,7 @@ impl LaunchRig {
     /// Sends one API Gateway event.
     pub async fn send(&self, event: &Value) -> HttpReply {
         match self {
-            LaunchRig::Handler(function) => {
-                let request = lambda_http::request::from_str(&event.to_string())
-                    .expect("an API Gateway event");
-                let response = function.handle(request).await;
-                let headers = response
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_owned(),
-                            v.to_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                let status = response.status().as_u16();
-                let body = match response.into_body() {
-                    lambda_http::Body::Text(t) => t,
-                    lambda_http::Body::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-                    _ => String::new(),
-                };
-                HttpReply {
-                    status,
-                    headers,
-                    body,
-                }
-            }
+            LaunchRig::Handler(function) => api_gateway_reply(&function.handle(event).await),
             LaunchRig::Binary(api, process) => {
                 let answer = process
                     .lock()
@@ -206,7 +194,12 @@ impl SyncRig {
         match via {
             Via::Handler => {
                 let settings = SyncSettings::from_env(&lookup(env)).expect("valid test settings");
-                let (client, store) = clients(&settings.ltiaas, &settings.table_name, env);
+                let (client, store) = clients(
+                    &settings.ltiaas,
+                    &settings.table_name,
+                    &settings.dynamodb,
+                    env,
+                );
                 SyncRig::Engine(SyncEngine::new(client, store, settings.tuning))
             }
             Via::Binary => {

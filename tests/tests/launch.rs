@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{free_port, TestTable};
-use ltisync_tests::rigs::{event, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK};
+use ltisync_tests::rigs::{
+    event, event_file, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK,
+};
 use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, Simulator};
 
 const BOTH: [Via; 2] = [Via::Handler, Via::Binary];
@@ -567,5 +569,173 @@ async fn a_refused_api_key_is_the_tools_problem_not_the_learners() {
         assert_eq!(replies[0].status, 502, "{via:?}: {}", replies[0].body);
         assert_eq!(replies[0].json()["error"]["code"], "api_key_refused");
         assert!(stack.table.items().await.is_empty());
+    }
+}
+
+/// The message a 4xx carries, whichever format it came in.
+fn error_message(reply: &HttpReply) -> String {
+    match reply.header("content-type") {
+        Some("application/json") => {
+            let body = reply.json();
+            assert_eq!(body["error"]["status"], reply.status, "{body}");
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+        Some(html) if html.starts_with("text/html") => {
+            assert!(
+                reply.body.contains("<h1>Launch failed</h1>"),
+                "{}",
+                reply.body
+            );
+            reply
+                .body
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&")
+        }
+        other => panic!("a 4xx in no known format ({other:?}): {}", reply.body),
+    }
+}
+
+/// What curl, scanners and hand-made test invokes send. Each must get a 400
+/// in the usual format saying what is wrong, from the real binary, with no
+/// invocation error (the rig panics on one), one log record, no call to
+/// LTIaaS and nothing written.
+#[tokio::test]
+async fn hostile_events_get_a_400_that_says_what_is_wrong() {
+    let stack = Stack::start().await;
+    let ltik = stack.launch("p", "c", "r", Some("k"));
+    let base = event("launch.json", &ltik);
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut e = base.clone();
+        change(&mut e);
+        e
+    };
+    let raw_query = |query: String| edit(&move |e| e["rawQueryString"] = query.clone().into());
+    let header =
+        |name: &'static str, value: &'static str| edit(&move |e| e["headers"][name] = value.into());
+    let mut rest = event("launch-rest-api.json", &ltik);
+    rest["multiValueHeaders"]["Host"] = serde_json::json!(["a b"]);
+    let mut not_base64 = event("launch-post-form.json", &ltik);
+    not_base64["isBase64Encoded"] = true.into();
+    not_base64["body"] = "ltik=%%% not base64".into();
+    let cases: Vec<(serde_json::Value, &str)> = vec![
+        (
+            raw_query(format!("ltik={ltik}&x=<script>")),
+            "the character '<'",
+        ),
+        (raw_query(format!("ltik={ltik}&x=>")), "the character '>'"),
+        (raw_query(format!("ltik={ltik}&x=\"")), "the character '\"'"),
+        (raw_query(format!("ltik={ltik} x")), "U+0020"),
+        (raw_query(format!("ltik={ltik}\tx")), "U+0009"),
+        (raw_query(format!("ltik={ltik}\0")), "U+0000"),
+        (
+            raw_query(format!("ltik={ltik}\r\nSet-Cookie: a=b")),
+            "U+000D",
+        ),
+        (
+            raw_query(format!("ltik={ltik}&pad={}", "a".repeat(70_000))),
+            "bytes long",
+        ),
+        (not_base64, "not base64"),
+        (header("host", "evil.example/steal"), "host"),
+        (header("host", ""), "host"),
+        (header("x-forwarded-proto", "gopher"), "x-forwarded-proto"),
+        (header("x-forwarded-port", "99999"), "x-forwarded-port"),
+        (header("x-forwarded-for", "<script>"), "x-forwarded-for"),
+        (header("x-test", "a\r\nInjected: yes"), "U+000D"),
+        (rest, "host"),
+        (serde_json::json!({}), "an empty object"),
+        (serde_json::json!([]), "a JSON array"),
+        (serde_json::json!(null), "invoked with null"),
+        (serde_json::json!("launch"), "a JSON string"),
+        (
+            event_file("schedule.json"),
+            "EventBridge event ('Scheduled Event')",
+        ),
+        (
+            serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}),
+            "records",
+        ),
+        (
+            edit(&|e| {
+                e.as_object_mut().unwrap().remove("requestContext");
+            }),
+            "without requestContext",
+        ),
+    ];
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    let events: Vec<_> = cases.iter().map(|(e, _)| e.clone()).collect();
+    let (replies, logs) = send(Via::Binary, &env, &events).await;
+    for ((_, words), reply) in cases.iter().zip(&replies) {
+        assert_eq!(reply.status, 400, "{words}: {}", reply.body);
+        let message = error_message(reply);
+        assert!(message.contains(words), "expected '{words}' in: {message}");
+        assert!(reply.body.len() < 4096, "the answer echoes the input whole");
+    }
+    let records = logs.lines().filter(|l| l.contains("\"outcome\":")).count();
+    assert_eq!(records, cases.len(), "one log record per event:\n{logs}");
+    assert!(
+        logs.lines().all(|l| l.len() < 4096),
+        "a log record echoes the input whole"
+    );
+    assert!(stack.table.items().await.is_empty());
+    assert!(stack.sim.requests().is_empty(), "no LTIaaS call was spent");
+}
+
+#[tokio::test]
+async fn form_media_types_match_as_http_does() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let mut form = event("launch-post-form.json", &ltik);
+        form["headers"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|name, _| !name.eq_ignore_ascii_case("content-type"));
+        form["headers"]["Content-Type"] = "Application/X-WWW-Form-Urlencoded; charset=UTF-8".into();
+        let (replies, _) = send(via, &stack.env(), &[form]).await;
+        assert_eq!(replies[0].status, 200, "{via:?}: {}", replies[0].body);
+        assert_eq!(s(&stack.activities().await[0], "serviceKey"), Some("k"));
+    }
+}
+
+/// A stalled table fails the launch with a 503 inside its own time limit,
+/// instead of holding it past the Lambda timeout.
+#[tokio::test]
+async fn a_stalled_table_gives_503_in_time() {
+    use ltisync_tests::aws_proxy::{DynamoFault, RecordingProxy};
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+        proxy.inject(
+            "UpdateItem",
+            DynamoFault::Stall(Duration::from_secs(30)),
+            100,
+        );
+        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let mut env = launch_env(
+            &stack.sim.url(),
+            &stack.sim.api_key(),
+            &stack.table.name,
+            &proxy.url(),
+        );
+        env.insert("DYNAMODB_TIMEOUT_MS".into(), "1500".into());
+        env.insert("DYNAMODB_ATTEMPT_TIMEOUT_MS".into(), "500".into());
+        let rig = LaunchRig::start(via, &env).await;
+        let started = std::time::Instant::now();
+        let reply = rig.send(&event("launch.json", &ltik)).await;
+        let took = started.elapsed();
+        rig.finish().await;
+        assert_eq!(reply.status, 503, "{via:?}: {}", reply.body);
+        assert!(
+            took < Duration::from_secs(10),
+            "{via:?}: the launch waited {took:?} for a stalled table"
+        );
     }
 }

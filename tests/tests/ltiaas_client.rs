@@ -288,14 +288,28 @@ async fn every_fault_is_classified_by_whether_retrying_can_help() {
             |e| matches!(e, LtiaasError::Timeout(_)),
             true,
         ),
+        // A page LTIaaS would never send (a proxy or portal in the way) may
+        // be gone on the next try.
         (
             FaultAction::Malformed,
             |e| matches!(e, LtiaasError::BadResponse(_)),
-            false,
+            true,
         ),
         (
             status(200, Some(&"x".repeat(MAX_RESPONSE_BYTES + 1)), None),
             |e| e.to_string().contains("exceeds"),
+            true,
+        ),
+        // The configuration moved, not the request: not retried.
+        (
+            FaultAction::Redirect {
+                status: 301,
+                location: "https://elsewhere.example/api/lineitems".into(),
+            },
+            |e| {
+                matches!(e, LtiaasError::Redirected { status: 301, location }
+                    if location == "https://elsewhere.example/api/lineitems")
+            },
             false,
         ),
     ];
@@ -367,4 +381,42 @@ async fn a_refused_api_key_is_told_apart_from_a_refused_service_key() {
         .await
         .unwrap_err();
     assert!(matches!(err, LtiaasError::ApiKeyRefused(_)), "{err}");
+}
+
+/// Success is what the contract says: 204, or a 2xx with an empty or JSON
+/// body. A 200 carrying an HTML page (a captive portal, a WAF, a wrong
+/// LTIAAS_URL) did not record the score.
+#[tokio::test]
+async fn a_score_is_accepted_only_with_an_empty_or_json_success_body() {
+    let (sim, client, key) = setup().await;
+    let line_item = sim.add_line_item("p", "c", item("link-1", 1));
+    let score = Grade::new("u", 5.0, 10.0).unwrap().to_score();
+    let reply = |status: u16, body: &str| FaultAction::Status {
+        status,
+        body: Some(body.to_owned()),
+        retry_after: None,
+    };
+    for (action, accepted) in [
+        (
+            reply(200, "<html><body>Sign in to the Wi-Fi</body></html>"),
+            false,
+        ),
+        (reply(200, "OK"), false),
+        (reply(200, ""), true),
+        (reply(200, "{\"ok\":true}"), true),
+        (reply(201, "  "), true),
+    ] {
+        sim.inject(Fault::on(Route::PostScore, action.clone(), Some(1)));
+        let result = client.post_score(&key, &line_item, &score).await;
+        match result {
+            Ok(()) => assert!(accepted, "{action:?} was taken as accepted"),
+            Err(e) => {
+                assert!(!accepted, "{action:?}: {e}");
+                assert!(matches!(e, LtiaasError::BadResponse(_)), "{e}");
+                assert!(e.is_retryable());
+            }
+        }
+    }
+    // Without a fault the simulator answers 204.
+    client.post_score(&key, &line_item, &score).await.unwrap();
 }

@@ -613,9 +613,12 @@ async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
         stack.sim.set_latency(Duration::from_millis(100));
         let mut env = stack.env();
         env.insert("SYNC_CONCURRENCY".into(), "1".into());
+        // Posts stop 500 ms before the deadline; the post in flight then
+        // still has time to record its outcome.
+        env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "500".into());
         let rig = SyncRig::start(via, &env).await;
         let event = event_file("schedule.json");
-        let first = rig.run(&event, Duration::from_millis(1500)).await;
+        let first = rig.run(&event, Duration::from_millis(2000)).await;
         assert_eq!(first["stoppedByDeadline"], true, "{via:?}: {first}");
         let cut = first["pendingReasons"]["deadline"].as_u64().unwrap();
         assert!(cut > 0);
@@ -675,16 +678,43 @@ async fn invalid_grades_written_directly_fail_with_a_reason() {
     )
     .await
     .unwrap();
+    put(
+        "text-score",
+        &[
+            ("scoreGiven", AttributeValue::S("95".into())),
+            ("scoreMaximum", n("100")),
+        ],
+    )
+    .await
+    .unwrap();
+    // The schema says to omit scoreGiven to clear a score; NULL is not that.
+    put(
+        "null-score",
+        &[
+            ("scoreGiven", AttributeValue::Null(true)),
+            ("scoreMaximum", n("100")),
+        ],
+    )
+    .await
+    .unwrap();
     put("ok", &[("scoreGiven", n("5")), ("scoreMaximum", n("10"))])
         .await
         .unwrap();
     let summary = stack.run(Via::Handler, &stack.env()).await;
     assert_eq!(summary["gradesPosted"], 1, "{summary}");
-    assert_eq!(summary["gradesFailed"], 3);
+    assert_eq!(summary["gradesFailed"], 5);
     for (user, words) in [
         ("negative", "scoreGiven must be a number of at least 0"),
         ("zero-max", "scoreMaximum must be a number above 0"),
         ("progress", "activityProgress 'Done'"),
+        (
+            "text-score",
+            "scoreGiven: expected a number (N), found a string (S)",
+        ),
+        (
+            "null-score",
+            "scoreGiven: expected a number (N), found null (NULL)",
+        ),
     ] {
         let item = stack.item(&ids, user).await;
         assert_eq!(s(&item, "syncStatus"), Some("FAILED"), "{user}");
@@ -1080,4 +1110,296 @@ async fn a_manual_column_without_a_link_is_never_adopted() {
     assert_eq!(summary["gradesPosted"], 1, "{summary}");
     assert_eq!(summary["lineItemsCreated"], 1);
     assert_ne!(stack.sim.scores()[0].line_item_id, manual);
+}
+
+// ---- Faulty dependencies (DynamoDB through a fault proxy, LTIaaS misbehaving)
+
+use ltisync_tests::aws_proxy::{DynamoFault, RecordingProxy};
+use ltisync_tests::runtime_api::Outcome;
+
+impl Stack {
+    /// The environment with DynamoDB reached through `proxy`.
+    fn env_through(&self, proxy: &RecordingProxy) -> Env {
+        sync_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &proxy.url(),
+        )
+    }
+
+    /// Rewrites every user's grade with a new score.
+    async fn regrade(&self, ids: &ActivityIds, users: &[String], score: f64) {
+        for u in users {
+            self.grade(ids, u, score).await;
+        }
+    }
+
+    /// Each grade ends posted at its latest value, still pending, or failed
+    /// with a reason; returns how many of each, to compare with a summary.
+    async fn settled(&self, ids: &ActivityIds, users: &[String], latest: f64) -> (u64, u64, u64) {
+        let (mut posted, mut pending, mut failed) = (0, 0, 0);
+        for u in users {
+            let item = self.item(ids, u).await;
+            match s(&item, "syncStatus") {
+                Some("SYNCED") => {
+                    assert!(is_synced(&item), "{u}: {item:?}");
+                    let last = self.received_for(u).last().cloned().expect("posted");
+                    assert_eq!(last.body["scoreGiven"], latest, "{u}: the LMS's last value");
+                    posted += 1;
+                }
+                Some("FAILED") => {
+                    assert!(s(&item, "lastError").is_some_and(|e| !e.is_empty()), "{u}");
+                    failed += 1;
+                }
+                _ => {
+                    assert!(item.contains_key("pending"), "{u} is lost: {item:?}");
+                    pending += 1;
+                }
+            }
+        }
+        (posted, pending, failed)
+    }
+}
+
+fn users(count: usize) -> Vec<String> {
+    (0..count).map(|u| format!("u{u:02}")).collect()
+}
+
+/// The lease put and the outcome writes take effect but their answers are
+/// lost; the SDK retries them against items they already changed. The run
+/// must recognise its own lease and its own writes: no lock-out, and a
+/// summary that matches the table.
+#[tokio::test]
+async fn answers_lost_after_the_write_neither_lock_out_nor_miscount() {
+    let (stack, ids) = Stack::with_grades(10).await;
+    stack.regrade(&ids, &users(10), 9.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    proxy.inject("PutItem", DynamoFault::LoseAnswer, 1);
+    proxy.inject("UpdateItem", DynamoFault::LoseAnswer, 6);
+    let rig = SyncRig::start(Via::Binary, &stack.env_through(&proxy)).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert!(
+        summary["skipped"].is_null(),
+        "locked out by its own lease: {summary}"
+    );
+    assert_eq!(stack.settled(&ids, &users(10), 9.0).await, (10, 0, 0));
+    assert_eq!(summary["gradesPosted"], 10, "{summary}");
+    assert_eq!(
+        summary["gradesPending"], 0,
+        "the table has none pending: {summary}"
+    );
+    assert_eq!(stack.sim.scores().len(), 10, "each grade posted once");
+    // The lease was released: the next run is not skipped either.
+    let again = rig.run(&event_file("schedule.json"), LONG).await;
+    assert!(again["skipped"].is_null(), "{again}");
+    rig.finish().await;
+}
+
+/// Throttling and 500s on every operation the sync uses: nothing is lost,
+/// nothing is marked SYNCED with a value the LMS did not get last, and the
+/// summary tells the truth.
+#[tokio::test]
+async fn throttling_and_server_errors_leave_every_grade_posted_or_pending() {
+    let (stack, ids) = Stack::with_grades(12).await;
+    stack.regrade(&ids, &users(12), 11.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    for (operation, fault, times) in [
+        ("Scan", DynamoFault::Throttle, 1),
+        ("BatchGetItem", DynamoFault::Throttle, 1),
+        ("BatchGetItem", DynamoFault::ServerError, 1),
+        ("UpdateItem", DynamoFault::ServerError, 4),
+        ("UpdateItem", DynamoFault::Throttle, 4),
+    ] {
+        proxy.inject(operation, fault, times);
+    }
+    let rig = SyncRig::start(Via::Binary, &stack.env_through(&proxy)).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    let (posted, pending, failed) = stack.settled(&ids, &users(12), 11.0).await;
+    assert_eq!(summary["gradesPosted"], posted, "{summary}");
+    assert_eq!(summary["gradesPending"], pending, "{summary}");
+    assert_eq!((failed, posted + pending), (0, 12), "{summary}");
+    // Whatever a fault left pending, the next run finishes.
+    proxy.clear_faults();
+    rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(stack.settled(&ids, &users(12), 11.0).await, (12, 0, 0));
+    rig.finish().await;
+}
+
+/// A stalled table cannot hold the run past its deadline: it answers in
+/// time, the grades whose writes stalled stay pending, and the next run
+/// finishes them at their latest values.
+#[tokio::test]
+async fn a_stalled_table_cannot_hold_the_run_past_its_deadline() {
+    let (stack, ids) = Stack::with_grades(6).await;
+    stack.regrade(&ids, &users(6), 5.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    let mut env = stack.env_through(&proxy);
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "2000".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    proxy.inject(
+        "UpdateItem",
+        DynamoFault::Stall(Duration::from_secs(60)),
+        1000,
+    );
+    let started = std::time::Instant::now();
+    let budget = Duration::from_secs(6);
+    let summary = rig.run(&event_file("schedule.json"), budget).await;
+    assert!(
+        started.elapsed() < budget,
+        "the run answered after {:?}, past its {budget:?} deadline: {summary}",
+        started.elapsed()
+    );
+    let (posted, pending, _) = stack.settled(&ids, &users(6), 5.0).await;
+    assert_eq!((posted, pending), (0, 6), "{summary}");
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    proxy.clear_faults();
+    stack.regrade(&ids, &users(6), 42.0).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(summary["gradesPosted"], 6, "{summary}");
+    assert_eq!(stack.settled(&ids, &users(6), 42.0).await, (6, 0, 0));
+    rig.finish().await;
+}
+
+/// A 200 with an HTML page is not LTIaaS accepting a score: retried, then
+/// pending with the reason, never SYNCED.
+#[tokio::test]
+async fn an_html_page_with_200_is_not_an_accepted_score() {
+    let (stack, ids) = Stack::with_grades(3).await;
+    stack.sim.inject(Fault::on(
+        Route::PostScore,
+        FaultAction::Status {
+            status: 200,
+            body: Some("<html><title>Sign in to Wi-Fi</title></html>".into()),
+            retry_after: None,
+        },
+        None,
+    ));
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "2".into());
+    let summary = stack.run(Via::Binary, &env).await;
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    assert_eq!(
+        summary["pendingReasons"]["retriesExhausted"], 3,
+        "{summary}"
+    );
+    assert_eq!(summary["retries"], 3, "each post tried twice: {summary}");
+    for u in users(3) {
+        let item = stack.item(&ids, &u).await;
+        assert!(item.contains_key("pending"), "{u}");
+        let reason = s(&item, "lastError").unwrap();
+        assert!(
+            reason.contains("neither empty nor JSON") && reason.contains("Sign in"),
+            "{reason}"
+        );
+    }
+}
+
+/// A redirect means LTIaaS or the configuration moved: the grades stay
+/// pending with the Location, the run stops calling LTIaaS, the summary
+/// counts it, and the invocation fails so the errors alarm fires.
+#[tokio::test]
+async fn a_redirect_leaves_grades_pending_and_fails_the_invocation() {
+    let (stack, ids) = Stack::with_grades(4).await;
+    stack.sim.inject(Fault::on(
+        Route::PostScore,
+        FaultAction::Redirect {
+            status: 301,
+            location: "https://new-home.example/api".into(),
+        },
+        None,
+    ));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    let engine = SyncRig::start(Via::Handler, &env).await;
+    let summary = engine.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(
+        summary["pendingReasons"]["ltiaasRedirected"], 4,
+        "{summary}"
+    );
+    assert_eq!(summary["gradesFailed"], 0, "{summary}");
+    let posts = |sim: &Simulator| {
+        sim.requests()
+            .iter()
+            .filter(|r| r.route == Route::PostScore)
+            .count()
+    };
+    assert_eq!(posts(&stack.sim), 1, "no call after the redirect");
+    for u in users(4) {
+        let item = stack.item(&ids, &u).await;
+        assert!(item.contains_key("pending"), "{u}");
+        assert!(
+            s(&item, "lastError")
+                .unwrap()
+                .contains("https://new-home.example/api"),
+            "{item:?}"
+        );
+    }
+    let SyncRig::Binary(api, process) = SyncRig::start(Via::Binary, &env).await else {
+        unreachable!()
+    };
+    let outcome = process
+        .lock()
+        .await
+        .invoke(&api, event_file("schedule.json"), LONG)
+        .await;
+    let Outcome::Error(error) = outcome else {
+        panic!("the invocation should fail so the errors alarm fires: {outcome:?}")
+    };
+    assert!(error.to_string().contains("redirect"), "{error}");
+    assert_eq!(posts(&stack.sim), 2);
+    process.into_inner().stop().await;
+}
+
+/// An LMS whose line item pages link back to themselves costs two listing
+/// requests, not a hundred, and the reason is on the grade.
+#[tokio::test]
+async fn line_item_pages_that_loop_stop_at_the_first_repeat() {
+    let (stack, ids) = Stack::with_grades(2).await;
+    stack.sim.inject(Fault::on(
+        Route::ListLineItems,
+        FaultAction::LoopingPages,
+        None,
+    ));
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(
+        summary["pendingReasons"]["lineItemUnavailable"], 2,
+        "{summary}"
+    );
+    let listings = stack
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.route == Route::ListLineItems)
+        .count();
+    assert_eq!(listings, 2, "first page, then the page that repeats");
+    assert_eq!(stack.sim.created_line_items(), 0, "no column created blind");
+    let reason = s(&stack.item(&ids, "u00").await, "lastError")
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("repeats a page already read"), "{reason}");
+}
+
+/// A manual invoke with a huge activity key is answered, not failed, and
+/// neither the answer nor the log echoes it whole.
+#[tokio::test]
+async fn a_huge_manual_event_is_answered_and_not_echoed() {
+    let stack = Stack::start().await;
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let key = "k".repeat(200_000);
+    let answer = rig.run(&json!({"activityKey": key}), LONG).await;
+    assert_eq!(answer["error"]["kind"], "BadEvent", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not an activity key") && message.len() < 1024,
+        "{message}"
+    );
+    let logs = rig.finish().await;
+    assert!(logs.contains("not a sync request"), "{logs}");
+    assert!(
+        logs.lines().all(|l| l.len() < 4096),
+        "a log record echoes the key whole"
+    );
 }

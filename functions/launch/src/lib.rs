@@ -8,10 +8,13 @@
 //! 400 bad ltik, 401 ltik refused by LTIaaS, 502/504 LTIaaS failing or
 //! slow, 503 DynamoDB failing, 404 other paths, 405 other methods.
 
+pub mod event;
+
 use std::time::Instant;
 
-use lambda_http::http::{header, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use event::{EventError, HttpRequest};
+use http::{header, StatusCode};
+use ltisync::excerpt::excerpt;
 use ltisync::launch::{
     check_ltik, Captured, LaunchError, LaunchOutcome, LaunchService, LaunchTimings,
 };
@@ -79,12 +82,26 @@ impl LaunchFunction {
         Self { service, tool_url }
     }
 
-    /// Handles one API Gateway request. Never fails: every outcome is a response.
-    pub async fn handle(&self, request: Request) -> Response<Body> {
+    /// Handles one invocation: an API Gateway event in, an API Gateway
+    /// response out. Never fails: every event, however malformed, gets a
+    /// response that says what happened.
+    pub async fn handle(&self, event: &serde_json::Value) -> serde_json::Value {
         let started = Instant::now();
         let mut timings = LaunchTimings::default();
-        let wants_json = wants_json(&request);
-        let reply = self.reply(&request, &mut timings).await;
+        let (reply, wants_json) = match event::read_event(event) {
+            Ok(request) => (
+                self.reply(&request, &mut timings).await,
+                wants_json(&request),
+            ),
+            Err(EventError::BadRequest(message)) => (
+                Reply::error(StatusCode::BAD_REQUEST, "bad_request", message),
+                false,
+            ),
+            Err(EventError::NotHttp(message)) => (
+                Reply::error(StatusCode::BAD_REQUEST, "not_an_http_event", message),
+                true,
+            ),
+        };
         let total = started.elapsed();
         let overhead = total
             .saturating_sub(timings.ltiaas)
@@ -119,8 +136,8 @@ impl LaunchFunction {
         render(reply, wants_json)
     }
 
-    async fn reply(&self, request: &Request, timings: &mut LaunchTimings) -> Reply {
-        let path = request.raw_http_path();
+    async fn reply(&self, request: &HttpRequest, timings: &mut LaunchTimings) -> Reply {
+        let path = request.path.as_str();
         let last_segment = path
             .trim_end_matches('/')
             .rsplit('/')
@@ -130,11 +147,11 @@ impl LaunchFunction {
             return Reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("nothing at {path}: ltisync serves /launch"),
+                format!("nothing at {}: ltisync serves /launch", excerpt(path)),
             );
         }
-        let method = request.method();
-        if method != Method::GET && method != Method::POST {
+        let method = request.method.as_str();
+        if method != "GET" && method != "POST" {
             return Reply::error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -231,23 +248,20 @@ fn error_reply(error: LaunchError) -> Reply {
 
 /// The ltik and the query to forward: from the query string, or for a
 /// form POST from the body (then forwarded as `ltik=...`).
-fn launch_parameters(request: &Request) -> Result<(Option<String>, String), String> {
-    let query = request.uri().query().unwrap_or_default().to_owned();
+fn launch_parameters(request: &HttpRequest) -> Result<(Option<String>, String), String> {
+    let query = request.query.clone();
     let from_query = first_value(query.as_bytes(), "ltik");
-    if from_query.is_some() || request.method() != Method::POST {
+    if from_query.is_some() || request.method != "POST" {
         return Ok((from_query, query));
     }
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
+    let content_type = request.header("content-type").unwrap_or_default();
+    if !is_form(content_type) {
         return Err(format!(
-            "a POST launch must send the ltik in the query or as application/x-www-form-urlencoded, not '{content_type}'"
+            "a POST launch must send the ltik in the query or as application/x-www-form-urlencoded, not '{}'",
+            excerpt(content_type)
         ));
     }
-    let body: &[u8] = request.body().as_ref();
+    let body: &[u8] = &request.body;
     let ltik = first_value(body, "ltik");
     let forward = ltik
         .as_ref()
@@ -266,49 +280,61 @@ fn first_value(encoded: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn wants_json(request: &Request) -> bool {
+/// Media types compare without case, parameters (`; charset=...`) aside.
+fn is_form(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+}
+
+fn wants_json(request: &HttpRequest) -> bool {
     let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .header("accept")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
-fn render(reply: Reply, json: bool) -> Response<Body> {
-    let mut builder = Response::builder()
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::REFERRER_POLICY, "no-referrer")
-        .header("x-content-type-options", "nosniff");
-    if let Some(location) = &reply.location {
-        return builder
-            .status(reply.status)
-            .header(header::LOCATION, location)
-            .body(Body::Empty)
-            .expect("static headers are valid");
-    }
-    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
-        builder = builder.header(header::ALLOW, "GET, POST");
-    }
-    if reply.status == StatusCode::UNAUTHORIZED {
-        builder = builder.header(header::WWW_AUTHENTICATE, "LTIK-AUTH-V2 realm=\"ltisync\"");
-    }
-    let body = if json {
-        builder = builder.header(header::CONTENT_TYPE, "application/json");
-        json_body(&reply).to_string()
+/// The API Gateway proxy response (the same shape serves payload 2.0 and 1.0).
+fn render(reply: Reply, json: bool) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    let mut set = |name: header::HeaderName, value: &str| {
+        headers.insert(name.as_str().to_owned(), value.into());
+    };
+    set(header::CACHE_CONTROL, "no-store");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    let body = if let Some(location) = &reply.location {
+        set(header::LOCATION, location);
+        String::new()
     } else {
-        builder = builder
-            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .header(
+        if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+            set(header::ALLOW, "GET, POST");
+        }
+        if reply.status == StatusCode::UNAUTHORIZED {
+            set(header::WWW_AUTHENTICATE, "LTIK-AUTH-V2 realm=\"ltisync\"");
+        }
+        if json {
+            set(header::CONTENT_TYPE, "application/json");
+            json_body(&reply).to_string()
+        } else {
+            set(header::CONTENT_TYPE, "text/html; charset=utf-8");
+            set(
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'unsafe-inline'",
             );
-        html_body(&reply)
+            html_body(&reply)
+        }
     };
-    builder
-        .status(reply.status)
-        .body(Body::Text(body))
-        .expect("static headers are valid")
+    json!({
+        "statusCode": reply.status.as_u16(),
+        "headers": headers,
+        "body": body,
+        "isBase64Encoded": false,
+    })
 }
 
 fn json_body(reply: &Reply) -> serde_json::Value {
@@ -380,12 +406,21 @@ mod tests {
     }
 
     #[test]
+    fn form_media_types_match_without_case_or_parameters() {
+        assert!(is_form("application/x-www-form-urlencoded"));
+        assert!(is_form("Application/X-WWW-Form-Urlencoded; charset=UTF-8"));
+        assert!(!is_form("application/x-www-form-urlencodedx"));
+        assert!(!is_form("text/plain"));
+    }
+
+    #[test]
     fn json_is_chosen_only_when_asked_for_without_html() {
-        let req = |accept: &str| {
-            lambda_http::http::Request::builder()
-                .header(header::ACCEPT, accept)
-                .body(Body::Empty)
-                .unwrap()
+        let req = |accept: &str| HttpRequest {
+            method: "GET".into(),
+            path: "/launch".into(),
+            query: String::new(),
+            headers: vec![("accept".into(), accept.into())],
+            body: Vec::new(),
         };
         assert!(wants_json(&req("application/json")));
         assert!(!wants_json(&req(

@@ -1,7 +1,7 @@
 //! Entry point of the `launch` Lambda function: build everything once, then
 //! serve API Gateway events.
 
-use lambda_http::{service_fn, Error, Request};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use launch::LaunchFunction;
 use ltisync::config::{LaunchSettings, ProcessEnv};
 use ltisync::launch::LaunchService;
@@ -13,16 +13,20 @@ async fn main() -> Result<(), Error> {
         .await
         .unwrap_or_else(|e| ltisync::bootstrap::exit_on_init_error(e));
     let function = &function;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(function.handle(request).await)
-    }))
+    // The raw event, not lambda_http's request: see `launch::event`.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            Ok::<_, Error>(function.handle(&event.payload).await)
+        },
+    ))
     .await
 }
 
 async fn start() -> Result<LaunchFunction, ltisync::bootstrap::BootstrapError> {
     let settings = LaunchSettings::from_env(&ProcessEnv)?;
     let (client, store) =
-        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name).await?;
+        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
+            .await?;
     Ok(LaunchFunction::new(
         LaunchService::new(client, store),
         settings.tool_url,

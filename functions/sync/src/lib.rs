@@ -87,9 +87,26 @@ impl SyncFunction {
         }
     }
 
-    /// Runs the sync an event asks for, until `deadline`.
-    pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<RunSummary, String> {
-        let request = parse_event(event, deadline)?;
+    /// Runs the sync an event asks for, until `deadline`, and answers with
+    /// its summary. An event ltisync cannot read is answered, not failed:
+    /// `{"error": {"kind": "BadEvent", "message": ...}}` (retrying the same
+    /// event could not help). The invocation fails only when the deployment
+    /// must be fixed (API key refused, LTIaaS redirecting, table unusable),
+    /// so the errors alarm fires.
+    pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<Value, String> {
+        match parse_event(event, deadline) {
+            Ok(request) => self
+                .run(request)
+                .await
+                .map(|summary| serde_json::to_value(summary).expect("a summary is plain data")),
+            Err(message) => {
+                tracing::error!(error = %message, "the invocation event is not a sync request");
+                Ok(serde_json::json!({"error": {"kind": "BadEvent", "message": message}}))
+            }
+        }
+    }
+
+    async fn run(&self, request: SyncRequest) -> Result<RunSummary, String> {
         let summary = self.engine.run(request).await.map_err(|e| {
             tracing::error!(error = %e, "sync run failed");
             e.to_string()
@@ -127,6 +144,16 @@ impl SyncFunction {
                  Every grade is still pending."
                     .into(),
             );
+        }
+        if let Some(count) = summary
+            .pending_reasons
+            .get(PendingReason::LtiaasRedirected.name())
+        {
+            return Err(format!(
+                "LTIaaS answered with a redirect, so the run stopped; {count} grades are still \
+                 pending with the Location in lastError. Check LTIAAS_URL and whatever stands in \
+                 front of LTIaaS (proxy, captive portal)."
+            ));
         }
         Ok(summary)
     }

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Error> {
 async fn start() -> Result<SyncFunction, ltisync::bootstrap::BootstrapError> {
     let settings = SyncSettings::from_env(&ProcessEnv)?;
     let (client, store) =
-        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name).await?;
+        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
+            .await?;
     let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ltisync-sync".into());
     Ok(SyncFunction::new(
         SyncEngine::new(client, store, settings.tuning),

@@ -86,9 +86,25 @@ pub enum LtiaasError {
     /// No answer within the configured time.
     #[error("LTIaaS did not answer within {0:?}")]
     Timeout(Duration),
-    /// An answer ltisync cannot use (bad JSON, missing fields, too large).
+    /// An answer ltisync cannot use (bad JSON, missing fields, too large, a
+    /// success status with a body the contract does not allow). Retried: a
+    /// proxy or captive portal in the way may be gone next time.
     #[error("LTIaaS sent a response ltisync cannot understand: {0}")]
     BadResponse(String),
+    /// A 3xx: LTIaaS (or something in front of it) sent ltisync elsewhere.
+    /// The configuration moved, not the grade: nothing is retried, nothing
+    /// is marked failed, and the run stops calling LTIaaS.
+    #[error("LTIaaS answered HTTP {status} redirecting to {location}; check LTIAAS_URL (ltisync never follows redirects)")]
+    Redirected {
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` header (shortened), or "no Location".
+        location: String,
+    },
+    /// The LMS's pages of line items do not end (a `next` link repeats, or
+    /// too many pages); listing again will not help.
+    #[error("the LMS's line item pages cannot be followed: {0}")]
+    Paging(String),
     /// The request was not sent: the run is about to hit its deadline.
     #[error("not sent: the run's deadline is near")]
     NotSent,
@@ -104,6 +120,7 @@ impl LtiaasError {
                 | Self::ServerError { .. }
                 | Self::Unreachable(_)
                 | Self::Timeout(_)
+                | Self::BadResponse(_)
         )
     }
 
@@ -123,7 +140,8 @@ impl LtiaasError {
             Self::Unauthorized { .. } | Self::ApiKeyRefused(_) => Some(401),
             Self::Throttled { status, .. }
             | Self::ServerError { status, .. }
-            | Self::Rejected { status, .. } => Some(*status),
+            | Self::Rejected { status, .. }
+            | Self::Redirected { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -252,9 +270,10 @@ impl LtiaasClient {
             encode_line_item_id(line_item_id)
         );
         let request = self.request(Method::POST, &path).json(score);
-        self.send(request, Credential::ServiceKey, key.expose_secret())
-            .await
-            .map(drop)
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        check_score_accepted(&body)
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -310,6 +329,22 @@ impl LtiaasClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok())
             .is_some_and(|remaining| remaining <= 0.0);
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .map(|v| {
+                    let raw = String::from_utf8_lossy(v.as_bytes())
+                        .replace(secret, "[redacted]")
+                        .replace(self.api_key.expose_secret(), "[redacted]");
+                    crate::excerpt::excerpt(&raw)
+                })
+                .unwrap_or_else(|| "no Location".into());
+            return Err(LtiaasError::Redirected {
+                status: status.as_u16(),
+                location,
+            });
+        }
         let body = read_capped(response).await.map_err(|e| match e {
             ReadError::Transport(e) => self.transport_error(e),
             ReadError::TooLarge => {
@@ -445,6 +480,21 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, ReadErr
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// A score is accepted with 204, or a 2xx whose body is empty or JSON.
+/// Anything else in a 2xx (an HTML page from a captive portal, a WAF or a
+/// wrong `LTIAAS_URL`) is not LTIaaS accepting the score.
+fn check_score_accepted(body: &[u8]) -> Result<(), LtiaasError> {
+    if body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    {
+        return Ok(());
+    }
+    Err(LtiaasError::BadResponse(format!(
+        "a success status with a body that is neither empty nor JSON: '{}'",
+        crate::excerpt::excerpt(&String::from_utf8_lossy(body))
+    )))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, LtiaasError> {

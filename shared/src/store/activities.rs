@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use serde::Deserialize;
 
-use super::{activity_pk, now_rfc3339, schema, Store, StoreError};
+use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
 
@@ -180,7 +180,8 @@ impl Store {
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
             .send()
-            .await
+            .within(self)
+            .await?
             .map_err(|e| scrub(StoreError::from(e), launch.service_key.as_ref()))?;
         Ok(())
     }
@@ -262,7 +263,8 @@ impl Store {
                     .request_items(&self.table, request)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
-                    .await?;
+                    .within(self)
+                    .await??;
                 items.extend(
                     out.responses
                         .and_then(|mut r| r.remove(&self.table))
@@ -300,7 +302,8 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
             .send()
-            .await
+            .within(self)
+            .await?
             .map(drop)
             .or_else(ignore_condition_failure)
     }
@@ -321,7 +324,8 @@ impl Store {
             .condition_expression("lineItemId = :id")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
             .send()
-            .await
+            .within(self)
+            .await?
             .map(drop)
             .or_else(ignore_condition_failure)
     }
@@ -351,7 +355,8 @@ impl Store {
                 AttributeValue::S(service_key.expose_secret().to_owned()),
             )
             .send()
-            .await;
+            .within(self)
+            .await?;
         match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failure(&e) => Ok(false),
@@ -396,7 +401,8 @@ impl Store {
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
             .send()
-            .await?;
+            .within(self)
+            .await??;
         Ok(())
     }
 }

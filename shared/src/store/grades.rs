@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::activities::is_condition_failure;
-use super::{activity_pk, grade_sk, now_rfc3339, schema, Store, StoreError};
+use super::{activity_pk, grade_sk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{ActivityIds, ActivityKey};
+use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade, GRADE_SCHEMA_VERSION};
 
 /// The attributes the tool writes. A grade counts as unchanged while all of
@@ -26,28 +26,6 @@ const TOOL_ATTRIBUTES: &[&str] = &[
     "gradingProgress",
     "gradedAt",
 ];
-
-/// A grade item as the tool writes it (schema version 1).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GradeItem {
-    #[serde(default)]
-    schema_version: Option<u32>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    score_given: Option<f64>,
-    #[serde(default)]
-    score_maximum: Option<f64>,
-    #[serde(default)]
-    comment: Option<String>,
-    #[serde(default)]
-    activity_progress: Option<String>,
-    #[serde(default)]
-    grading_progress: Option<String>,
-    #[serde(default)]
-    graded_at: Option<String>,
-}
 
 /// A grade waiting to be posted, as read from the `pending` index.
 #[derive(Debug, Clone)]
@@ -134,7 +112,8 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
-            .await?;
+            .within(self)
+            .await??;
         Ok(())
     }
 
@@ -163,7 +142,8 @@ impl Store {
                         .return_consumed_capacity(ReturnConsumedCapacity::Total)
                         .set_exclusive_start_key(start.take())
                         .send()
-                        .await?;
+                        .within(self)
+                        .await??;
                     (out.items, out.scanned_count, out.last_evaluated_key)
                 }
                 Some(key) => {
@@ -178,7 +158,8 @@ impl Store {
                         .return_consumed_capacity(ReturnConsumedCapacity::Total)
                         .set_exclusive_start_key(start.take())
                         .send()
-                        .await?;
+                        .within(self)
+                        .await??;
                     (out.items, out.scanned_count, out.last_evaluated_key)
                 }
             };
@@ -217,6 +198,7 @@ impl Store {
             grade,
             "SET syncStatus = :synced, syncedAt = :now REMOVE #pending, lastError, lastHttpStatus",
             values,
+            OwnWrite::leaving_index("syncedAt"),
         )
         .await
     }
@@ -245,7 +227,13 @@ impl Store {
                 "SET syncStatus = :failed, failedAt = :now, lastError = :reason REMOVE #pending, lastHttpStatus"
             }
         };
-        self.write_outcome(grade, expression, values).await
+        self.write_outcome(
+            grade,
+            expression,
+            values,
+            OwnWrite::leaving_index("failedAt"),
+        )
+        .await
     }
 
     /// Notes why a grade is still pending after this run (it stays in the index).
@@ -268,6 +256,10 @@ impl Store {
             grade,
             "SET syncStatus = :pendingStatus, lastAttemptAt = :now, lastError = :reason",
             values,
+            OwnWrite {
+                stamp: "lastAttemptAt",
+                leaves_index: false,
+            },
         )
         .await
     }
@@ -277,7 +269,9 @@ impl Store {
         grade: &PendingGrade,
         update: &str,
         values: HashMap<String, AttributeValue>,
+        own: OwnWrite,
     ) -> Result<WriteOutcome, StoreError> {
+        let stamp = values[":now"].clone();
         let result = self
             .client
             .update_item()
@@ -289,11 +283,66 @@ impl Store {
             .set_expression_attribute_names(Some(condition_names()))
             .set_expression_attribute_values(Some(values))
             .send()
-            .await;
+            .within(self)
+            .await?;
         match result {
             Ok(_) => Ok(WriteOutcome::Applied),
-            Err(e) if is_condition_failure(&e) => Ok(WriteOutcome::Changed),
+            Err(e) if is_condition_failure(&e) => self.recognise(grade, own, &stamp).await,
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After a failed condition: did the tool change the grade, or does the
+    /// item show this very write? The latter happens when the write took
+    /// effect, its answer was lost, and the SDK retried it against the item
+    /// it had already changed; the summary must count it as written.
+    async fn recognise(
+        &self,
+        grade: &PendingGrade,
+        own: OwnWrite,
+        stamp: &AttributeValue,
+    ) -> Result<WriteOutcome, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(grade.pk.clone()))
+            .key(schema::SK, AttributeValue::S(grade.sk.clone()))
+            .consistent_read(true)
+            .send()
+            .within(self)
+            .await??
+            .item
+            .unwrap_or_default();
+        let unchanged = TOOL_ATTRIBUTES.iter().all(|name| {
+            let expected = match *name {
+                schema::PENDING if own.leaves_index => None,
+                _ => grade.snapshot.get(*name),
+            };
+            item.get(*name) == expected
+        });
+        if unchanged && item.get(own.stamp) == Some(stamp) {
+            Ok(WriteOutcome::Applied)
+        } else {
+            Ok(WriteOutcome::Changed)
+        }
+    }
+}
+
+/// How to recognise an outcome write in the item it wrote.
+#[derive(Debug, Clone, Copy)]
+struct OwnWrite {
+    /// The attribute the write set to its own time (to the nanosecond).
+    stamp: &'static str,
+    /// Whether the write removed `pending`.
+    leaves_index: bool,
+}
+
+impl OwnWrite {
+    fn leaving_index(stamp: &'static str) -> Self {
+        Self {
+            stamp,
+            leaves_index: true,
         }
     }
 }
@@ -351,7 +400,8 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
     item.retain(|name, _| TOOL_ATTRIBUTES.contains(&name.as_str()));
     let grade = match &activity {
         None => Err(InvalidGrade::Malformed(format!(
-            "pk '{pk}' is not 'ACT#' followed by an activity key"
+            "pk '{}' is not 'ACT#' followed by an activity key",
+            excerpt(&pk)
         ))),
         Some(_) if pending != pk => Err(InvalidGrade::Malformed(
             "the pending attribute must be a copy of pk".into(),
@@ -368,10 +418,8 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
 }
 
 fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade, InvalidGrade> {
-    let raw: GradeItem =
-        serde_dynamo::from_item(item).map_err(|e| InvalidGrade::Malformed(e.to_string()))?;
-    match raw.schema_version {
-        Some(GRADE_SCHEMA_VERSION) => {}
+    match number(&item, "schemaVersion")? {
+        Some(v) if v == f64::from(GRADE_SCHEMA_VERSION) => {}
         Some(other) => {
             return Err(InvalidGrade::Malformed(format!(
                 "schemaVersion {other} is not supported (this ltisync reads version {GRADE_SCHEMA_VERSION})"
@@ -379,34 +427,35 @@ fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade,
         }
         None => return Err(InvalidGrade::Malformed("schemaVersion is missing".into())),
     }
-    let user_id = raw.user_id.unwrap_or_default();
+    let user_id = text(&item, "userId")?.unwrap_or_default();
     if user_id.trim().is_empty() {
         return Err(InvalidGrade::MissingUser);
     }
     if sk != grade_sk(&user_id) {
         return Err(InvalidGrade::Malformed(format!(
             "sk must be '{}' for this userId",
-            grade_sk(&user_id)
+            excerpt(&grade_sk(&user_id))
         )));
     }
-    let graded_at = match raw.graded_at {
+    let graded_at = match text(&item, "gradedAt")? {
         Some(text) => OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| {
-            InvalidGrade::Malformed(format!("gradedAt '{text}' is not an ISO 8601 time ({e})"))
+            InvalidGrade::Malformed(format!(
+                "gradedAt '{}' is not an ISO 8601 time ({e})",
+                excerpt(&text)
+            ))
         })?,
         None => return Err(InvalidGrade::Malformed("gradedAt is missing".into())),
     };
     let grade = Grade {
         user_id,
-        score_given: raw.score_given,
-        score_maximum: raw.score_maximum,
-        comment: raw.comment,
-        activity_progress: raw
-            .activity_progress
+        score_given: number(&item, "scoreGiven")?,
+        score_maximum: number(&item, "scoreMaximum")?,
+        comment: text(&item, "comment")?,
+        activity_progress: text(&item, "activityProgress")?
             .map(|p| p.parse())
             .transpose()?
             .unwrap_or_default(),
-        grading_progress: raw
-            .grading_progress
+        grading_progress: text(&item, "gradingProgress")?
             .map(|p| p.parse())
             .transpose()?
             .unwrap_or_default(),
@@ -414,6 +463,67 @@ fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade,
     };
     grade.validate()?;
     Ok(grade)
+}
+
+/// A string attribute; absent is `None`, any other type (NULL included:
+/// the schema says to omit an attribute, not to null it) is an error that
+/// names the attribute and both types.
+fn text(
+    item: &HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<Option<String>, InvalidGrade> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(wrong_type(name, "a string (S)", other)),
+    }
+}
+
+/// A number attribute, as [`text`] does for strings.
+fn number(
+    item: &HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<Option<f64>, InvalidGrade> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(n)) => match n.trim().parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(Some(value)),
+            _ => Err(InvalidGrade::Malformed(format!(
+                "{name}: '{}' is not a finite number",
+                excerpt(n)
+            ))),
+        },
+        Some(other) => Err(wrong_type(name, "a number (N)", other)),
+    }
+}
+
+fn wrong_type(
+    attribute: &'static str,
+    expected: &'static str,
+    found: &AttributeValue,
+) -> InvalidGrade {
+    InvalidGrade::WrongType {
+        attribute,
+        expected,
+        found: type_name(found),
+    }
+}
+
+/// How DynamoDB's type of `value` reads in an error message.
+fn type_name(value: &AttributeValue) -> &'static str {
+    match value {
+        AttributeValue::S(_) => "a string (S)",
+        AttributeValue::N(_) => "a number (N)",
+        AttributeValue::B(_) => "binary data (B)",
+        AttributeValue::Bool(_) => "a boolean (BOOL)",
+        AttributeValue::Null(_) => "null (NULL)",
+        AttributeValue::M(_) => "a map (M)",
+        AttributeValue::L(_) => "a list (L)",
+        AttributeValue::Ss(_) => "a string set (SS)",
+        AttributeValue::Ns(_) => "a number set (NS)",
+        AttributeValue::Bs(_) => "a binary set (BS)",
+        _ => "an unknown type",
+    }
 }
 
 #[cfg(test)]
@@ -481,7 +591,26 @@ mod tests {
             ),
             ("userId", s(""), "userId is missing"),
             ("schemaVersion", n("2"), "schemaVersion 2 is not supported"),
-            ("scoreGiven", s("ninety"), "malformed"),
+            (
+                "scoreGiven",
+                s("ninety"),
+                "scoreGiven: expected a number (N), found a string (S)",
+            ),
+            (
+                "scoreGiven",
+                AttributeValue::Null(true),
+                "scoreGiven: expected a number (N), found null (NULL)",
+            ),
+            (
+                "comment",
+                n("3"),
+                "comment: expected a string (S), found a number (N)",
+            ),
+            (
+                "scoreMaximum",
+                AttributeValue::Bool(true),
+                "scoreMaximum: expected a number (N), found a boolean (BOOL)",
+            ),
             ("gradedAt", s("yesterday"), "gradedAt 'yesterday'"),
             ("pending", s("other"), "copy of pk"),
             ("sk", s("GRADE#someone-else"), "sk must be"),

@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use super::activities::is_condition_failure;
-use super::{now_rfc3339, schema, Store, StoreError};
+use super::{now_rfc3339, schema, Store, StoreError, Within};
 
 const LEASE_PK: &str = "LEASE#sync";
 const LEASE_SK: &str = "LEASE";
 
-/// A lease this run holds.
+/// A lease: who holds it and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The holder (the run id).
@@ -24,15 +24,27 @@ pub struct Lease {
     pub expires_at: OffsetDateTime,
 }
 
+/// What asking for the lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// This run holds the lease.
+    Acquired(Lease),
+    /// Another run holds it; this one must not sync.
+    HeldByAnother(Lease),
+}
+
 impl Store {
-    /// Takes the lease for `owner` until `expires_at`, or returns who holds
-    /// it (owner and expiry) when another run does.
+    /// Takes the lease for `owner` until `expires_at`, or says who holds it.
+    ///
+    /// When the put took effect but its answer was lost, the SDK's retry
+    /// fails the condition against this very run's lease; reading the holder
+    /// back recognises it, so a run never locks itself out.
     pub async fn acquire_lease(
         &self,
         owner: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-    ) -> Result<Result<Lease, Lease>, StoreError> {
+    ) -> Result<LeaseOutcome, StoreError> {
         let result = self
             .client
             .put_item()
@@ -52,18 +64,22 @@ impl Store {
                 AttributeValue::N(now.unix_timestamp().to_string()),
             )
             .send()
-            .await;
+            .within(self)
+            .await?;
+        let mine = Lease {
+            owner: owner.to_owned(),
+            expires_at,
+        };
         match result {
-            Ok(_) => Ok(Ok(Lease {
-                owner: owner.to_owned(),
-                expires_at,
-            })),
-            Err(e) if is_condition_failure(&e) => {
-                Ok(Err(self.current_lease().await?.unwrap_or(Lease {
-                    owner: "unknown".into(),
+            Ok(_) => Ok(LeaseOutcome::Acquired(mine)),
+            Err(e) if is_condition_failure(&e) => match self.current_lease().await? {
+                Some(held) if held.owner == owner => Ok(LeaseOutcome::Acquired(held)),
+                Some(held) => Ok(LeaseOutcome::HeldByAnother(held)),
+                None => Ok(LeaseOutcome::HeldByAnother(Lease {
+                    owner: "unknown (released meanwhile)".into(),
                     expires_at,
-                })))
-            }
+                })),
+            },
             Err(e) => Err(e.into()),
         }
     }
@@ -79,7 +95,8 @@ impl Store {
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
             .send()
-            .await
+            .within(self)
+            .await?
             .map(drop)
             .or_else(super::activities::ignore_condition_failure)
     }
@@ -93,7 +110,8 @@ impl Store {
             .key(schema::SK, AttributeValue::S(LEASE_SK.into()))
             .consistent_read(true)
             .send()
-            .await?;
+            .within(self)
+            .await??;
         let Some(item) = out.item else {
             return Ok(None);
         };

@@ -19,12 +19,15 @@ mod activities;
 mod grades;
 mod lease;
 
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
 pub use grades::{PendingGrade, PendingScan, WriteOutcome};
-pub use lease::Lease;
+pub use lease::{Lease, LeaseOutcome};
 
 use crate::activity::{encode_key_component, ActivityKey};
 
@@ -94,6 +97,8 @@ where
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Calls still running at this instant are cut (a sync run's stop).
+    cut_at: Option<SystemTime>,
 }
 
 impl Store {
@@ -102,6 +107,7 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            cut_at: None,
         }
     }
 
@@ -109,6 +115,55 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The same store, whose calls are cut at `cut_at`: a call that has not
+    /// answered by then fails as [`StoreError::Unavailable`]. A write cut
+    /// this way may or may not have taken effect; every write the sync makes
+    /// is conditional, so either way the grade ends posted or still pending.
+    pub fn cut_at(&self, cut_at: SystemTime) -> Self {
+        Self {
+            cut_at: Some(cut_at),
+            ..self.clone()
+        }
+    }
+}
+
+/// Every DynamoDB call goes through [`Within::within`]: the store's cut-off
+/// time, if it has one, bounds it.
+trait Within: Future + Sized {
+    async fn within(self, store: &Store) -> Result<Self::Output, StoreError> {
+        let Some(cut_at) = store.cut_at else {
+            return Ok(self.await);
+        };
+        let left = cut_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tokio::time::timeout(left, self).await.map_err(|_| {
+            StoreError::Unavailable("DynamoDB had not answered when the run's time ran out".into())
+        })
+    }
+}
+
+impl<F: Future> Within for F {}
+
+/// The DynamoDB client with ltisync's timeouts: each attempt and the whole
+/// operation (retries included) are bounded, so a stalled table cannot hold a
+/// function past its Lambda timeout.
+pub fn with_timeouts(
+    client: &aws_sdk_dynamodb::Client,
+    timeouts: &crate::config::DynamoDbTimeouts,
+) -> aws_sdk_dynamodb::Client {
+    let timeout_config = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeouts.attempt)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build();
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(timeout_config)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 pub(crate) fn activity_pk(key: &ActivityKey) -> String {

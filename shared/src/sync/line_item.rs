@@ -114,7 +114,7 @@ pub async fn find_or_create(
                 )
             })
             .await?;
-        let mut pages = 1;
+        let mut seen_next = std::collections::HashSet::new();
         loop {
             if let Some(item) = page.line_items.iter().find(|i| belongs(activity, i)) {
                 return Ok(Resolved {
@@ -123,16 +123,10 @@ pub async fn find_or_create(
                 });
             }
             let Some(next) = page.next.take() else { break };
-            if pages == MAX_PAGES {
-                // Creating now could duplicate a column on an unread page.
-                return Err(LtiaasError::BadResponse(format!(
-                    "the LMS listed more than {MAX_PAGES} pages of line items for one link"
-                )));
-            }
+            check_next_page(&mut seen_next, &next)?;
             page = gate
                 .once(platform, || client.line_items_page(key, &next))
                 .await?;
-            pages += 1;
         }
         let new = NewLineItem {
             label: prefs
@@ -155,6 +149,27 @@ pub async fn find_or_create(
         })
     })
     .await
+}
+
+/// Stops a listing whose `next` links loop or never end. Creating a line
+/// item then could duplicate a column on an unread page, so the activity
+/// waits with the reason instead.
+fn check_next_page(
+    seen: &mut std::collections::HashSet<String>,
+    next: &str,
+) -> Result<(), LtiaasError> {
+    if !seen.insert(next.to_owned()) {
+        return Err(LtiaasError::Paging(format!(
+            "the next link '{}' repeats a page already read",
+            crate::excerpt::excerpt(next)
+        )));
+    }
+    if seen.len() >= MAX_PAGES {
+        return Err(LtiaasError::Paging(format!(
+            "the LMS listed more than {MAX_PAGES} pages of line items for one link"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -208,6 +223,19 @@ mod tests {
         ));
         assert!(!belongs(&a, &item(Some("link"), Some("quiz"), None)));
         assert!(!belongs(&a, &item(Some("link"), None, Some("final"))));
+    }
+
+    #[test]
+    fn a_repeating_next_link_stops_the_listing() {
+        let mut seen = std::collections::HashSet::new();
+        assert!(check_next_page(&mut seen, "https://lms/p2").is_ok());
+        assert!(check_next_page(&mut seen, "https://lms/p3").is_ok());
+        let err = check_next_page(&mut seen, "https://lms/p2").unwrap_err();
+        assert!(
+            err.to_string().contains("'https://lms/p2' repeats"),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::config::SyncTuning;
 use crate::grade::Grade;
 use crate::ltiaas::{LtiaasClient, LtiaasError};
 use crate::secrets::ServiceKey;
-use crate::store::{PendingGrade, Store, StoreError, WriteOutcome};
+use crate::store::{LeaseOutcome, PendingGrade, Store, StoreError, WriteOutcome};
 
 use limits::RequestGate;
 use line_item::{Resolved, Source};
@@ -100,8 +100,9 @@ impl ActivityRun {
 struct RunCounters {
     line_items_created: AtomicU64,
     relaunch_marked: AtomicU64,
-    /// Set when LTIaaS refused the API key: every further call would fail too.
-    api_key_refused: AtomicBool,
+    /// Set when every further call to LTIaaS would fail too (the API key
+    /// was refused, or LTIaaS redirects): why, and the detail.
+    stopped: std::sync::OnceLock<(PendingReason, String)>,
 }
 
 impl SyncEngine {
@@ -115,7 +116,24 @@ impl SyncEngine {
     }
 
     /// One sync run (see the module docs).
+    ///
+    /// No post starts in the last `deadline_margin` before the deadline, and
+    /// every DynamoDB call is cut once only half the margin is left: posts
+    /// still in flight at the stop get the first half to record their
+    /// outcomes, and the run always answers before Lambda stops it.
     pub async fn run(&self, request: SyncRequest) -> Result<RunSummary, SyncError> {
+        let store_cut_at = request
+            .deadline
+            .checked_sub(self.tuning.deadline_margin / 2)
+            .unwrap_or(request.deadline);
+        let bounded = Self {
+            store: self.store.cut_at(store_cut_at),
+            ..self.clone()
+        };
+        bounded.run_bounded(request).await
+    }
+
+    async fn run_bounded(&self, request: SyncRequest) -> Result<RunSummary, SyncError> {
         let started = Instant::now();
         let mut summary = RunSummary {
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -132,8 +150,8 @@ impl SyncEngine {
                 .acquire_lease(&summary.run_id, now, until)
                 .await?
             {
-                Ok(lease) => Some(lease),
-                Err(held) => {
+                LeaseOutcome::Acquired(lease) => Some(lease),
+                LeaseOutcome::HeldByAnother(held) => {
                     summary.skipped = Some(format!(
                         "another sync run ({}) holds the lease until {}",
                         held.owner, held.expires_at
@@ -330,8 +348,12 @@ impl SyncEngine {
         if gate.past_deadline() {
             return GradeOutcome::Pending(PendingReason::Deadline);
         }
-        if counters.api_key_refused.load(Ordering::SeqCst) {
-            return GradeOutcome::Pending(PendingReason::ApiKeyRefused);
+        match counters.stopped.get() {
+            Some((PendingReason::ApiKeyRefused, _)) => {
+                return GradeOutcome::Pending(PendingReason::ApiKeyRefused)
+            }
+            Some((reason, detail)) => return self.leave_pending(grade, *reason, detail).await,
+            None => {}
         }
         if let Some(reason) = run.relaunch_reason() {
             return self
@@ -473,6 +495,7 @@ impl SyncEngine {
             pending: match error {
                 LtiaasError::Unauthorized { .. } => PendingReason::NeedsRelaunch,
                 LtiaasError::ApiKeyRefused(_) => PendingReason::ApiKeyRefused,
+                LtiaasError::Redirected { .. } => PendingReason::LtiaasRedirected,
                 LtiaasError::NotSent => PendingReason::Deadline,
                 _ => PendingReason::LineItemUnavailable,
             },
@@ -504,8 +527,11 @@ impl SyncEngine {
                 self.needs_relaunch(run, &failure.reason, counters).await
             }
             PendingReason::ApiKeyRefused => {
-                refuse_api_key(counters, &failure.reason);
+                stop_run(counters, PendingReason::ApiKeyRefused, &failure.reason);
                 return GradeOutcome::Pending(PendingReason::ApiKeyRefused);
+            }
+            PendingReason::LtiaasRedirected => {
+                stop_run(counters, PendingReason::LtiaasRedirected, &failure.reason)
             }
             PendingReason::Deadline => return GradeOutcome::Pending(PendingReason::Deadline),
             _ => {}
@@ -528,8 +554,14 @@ impl SyncEngine {
             LtiaasError::NotSent => GradeOutcome::Pending(PendingReason::Deadline),
             // ltisync's own credential: not the grade's business, no write.
             LtiaasError::ApiKeyRefused(_) => {
-                refuse_api_key(counters, &reason);
+                stop_run(counters, PendingReason::ApiKeyRefused, &reason);
                 GradeOutcome::Pending(PendingReason::ApiKeyRefused)
+            }
+            // The configuration moved, not the grade: pending, and no more calls.
+            LtiaasError::Redirected { .. } => {
+                stop_run(counters, PendingReason::LtiaasRedirected, &reason);
+                self.leave_pending(grade, PendingReason::LtiaasRedirected, &reason)
+                    .await
             }
             LtiaasError::Unauthorized { .. } => {
                 self.needs_relaunch(run, &reason, counters).await;
@@ -597,12 +629,14 @@ impl SyncEngine {
     }
 }
 
-/// Stops the run's LTIaaS calls: the API key itself was refused.
-fn refuse_api_key(counters: &RunCounters, reason: &str) {
-    if !counters.api_key_refused.swap(true, Ordering::SeqCst) {
+/// Stops the run's LTIaaS calls: every further one would fail the same way
+/// (the API key itself was refused, or LTIaaS redirects elsewhere).
+fn stop_run(counters: &RunCounters, why: PendingReason, reason: &str) {
+    if counters.stopped.set((why, reason.to_owned())).is_ok() {
         tracing::error!(
             reason,
-            "LTIaaS refused the API key; no further calls this run"
+            "no further calls to LTIaaS this run: {}",
+            pending_note(why)
         );
     }
 }
@@ -660,6 +694,9 @@ fn pending_note(reason: PendingReason) -> &'static str {
             "the activity item does not follow the schema; relaunch the activity or fix the item"
         }
         PendingReason::ApiKeyRefused => "LTIaaS refused ltisync's API key; fix the API key secret",
+        PendingReason::LtiaasRedirected => {
+            "LTIaaS redirects ltisync elsewhere; check LTIAAS_URL and what stands in front of LTIaaS"
+        }
     }
 }
 

@@ -33,11 +33,14 @@ pub enum PendingReason {
     ActivityMalformed,
     /// LTIaaS refused ltisync's own API key; the run stopped calling it.
     ApiKeyRefused,
+    /// LTIaaS answered with a redirect (a moved URL, a captive portal); the
+    /// run stopped calling it.
+    LtiaasRedirected,
 }
 
 impl PendingReason {
     /// Every reason, for complete metrics.
-    pub const ALL: [PendingReason; 10] = [
+    pub const ALL: [PendingReason; 11] = [
         Self::Deadline,
         Self::NeedsRelaunch,
         Self::RetriesExhausted,
@@ -48,6 +51,7 @@ impl PendingReason {
         Self::StoreError,
         Self::ActivityMalformed,
         Self::ApiKeyRefused,
+        Self::LtiaasRedirected,
     ];
 
     /// The camelCase name used in the summary.
@@ -63,6 +67,7 @@ impl PendingReason {
             Self::StoreError => "storeError",
             Self::ActivityMalformed => "activityMalformed",
             Self::ApiKeyRefused => "apiKeyRefused",
+            Self::LtiaasRedirected => "ltiaasRedirected",
         }
     }
 }

@@ -353,6 +353,20 @@ async fn handle(
             )
         }
         Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
+        Some(FaultAction::Redirect { status, location }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let mut response = text(status, "<html>moved</html>");
+            if let Ok(location) = location.parse() {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, location);
+            }
+            response
+        }
+        Some(FaultAction::LoopingPages) => json_response(
+            StatusCode::OK,
+            &json!({"lineItems": [], "next": "https://lms.example.com/api/lti/courses/1/line_items?page=2"}),
+        ),
         Some(FaultAction::EchoAuthorization { status, padding }) => text(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             &format!(

@@ -50,6 +50,17 @@ pub enum FaultAction {
     Drop,
     /// Answer 200 with a body that is not the expected JSON.
     Malformed,
+    /// Answer `status` (a 3xx) with a `Location` header, as a moved
+    /// endpoint or a captive portal does.
+    Redirect {
+        /// The HTTP status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
+    /// Answer a line item listing with no items and a `next` link that
+    /// points back at the same page, forever.
+    LoopingPages,
     /// Answer `status` with a long body that repeats the request's
     /// `Authorization` header, as a misbehaving proxy might.
     EchoAuthorization {
