@@ -27,7 +27,7 @@ const TOOL_ATTRIBUTES: &[&str] = &[
     "gradedAt",
 ];
 
-/// A grade waiting to be posted, as read from the `pending` index.
+/// A grade waiting to be posted, as read from the table.
 #[derive(Debug, Clone)]
 pub struct PendingGrade {
     /// The item's partition key.
@@ -42,12 +42,42 @@ pub struct PendingGrade {
     snapshot: HashMap<String, AttributeValue>,
 }
 
-/// The result of looking for pending grades.
+/// The key of a grade item, as the index or a stream record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GradeKey {
+    /// Partition key: `ACT#<activity key>`.
+    pub pk: String,
+    /// Sort key: `GRADE#<enc(user id)>`.
+    pub sk: String,
+}
+
+impl GradeKey {
+    /// The activity the key names, if `pk` is an activity's.
+    pub fn activity(&self) -> Option<ActivityKey> {
+        self.pk
+            .strip_prefix(schema::ACTIVITY_PREFIX)
+            .and_then(|key| ActivityKey::parse(key).ok())
+    }
+
+    /// Whether the key is a grade's (an activity's `pk`, a `GRADE#` sort key).
+    pub fn is_grade(&self) -> bool {
+        self.pk.starts_with(schema::ACTIVITY_PREFIX) && self.sk.starts_with(schema::GRADE_PREFIX)
+    }
+
+    fn attributes(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (schema::PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (schema::SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// The keys of the pending grades, from the sparse index.
 #[derive(Debug, Default)]
-pub struct PendingScan {
-    /// The grades found.
-    pub grades: Vec<PendingGrade>,
-    /// Items DynamoDB read to find them (sum of `ScannedCount`).
+pub struct PendingKeys {
+    /// The keys found.
+    pub keys: Vec<GradeKey>,
+    /// Index entries DynamoDB read to find them (sum of `ScannedCount`).
     pub items_read: u64,
 }
 
@@ -117,19 +147,16 @@ impl Store {
         Ok(())
     }
 
-    /// All pending grades (a scan of the sparse index: it reads only
-    /// pending grades), or those of one activity (a query of the index).
+    /// The keys of all pending grades (a scan of the sparse index: it holds
+    /// only pending grades), or those of one activity (a query of the index).
     ///
-    /// The index holds keys only and is eventually consistent, so each grade
-    /// is then read from the table itself with a consistent read: the sync
-    /// posts the newest version, and an index entry that is already stale
-    /// (a grade synced a moment ago) is dropped instead of posted again.
-    pub async fn pending_grades(
+    /// The index holds keys only and is eventually consistent: read the
+    /// grades themselves with [`Store::read_pending`].
+    pub async fn pending_keys(
         &self,
         activity: Option<&ActivityKey>,
-    ) -> Result<PendingScan, StoreError> {
-        let mut scan = PendingScan::default();
-        let mut keys = Vec::new();
+    ) -> Result<PendingKeys, StoreError> {
+        let mut found = PendingKeys::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let (items, scanned, next) = match activity {
@@ -163,24 +190,30 @@ impl Store {
                     (out.items, out.scanned_count, out.last_evaluated_key)
                 }
             };
-            scan.items_read += scanned.max(0) as u64;
-            keys.extend(items.unwrap_or_default().into_iter().map(|mut entry| {
-                entry.retain(|name, _| name == schema::PK || name == schema::SK);
-                entry
-            }));
+            found.items_read += scanned.max(0) as u64;
+            found
+                .keys
+                .extend(items.unwrap_or_default().iter().filter_map(key_of));
             match next {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
-        let items = self.batch_get(keys).await?;
-        scan.items_read += items.len() as u64;
-        scan.grades = items
+        Ok(found)
+    }
+
+    /// The grades behind `keys` as they are now (consistent reads), keeping
+    /// only those still pending: the sync posts the newest version, and a
+    /// key whose grade was synced a moment ago is dropped, not posted again.
+    pub async fn read_pending(&self, keys: &[GradeKey]) -> Result<Vec<PendingGrade>, StoreError> {
+        let items = self
+            .batch_get(keys.iter().map(GradeKey::attributes).collect())
+            .await?;
+        Ok(items
             .into_iter()
             .filter(|item| item.contains_key(schema::PENDING))
             .map(parse_pending)
-            .collect();
-        Ok(scan)
+            .collect())
     }
 
     /// Marks a posted grade as synced, unless it changed since it was read.
@@ -376,6 +409,20 @@ impl PendingGrade {
             .map(|(a, v)| (format!(":was_{a}"), v.clone()))
     }
 
+    /// Reads a grade item as stored (any item: what is wrong with it ends
+    /// up in [`PendingGrade::grade`]).
+    pub fn from_item(item: HashMap<String, AttributeValue>) -> Self {
+        parse_pending(item)
+    }
+
+    /// The item's key.
+    pub fn key(&self) -> GradeKey {
+        GradeKey {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+        }
+    }
+
     /// The user id as stored, for reports, even when the grade is invalid.
     pub fn user_label(&self) -> String {
         match (&self.grade, self.snapshot.get("userId")) {
@@ -383,6 +430,16 @@ impl PendingGrade {
             (Err(_), Some(AttributeValue::S(user))) => user.clone(),
             _ => self.sk.clone(),
         }
+    }
+}
+
+fn key_of(item: &HashMap<String, AttributeValue>) -> Option<GradeKey> {
+    match (item.get(schema::PK), item.get(schema::SK)) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => Some(GradeKey {
+            pk: pk.clone(),
+            sk: sk.clone(),
+        }),
+        _ => None,
     }
 }
 

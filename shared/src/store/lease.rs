@@ -1,21 +1,25 @@
-//! The sync lease: one item that at most one run holds at a time.
+//! Locks: the sync lease (at most one daily run at a time) and activity
+//! claims (at most one poster per activity at a time, whichever path it
+//! comes from).
 //!
-//! A run takes it with a conditional put (free, or expired) and gives it
-//! back when done. It expires by itself at the end of the holder's Lambda
-//! deadline plus a margin, so a crashed run never blocks the next one.
-//! DynamoDB's TTL deletes old lease items eventually; the condition checks
-//! `expiresAt` itself, so correctness never waits for TTL.
+//! A lock is one item taken with a conditional put (free, or expired) and
+//! given back with a conditional delete. It expires by itself at the end of
+//! the holder's Lambda deadline plus a margin, so a crashed holder never
+//! blocks the next one. DynamoDB's TTL deletes old lock items eventually;
+//! the condition checks `expiresAt` itself, so correctness never waits for
+//! TTL.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::activities::is_condition_failure;
-use super::{now_rfc3339, schema, Store, StoreError, Within};
+use super::activities::{ignore_condition_failure, is_condition_failure};
+use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
+use crate::activity::ActivityKey;
 
 const LEASE_PK: &str = "LEASE#sync";
 const LEASE_SK: &str = "LEASE";
 
-/// A lease: who holds it and until when.
+/// A lock: who holds it and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The holder (the run id).
@@ -24,23 +28,83 @@ pub struct Lease {
     pub expires_at: OffsetDateTime,
 }
 
-/// What asking for the lease found.
+/// What asking for a lock found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
-    /// This run holds the lease.
+    /// This run holds it.
     Acquired(Lease),
-    /// Another run holds it; this one must not sync.
+    /// Another run holds it; this one must wait or leave the work to it.
     HeldByAnother(Lease),
 }
 
+/// The item of one lock.
+#[derive(Debug, Clone, Copy)]
+struct LockItem<'a> {
+    pk: &'a str,
+    sk: &'a str,
+}
+
 impl Store {
-    /// Takes the lease for `owner` until `expires_at`, or says who holds it.
-    ///
-    /// When the put took effect but its answer was lost, the SDK's retry
-    /// fails the condition against this very run's lease; reading the holder
-    /// back recognises it, so a run never locks itself out.
+    /// Takes the sync lease for `owner` until `expires_at`, or says who holds it.
     pub async fn acquire_lease(
         &self,
+        owner: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let lock = LockItem {
+            pk: LEASE_PK,
+            sk: LEASE_SK,
+        };
+        self.acquire(lock, owner, now, expires_at).await
+    }
+
+    /// Gives the lease back, if this run still holds it.
+    pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lock = LockItem {
+            pk: LEASE_PK,
+            sk: LEASE_SK,
+        };
+        self.release(lock, &lease.owner).await
+    }
+
+    /// Claims `activity` for `owner` until `expires_at`: nobody else posts
+    /// its grades meanwhile.
+    pub async fn claim_activity(
+        &self,
+        activity: &ActivityKey,
+        owner: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let pk = activity_pk(activity);
+        let lock = LockItem {
+            pk: &pk,
+            sk: schema::CLAIM_SK,
+        };
+        self.acquire(lock, owner, now, expires_at).await
+    }
+
+    /// Gives an activity's claim back, if `owner` still holds it.
+    pub async fn release_activity(
+        &self,
+        activity: &ActivityKey,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let pk = activity_pk(activity);
+        let lock = LockItem {
+            pk: &pk,
+            sk: schema::CLAIM_SK,
+        };
+        self.release(lock, owner).await
+    }
+
+    /// When the put took effect but its answer was lost, the SDK's retry
+    /// fails the condition against this very holder's lock; reading the
+    /// holder back recognises it, so a run never locks itself out.
+    async fn acquire(
+        &self,
+        lock: LockItem<'_>,
         owner: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
@@ -49,8 +113,8 @@ impl Store {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(schema::PK, AttributeValue::S(LEASE_PK.into()))
-            .item(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .item(schema::PK, AttributeValue::S(lock.pk.into()))
+            .item(schema::SK, AttributeValue::S(lock.sk.into()))
             .item("owner", AttributeValue::S(owner.to_owned()))
             .item("acquiredAt", AttributeValue::S(now_rfc3339(now)))
             .item(
@@ -72,7 +136,7 @@ impl Store {
         };
         match result {
             Ok(_) => Ok(LeaseOutcome::Acquired(mine)),
-            Err(e) if is_condition_failure(&e) => match self.current_lease().await? {
+            Err(e) if is_condition_failure(&e) => match self.holder(lock).await? {
                 Some(held) if held.owner == owner => Ok(LeaseOutcome::Acquired(held)),
                 Some(held) => Ok(LeaseOutcome::HeldByAnother(held)),
                 None => Ok(LeaseOutcome::HeldByAnother(Lease {
@@ -84,30 +148,29 @@ impl Store {
         }
     }
 
-    /// Gives the lease back, if this run still holds it.
-    pub async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+    async fn release(&self, lock: LockItem<'_>, owner: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(LEASE_PK.into()))
-            .key(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .key(schema::PK, AttributeValue::S(lock.pk.into()))
+            .key(schema::SK, AttributeValue::S(lock.sk.into()))
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", AttributeValue::S(lease.owner.clone()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .send()
             .within(self)
             .await?
             .map(drop)
-            .or_else(super::activities::ignore_condition_failure)
+            .or_else(ignore_condition_failure)
     }
 
-    async fn current_lease(&self) -> Result<Option<Lease>, StoreError> {
+    async fn holder(&self, lock: LockItem<'_>) -> Result<Option<Lease>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(LEASE_PK.into()))
-            .key(schema::SK, AttributeValue::S(LEASE_SK.into()))
+            .key(schema::PK, AttributeValue::S(lock.pk.into()))
+            .key(schema::SK, AttributeValue::S(lock.sk.into()))
             .consistent_read(true)
             .send()
             .within(self)
@@ -126,7 +189,9 @@ impl Store {
                 .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
             _ => None,
         }
-        .ok_or_else(|| StoreError::Malformed("the lease item has no valid expiresAt".into()))?;
+        .ok_or_else(|| {
+            StoreError::Malformed(format!("the lock {} has no valid expiresAt", lock.pk))
+        })?;
         Ok(Some(Lease { owner, expires_at }))
     }
 }

@@ -6,6 +6,7 @@
 //! |----------|----------------------|-------------------------|
 //! | activity | `ACT#<activity key>` | `ACTIVITY`              |
 //! | grade    | `ACT#<activity key>` | `GRADE#<enc(user id)>`  |
+//! | claim    | `ACT#<activity key>` | `CLAIM`                 |
 //! | lease    | `LEASE#sync`         | `LEASE`                 |
 //!
 //! The global secondary index `pending` (partition key `pending`, sort key
@@ -13,7 +14,12 @@
 //! a grade carries the `pending` attribute (a copy of its `pk`) from the
 //! tool's write until the sync posts it or gives up on it, so discovering
 //! work reads only pending grades. The attribute `expiresAt` (epoch
-//! seconds) is the table's TTL attribute; only the lease has it.
+//! seconds) is the table's TTL attribute; only the lease and claims have it.
+//!
+//! A claim is an activity's lock: whoever posts an activity's grades (the
+//! daily run, a stream batch) holds it from before reading them until their
+//! outcomes are written, so posts of one grade never overlap and an older
+//! value is never posted after a newer one (see `sync`).
 
 mod activities;
 mod grades;
@@ -26,7 +32,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
-pub use grades::{PendingGrade, PendingScan, WriteOutcome};
+pub use grades::{GradeKey, PendingGrade, PendingKeys, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
 
 use crate::activity::{encode_key_component, ActivityKey};
@@ -45,6 +51,8 @@ pub mod schema {
     pub const EXPIRES_AT: &str = "expiresAt";
     /// Sort key of activity items.
     pub const ACTIVITY_SK: &str = "ACTIVITY";
+    /// Sort key of an activity's claim item.
+    pub const CLAIM_SK: &str = "CLAIM";
     /// Prefix of activity partition keys.
     pub const ACTIVITY_PREFIX: &str = "ACT#";
     /// Prefix of grade sort keys.

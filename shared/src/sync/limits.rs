@@ -88,7 +88,7 @@ impl RequestGate {
     /// Sends one request to `platform`: waits for a platform slot and the
     /// rate limiter, then runs `request`, unless the deadline came near while
     /// waiting ([`LtiaasError::NotSent`]). No retries.
-    pub async fn once<T, F, Fut>(&self, platform: &str, request: F) -> Result<T, LtiaasError>
+    pub async fn send<T, F, Fut>(&self, platform: &str, request: F) -> Result<T, LtiaasError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, LtiaasError>>,
@@ -109,7 +109,7 @@ impl RequestGate {
 
     /// Runs `attempt` until it succeeds, fails for good, or retrying is no
     /// longer allowed (attempts, budget, a delay too long, the deadline).
-    /// Each attempt should go through [`Self::once`].
+    /// Each attempt should go through [`Self::send`].
     pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, LtiaasError>
     where
         F: FnMut() -> Fut,
@@ -247,7 +247,7 @@ mod tests {
         );
         let sent = AtomicUsize::new(0);
         // The first request holds the platform's only slot past the deadline.
-        let holder = g.once("p", || async {
+        let holder = g.send("p", || async {
             tokio::time::sleep(Duration::from_millis(400)).await;
             Ok(())
         });
@@ -257,7 +257,7 @@ mod tests {
                 !g.past_deadline(),
                 "the deadline was still ahead when it queued"
             );
-            g.once("p", || async {
+            g.send("p", || async {
                 sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             })

@@ -105,7 +105,7 @@ pub async fn find_or_create(
     gate.with_retries(|| async {
         let prefs = &activity.line_item_preferences;
         let mut page = gate
-            .once(platform, || {
+            .send(platform, || {
                 client.list_line_items(
                     key,
                     &activity.ids.resource_link_id,
@@ -125,7 +125,7 @@ pub async fn find_or_create(
             let Some(next) = page.next.take() else { break };
             check_next_page(&mut seen_next, &next)?;
             page = gate
-                .once(platform, || client.line_items_page(key, &next))
+                .send(platform, || client.line_items_page(key, &next))
                 .await?;
         }
         let new = NewLineItem {
@@ -141,7 +141,7 @@ pub async fn find_or_create(
             tag: prefs.tag.clone(),
         };
         let created = gate
-            .once(platform, || client.create_line_item(key, &new))
+            .send(platform, || client.create_line_item(key, &new))
             .await?;
         Ok(Resolved {
             id: created.id,

@@ -1,44 +1,60 @@
-//! The sync engine: finds pending grades, resolves each activity's line
-//! item, posts the scores through LTIaaS with the activity's service key,
-//! and records every grade's outcome.
+//! The sync engine: posts pending grades through LTIaaS with each
+//! activity's service key, and records every grade's outcome.
 //!
-//! One call to [`SyncEngine::run`] is one run: it takes the lease (so two
-//! invocations never sync at once), reads the pending grades through the
-//! sparse index, posts them with bounded concurrency, and returns a
-//! [`RunSummary`]. A grade leaves the pending index only after LTIaaS
-//! accepted it (or rejected it for good) and only if the tool did not change
-//! it meanwhile, so a crash at any point leaves every grade posted or still
-//! pending, and calling `run` again drains whatever is left.
+//! Work comes from two sources and goes through the same steps:
+//! - [`SyncEngine::run`], the daily run: takes the lease (so two scheduled
+//!   invocations never sync at once) and finds every pending grade through
+//!   the sparse index;
+//! - [`SyncEngine::post_now`], the stream path: the grades named by a batch
+//!   of DynamoDB stream records, seconds after the tool wrote them.
+//!
+//! The steps, for a set of grade keys:
+//! 1. **claim** each activity (a lock item per activity), so that whoever
+//!    posts an activity's grades is alone with them until the outcomes are
+//!    written: two posts of one grade never overlap;
+//! 2. **read** the grades and activities, consistently, *after* claiming:
+//!    each holder posts the newest value at its time, so the values the LMS
+//!    receives only ever get newer;
+//! 3. **plan** (pure, [`plan`]): which grades are posted, which wait and why;
+//! 4. **post** under the request gate ([`limits`]) and **record** each
+//!    outcome with a write that applies only if the grade is unchanged since
+//!    step 2, so a grade is marked SYNCED only with the value the LMS got last;
+//! 5. **release** the claims.
+//!
+//! A grade leaves the pending index only after LTIaaS accepted (or rejected
+//! it for good) and only if the tool did not change it meanwhile, so a
+//! crash at any point leaves every grade posted or still pending.
 
 pub mod limits;
 pub mod line_item;
+pub mod plan;
+mod post;
 pub mod summary;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::activity::{Activity, ActivityKey};
+use crate::activity::ActivityKey;
 use crate::config::SyncTuning;
-use crate::grade::Grade;
-use crate::ltiaas::{LtiaasClient, LtiaasError};
-use crate::secrets::ServiceKey;
-use crate::store::{LeaseOutcome, PendingGrade, Store, StoreError, WriteOutcome};
+use crate::ltiaas::LtiaasClient;
+use crate::store::{GradeKey, LeaseOutcome, PendingGrade, Store, StoreError};
 
 use limits::RequestGate;
-use line_item::{Resolved, Source};
+use plan::{interleave_by_platform, Plan};
+use post::{settle, ActivityPoster, RunState};
 pub use summary::{GradeOutcome, PendingReason, PlannedScore, RunSummary};
 
-/// How long a lease outlives its run's deadline (Lambda stops the run at
-/// the deadline; the grace covers clock skew between invocations).
-const LEASE_GRACE: Duration = Duration::from_secs(5);
+/// How long a lease or claim outlives its holder's deadline (Lambda stops
+/// the holder at the deadline; the grace covers clock skew and a request
+/// still in flight at the LMS).
+const LOCK_GRACE: Duration = Duration::from_secs(5);
 
-/// What to sync.
+/// What the daily run syncs.
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
     /// Only this activity (None: every activity with pending grades).
@@ -57,6 +73,16 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
+/// What a stream batch did: the summary, and each grade key's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct BatchRun {
+    /// Counts, as for a daily run.
+    pub summary: RunSummary,
+    /// The outcome of each key asked for (absent: the grade was no longer
+    /// pending when read, so there was nothing to do).
+    pub outcomes: HashMap<GradeKey, GradeOutcome>,
+}
+
 /// The engine, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct SyncEngine {
@@ -65,44 +91,19 @@ pub struct SyncEngine {
     tuning: SyncTuning,
 }
 
-/// The line item of an activity during one run.
-enum Slot {
-    Unresolved,
-    Ready(Resolved),
-    Failed(LineItemFailure),
+/// One grade's outcome, labelled for the summary.
+struct Settled {
+    key: GradeKey,
+    activity: String,
+    user: String,
+    outcome: GradeOutcome,
 }
 
-#[derive(Clone)]
-struct LineItemFailure {
-    /// What the failure means for the grades waiting on it.
-    pending: PendingReason,
-    reason: String,
-}
-
-/// One activity's state during a run.
-struct ActivityRun {
-    activity: Activity,
-    service_key: ServiceKey,
-    line_item: tokio::sync::Mutex<Slot>,
-    refreshed: AtomicBool,
-    relaunch: Mutex<Option<String>>,
-    score_maximum_hint: Option<f64>,
-}
-
-impl ActivityRun {
-    fn relaunch_reason(&self) -> Option<String> {
-        self.relaunch.lock().expect("not poisoned").clone()
-    }
-}
-
-/// Counters and run-wide stops shared by the tasks of one run.
-#[derive(Default)]
-struct RunCounters {
-    line_items_created: AtomicU64,
-    relaunch_marked: AtomicU64,
-    /// Set when every further call to LTIaaS would fail too (the API key
-    /// was refused, or LTIaaS redirects): why, and the detail.
-    stopped: std::sync::OnceLock<(PendingReason, String)>,
+/// A run's identity and limits.
+struct RunContext {
+    run_id: String,
+    dry_run: bool,
+    deadline: SystemTime,
 }
 
 impl SyncEngine {
@@ -115,55 +116,35 @@ impl SyncEngine {
         }
     }
 
-    /// One sync run (see the module docs).
+    /// The daily run (see the module docs): every pending grade, or one
+    /// activity's.
     ///
     /// No post starts in the last `deadline_margin` before the deadline, and
     /// every DynamoDB call is cut once only half the margin is left: posts
     /// still in flight at the stop get the first half to record their
     /// outcomes, and the run always answers before Lambda stops it.
+    #[tracing::instrument(skip_all, fields(run_id))]
     pub async fn run(&self, request: SyncRequest) -> Result<RunSummary, SyncError> {
-        let store_cut_at = request
-            .deadline
-            .checked_sub(self.tuning.deadline_margin / 2)
-            .unwrap_or(request.deadline);
-        let bounded = Self {
-            store: self.store.cut_at(store_cut_at),
-            ..self.clone()
-        };
-        bounded.run_bounded(request).await
-    }
-
-    async fn run_bounded(&self, request: SyncRequest) -> Result<RunSummary, SyncError> {
         let started = Instant::now();
+        let context = self.context(request.dry_run, request.deadline);
+        tracing::Span::current().record("run_id", context.run_id.as_str());
+        let engine = self.bounded(&context);
         let mut summary = RunSummary {
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: context.run_id.clone(),
             dry_run: request.dry_run,
             ..RunSummary::default()
         };
-        let lease = if request.dry_run {
-            None
-        } else {
-            let now = OffsetDateTime::now_utc();
-            let until = OffsetDateTime::from(request.deadline + LEASE_GRACE);
-            match self
-                .store
-                .acquire_lease(&summary.run_id, now, until)
-                .await?
-            {
-                LeaseOutcome::Acquired(lease) => Some(lease),
-                LeaseOutcome::HeldByAnother(held) => {
-                    summary.skipped = Some(format!(
-                        "another sync run ({}) holds the lease until {}",
-                        held.owner, held.expires_at
-                    ));
-                    summary.duration_ms = started.elapsed().as_millis() as u64;
-                    return Ok(summary);
-                }
+        let lease = match engine.take_lease(&context).await? {
+            Ok(lease) => lease,
+            Err(held) => {
+                summary.skipped = Some(held);
+                summary.duration_ms = started.elapsed().as_millis() as u64;
+                return Ok(summary);
             }
         };
-        let result = self.run_leased(&request, &mut summary).await;
+        let result = engine.daily_work(&request, &context, &mut summary).await;
         if let Some(lease) = lease {
-            if let Err(e) = self.store.release_lease(&lease).await {
+            if let Err(e) = engine.store.release_lease(&lease).await {
                 tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
             }
         }
@@ -172,564 +153,304 @@ impl SyncEngine {
         Ok(summary)
     }
 
-    async fn run_leased(
+    /// The stream path: posts the grades named by `keys` now (no lease; the
+    /// activity claims keep it apart from the daily run and other batches).
+    #[tracing::instrument(skip_all, fields(run_id, grades = keys.len()))]
+    pub async fn post_now(
+        &self,
+        keys: Vec<GradeKey>,
+        deadline: SystemTime,
+    ) -> Result<BatchRun, SyncError> {
+        let started = Instant::now();
+        let context = self.context(false, deadline);
+        tracing::Span::current().record("run_id", context.run_id.as_str());
+        let engine = self.bounded(&context);
+        let mut batch = BatchRun::default();
+        batch.summary.run_id = context.run_id.clone();
+        let settled = engine.sync_keys(keys, &context, &mut batch.summary).await?;
+        for grade in settled {
+            batch.outcomes.insert(grade.key, grade.outcome);
+        }
+        batch.summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(batch)
+    }
+
+    fn context(&self, dry_run: bool, deadline: SystemTime) -> RunContext {
+        RunContext {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            dry_run,
+            deadline,
+        }
+    }
+
+    /// This engine with its store calls cut at half the margin before the deadline.
+    fn bounded(&self, context: &RunContext) -> Self {
+        let cut_at = context
+            .deadline
+            .checked_sub(self.tuning.deadline_margin / 2)
+            .unwrap_or(context.deadline);
+        Self {
+            store: self.store.cut_at(cut_at),
+            ..self.clone()
+        }
+    }
+
+    /// `Ok(None)`: a dry run needs no lease. `Err`: who holds it.
+    async fn take_lease(
+        &self,
+        context: &RunContext,
+    ) -> Result<Result<Option<crate::store::Lease>, String>, SyncError> {
+        if context.dry_run {
+            return Ok(Ok(None));
+        }
+        let now = OffsetDateTime::now_utc();
+        let until = OffsetDateTime::from(context.deadline + LOCK_GRACE);
+        Ok(
+            match self
+                .store
+                .acquire_lease(&context.run_id, now, until)
+                .await?
+            {
+                LeaseOutcome::Acquired(lease) => Ok(Some(lease)),
+                LeaseOutcome::HeldByAnother(held) => Err(format!(
+                    "another sync run ({}) holds the lease until {}",
+                    held.owner, held.expires_at
+                )),
+            },
+        )
+    }
+
+    async fn daily_work(
         &self,
         request: &SyncRequest,
+        context: &RunContext,
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
-        let scan = self.store.pending_grades(request.activity.as_ref()).await?;
-        summary.items_read = scan.items_read;
-        summary.grades_found = scan.grades.len() as u64;
-        let mut by_activity: BTreeMap<ActivityKey, Vec<PendingGrade>> = BTreeMap::new();
-        let mut immediate: Vec<(PendingGrade, GradeOutcome)> = Vec::new();
-        for grade in scan.grades {
-            match grade.activity.clone() {
-                Some(key) => by_activity.entry(key).or_default().push(grade),
-                None => {
-                    let reason = invalid_reason(&grade);
-                    immediate.push((grade, failed(None, reason)));
-                }
-            }
-        }
-        summary.activities_seen = by_activity.len() as u64;
-        let keys: Vec<ActivityKey> = by_activity.keys().cloned().collect();
-        let mut activities = self.store.activities(&keys).await?;
-        summary.items_read += activities.len() as u64;
+        let found = self.store.pending_keys(request.activity.as_ref()).await?;
+        summary.items_read = found.items_read;
+        self.sync_keys(found.keys, context, summary).await?;
+        Ok(())
+    }
 
-        let mut runs: Vec<ActivityWork> = Vec::new();
-        for (key, grades) in by_activity {
-            let (valid, invalid): (Vec<_>, Vec<_>) =
-                grades.into_iter().partition(|g| g.grade.is_ok());
-            for grade in invalid {
-                let reason = invalid_reason(&grade);
-                immediate.push((grade, failed(None, reason)));
-            }
-            let blocked = match activities.remove(&key) {
-                None => Err(PendingReason::ActivityNotLaunched),
-                Some(Err(reason)) => {
-                    tracing::warn!(activity = %key, reason, "the activity item is malformed; its grades wait");
-                    Err(PendingReason::ActivityMalformed)
+    /// Claim, read, plan, post and record, release (see the module docs).
+    async fn sync_keys(
+        &self,
+        keys: Vec<GradeKey>,
+        context: &RunContext,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<Settled>, SyncError> {
+        let by_activity = group_by_activity(keys);
+        let (claimed, held) = self.claim(&by_activity, context).await;
+        let result = self
+            .sync_claimed(&by_activity, &claimed, context, summary)
+            .await;
+        self.release(&claimed, context).await;
+        let mut settled = result?;
+        for (activity, why) in held {
+            let keys = by_activity.get(&activity).into_iter().flatten();
+            settled.extend(keys.map(|key| {
+                Settled {
+                    key: key.clone(),
+                    activity: activity
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    user: key.sk.clone(),
+                    outcome: GradeOutcome::Pending(why),
                 }
-                Some(Ok(activity)) if activity.needs_relaunch.is_some() => {
-                    summary.activities_needing_relaunch += 1;
-                    Err(PendingReason::NeedsRelaunch)
-                }
-                Some(Ok(Activity {
-                    service_key: None, ..
-                })) => Err(PendingReason::NoServiceKey),
-                Some(Ok(activity)) => Ok(activity),
-            };
-            let activity = match blocked {
-                Ok(activity) => activity,
-                Err(reason) => {
-                    immediate.extend(
-                        valid
-                            .into_iter()
-                            .map(|g| (g, GradeOutcome::Pending(reason))),
-                    );
-                    continue;
-                }
-            };
-            let grades: Vec<(PendingGrade, Grade)> = valid
-                .into_iter()
-                .map(|g| {
-                    let grade = g.grade.clone().expect("partitioned on validity");
-                    (g, grade)
-                })
-                .collect();
-            if request.dry_run {
-                summary
-                    .would_post
-                    .extend(grades.iter().map(|(_, g)| PlannedScore {
-                        activity_key: key.to_string(),
-                        score: g.to_score(),
-                    }));
-                continue;
-            }
-            let score_maximum_hint = grades
-                .iter()
-                .filter_map(|(_, g)| g.score_maximum)
-                .reduce(f64::max);
-            runs.push((
-                Arc::new(ActivityRun {
-                    service_key: activity.service_key.clone().expect("checked above"),
-                    activity,
-                    line_item: tokio::sync::Mutex::new(Slot::Unresolved),
-                    refreshed: AtomicBool::new(false),
-                    relaunch: Mutex::new(None),
-                    score_maximum_hint,
-                }),
-                grades,
-            ));
+            }));
         }
+        for grade in &settled {
+            summary.record(&grade.activity, &grade.user, &grade.outcome);
+        }
+        summary.stopped_by_deadline = summary
+            .pending_reasons
+            .contains_key(PendingReason::Deadline.name());
+        Ok(settled)
+    }
 
+    async fn sync_claimed(
+        &self,
+        by_activity: &BTreeMap<Option<ActivityKey>, Vec<GradeKey>>,
+        claimed: &BTreeSet<Option<ActivityKey>>,
+        context: &RunContext,
+        summary: &mut RunSummary,
+    ) -> Result<Vec<Settled>, SyncError> {
+        let keys: Vec<GradeKey> = by_activity
+            .iter()
+            .filter(|(activity, _)| claimed.contains(*activity))
+            .flat_map(|(_, keys)| keys.iter().cloned())
+            .collect();
+        let grades = self.store.read_pending(&keys).await?;
+        let activity_keys: Vec<ActivityKey> = claimed.iter().flatten().cloned().collect();
+        let activities = self.store.activities(&activity_keys).await?;
+        summary.items_read += (grades.len() + activities.len()) as u64;
+        summary.grades_found = grades.len() as u64;
+        let plan = plan::plan(grades, activities);
+        summary.activities_seen = plan.activities_seen;
+        summary.activities_needing_relaunch = plan.activities_needing_relaunch;
+        if context.dry_run {
+            return Ok(self.rehearse(plan, summary));
+        }
+        let mut settled = self.record_decided(plan.decided).await;
+        settled.extend(self.post_ready(plan.ready, context, summary).await);
+        Ok(settled)
+    }
+
+    /// Claims every activity with keys (keys naming no activity need no
+    /// claim). Returns the claimed, and the others with why their grades
+    /// wait (another holder posts them, or the claim could not be written).
+    async fn claim(
+        &self,
+        by_activity: &BTreeMap<Option<ActivityKey>, Vec<GradeKey>>,
+        context: &RunContext,
+    ) -> (
+        BTreeSet<Option<ActivityKey>>,
+        Vec<(Option<ActivityKey>, PendingReason)>,
+    ) {
+        let (mut claimed, mut held) = (BTreeSet::new(), Vec::new());
         let now = OffsetDateTime::now_utc();
-        let immediate_outcomes: Vec<(String, String, GradeOutcome)> =
-            futures::stream::iter(immediate)
-                .map(|(grade, outcome)| async move {
-                    let outcome = if request.dry_run {
-                        outcome
-                    } else {
-                        self.record_immediate(&grade, outcome, now).await
-                    };
-                    (activity_label(&grade), grade.user_label(), outcome)
-                })
-                .buffer_unordered(self.tuning.concurrency)
-                .collect()
-                .await;
+        let until = OffsetDateTime::from(context.deadline + LOCK_GRACE);
+        let results: Vec<_> = futures::stream::iter(by_activity.keys())
+            .map(|activity| async move {
+                let outcome = match (activity, context.dry_run) {
+                    (None, _) | (_, true) => Ok(None),
+                    (Some(key), false) => self
+                        .store
+                        .claim_activity(key, &context.run_id, now, until)
+                        .await
+                        .map(Some),
+                };
+                (activity.clone(), outcome)
+            })
+            .buffer_unordered(self.tuning.concurrency)
+            .collect()
+            .await;
+        for (activity, outcome) in results {
+            match outcome {
+                Ok(None | Some(LeaseOutcome::Acquired(_))) => {
+                    claimed.insert(activity);
+                }
+                Ok(Some(LeaseOutcome::HeldByAnother(lock))) => {
+                    tracing::info!(activity = ?activity, holder = %lock.owner, "another run is posting this activity; its grades are left to it");
+                    held.push((activity, PendingReason::ClaimedElsewhere));
+                }
+                Err(e) => {
+                    tracing::warn!(activity = ?activity, error = %e, "could not claim the activity; its grades wait");
+                    held.push((activity, PendingReason::StoreError));
+                }
+            }
+        }
+        (claimed, held)
+    }
 
+    async fn release(&self, claimed: &BTreeSet<Option<ActivityKey>>, context: &RunContext) {
+        if context.dry_run {
+            return;
+        }
+        futures::stream::iter(claimed.iter().flatten())
+            .for_each_concurrent(self.tuning.concurrency, |key| async move {
+                if let Err(e) = self.store.release_activity(key, &context.run_id).await {
+                    tracing::warn!(activity = %key, error = %e, "could not release a claim; it expires by itself");
+                }
+            })
+            .await;
+    }
+
+    /// A dry run: what would be posted, nothing written.
+    fn rehearse(&self, plan: Plan, summary: &mut RunSummary) -> Vec<Settled> {
+        for work in &plan.ready {
+            summary
+                .would_post
+                .extend(work.grades.iter().map(|g| PlannedScore {
+                    activity_key: work.activity.key.to_string(),
+                    score: g.grade.to_score(),
+                }));
+        }
+        plan.decided
+            .into_iter()
+            .map(|d| labelled(&d.stored, d.outcome))
+            .collect()
+    }
+
+    /// Writes the outcomes decided without calling LTIaaS.
+    async fn record_decided(&self, decided: Vec<plan::Decided>) -> Vec<Settled> {
+        let now = OffsetDateTime::now_utc();
+        futures::stream::iter(decided)
+            .map(|d| async move {
+                let written = match &d.outcome {
+                    GradeOutcome::Failed { status, reason } => {
+                        self.store
+                            .mark_failed(&d.stored, *status, reason, now)
+                            .await
+                    }
+                    GradeOutcome::Pending(reason) => {
+                        self.store.note_pending(&d.stored, reason.note(), now).await
+                    }
+                    GradeOutcome::Posted => unreachable!("nothing is posted without LTIaaS"),
+                };
+                labelled(&d.stored, settle(d.outcome, written))
+            })
+            .buffer_unordered(self.tuning.concurrency)
+            .collect()
+            .await
+    }
+
+    /// Posts every ready grade, interleaving platforms, and records each outcome.
+    async fn post_ready(
+        &self,
+        ready: Vec<plan::ActivityWork>,
+        context: &RunContext,
+        summary: &mut RunSummary,
+    ) -> Vec<Settled> {
         let gate = RequestGate::new(
             &self.tuning,
-            runs.iter()
-                .map(|(r, _)| r.activity.ids.platform_id.as_str()),
-            request.deadline,
+            ready.iter().map(|w| w.activity.ids.platform_id.as_str()),
+            context.deadline,
         );
-        let counters = RunCounters::default();
-        let tasks = interleave_by_platform(&runs);
-        let posted: Vec<(String, String, GradeOutcome)> = futures::stream::iter(tasks)
-            .map(|(run, grade, parsed)| {
-                let (gate, counters) = (&gate, &counters);
+        let state = RunState::default();
+        let posters: Vec<ActivityPoster> = ready.iter().map(ActivityPoster::new).collect();
+        let order = interleave_by_platform(&ready);
+        let settled: Vec<Settled> = futures::stream::iter(order)
+            .map(|(a, g)| {
+                let (gate, state, poster, grade) =
+                    (&gate, &state, &posters[a], &ready[a].grades[g]);
                 async move {
-                    let outcome = self.sync_grade(&run, grade, parsed, gate, counters).await;
-                    (
-                        run.activity.key.to_string(),
-                        parsed.user_id.clone(),
-                        outcome,
-                    )
+                    let outcome = self.post_grade(poster, grade, gate, state).await;
+                    labelled(&grade.stored, outcome)
                 }
             })
             .buffer_unordered(self.tuning.concurrency)
             .collect()
             .await;
-
-        for (activity, user, outcome) in immediate_outcomes.iter().chain(&posted) {
-            summary.record(activity, user, outcome);
-        }
-        summary.activities_needing_relaunch += counters.relaunch_marked.load(Ordering::Relaxed);
-        summary.line_items_created = counters.line_items_created.load(Ordering::Relaxed);
+        summary.activities_needing_relaunch += state.relaunch_marked.load(Ordering::Relaxed);
+        summary.line_items_created = state.line_items_created.load(Ordering::Relaxed);
         summary.requests = gate.requests();
         summary.retries = gate.retries();
-        summary.stopped_by_deadline = summary
-            .pending_reasons
-            .contains_key(PendingReason::Deadline.name());
-        Ok(())
-    }
-
-    /// Writes an outcome decided without calling LTIaaS.
-    async fn record_immediate(
-        &self,
-        grade: &PendingGrade,
-        outcome: GradeOutcome,
-        now: OffsetDateTime,
-    ) -> GradeOutcome {
-        let written = match &outcome {
-            GradeOutcome::Failed { status, reason } => {
-                self.store.mark_failed(grade, *status, reason, now).await
-            }
-            GradeOutcome::Pending(reason) => {
-                self.store
-                    .note_pending(grade, pending_note(*reason), now)
-                    .await
-            }
-            GradeOutcome::Posted => unreachable!("nothing is posted without LTIaaS"),
-        };
-        settle(outcome, written)
-    }
-
-    /// Posts one grade and records its outcome.
-    async fn sync_grade(
-        &self,
-        run: &ActivityRun,
-        grade: &PendingGrade,
-        parsed: &Grade,
-        gate: &RequestGate,
-        counters: &RunCounters,
-    ) -> GradeOutcome {
-        if gate.past_deadline() {
-            return GradeOutcome::Pending(PendingReason::Deadline);
-        }
-        match counters.stopped.get() {
-            Some((PendingReason::ApiKeyRefused, _)) => {
-                return GradeOutcome::Pending(PendingReason::ApiKeyRefused)
-            }
-            Some((reason, detail)) => return self.leave_pending(grade, *reason, detail).await,
-            None => {}
-        }
-        if let Some(reason) = run.relaunch_reason() {
-            return self
-                .leave_pending(grade, PendingReason::NeedsRelaunch, &reason)
-                .await;
-        }
-        let mut line_item = match self.line_item(run, gate, counters).await {
-            Ok(resolved) => resolved,
-            Err(failure) => {
-                return self
-                    .after_line_item_failure(run, grade, failure, counters)
-                    .await
-            }
-        };
-        let score = parsed.to_score();
-        let platform = run.activity.ids.platform_id.as_str();
-        let post = |id: String| {
-            let score = &score;
-            async move {
-                gate.with_retries(|| {
-                    let id = id.clone();
-                    async move {
-                        gate.once(platform, || {
-                            self.client.post_score(&run.service_key, &id, score)
-                        })
-                        .await
-                    }
-                })
-                .await
-            }
-        };
-        let mut result = post(line_item.id.clone()).await;
-        if matches!(result, Err(LtiaasError::Rejected { status: 404, .. }))
-            && line_item.source.may_be_stale()
-        {
-            match self
-                .refresh_line_item(run, &line_item, gate, counters)
-                .await
-            {
-                Ok(Some(fresh)) => {
-                    line_item = fresh;
-                    result = post(line_item.id.clone()).await;
-                }
-                Ok(None) => {}
-                Err(failure) => {
-                    return self
-                        .after_line_item_failure(run, grade, failure, counters)
-                        .await
-                }
-            }
-        }
-        match result {
-            Ok(()) => {
-                let written = self
-                    .store
-                    .mark_synced(grade, OffsetDateTime::now_utc())
-                    .await;
-                settle(GradeOutcome::Posted, written)
-            }
-            Err(error) => self.after_score_error(run, grade, error, counters).await,
-        }
-    }
-
-    /// The activity's line item, resolved once per run.
-    async fn line_item(
-        &self,
-        run: &ActivityRun,
-        gate: &RequestGate,
-        counters: &RunCounters,
-    ) -> Result<Resolved, LineItemFailure> {
-        let mut slot = run.line_item.lock().await;
-        match &*slot {
-            Slot::Ready(resolved) => return Ok(resolved.clone()),
-            Slot::Failed(failure) => return Err(failure.clone()),
-            Slot::Unresolved => {}
-        }
-        let result = match line_item::known(&run.activity) {
-            Some(known) => Ok(known),
-            None => self.find_or_create(run, gate, counters).await,
-        };
-        *slot = match &result {
-            Ok(resolved) => Slot::Ready(resolved.clone()),
-            Err(failure) => Slot::Failed(failure.clone()),
-        };
-        result
-    }
-
-    /// After a 404 on a cached or launch-named id: forget it and resolve
-    /// afresh, once per activity per run. `None`: nothing new to try.
-    async fn refresh_line_item(
-        &self,
-        run: &ActivityRun,
-        stale: &Resolved,
-        gate: &RequestGate,
-        counters: &RunCounters,
-    ) -> Result<Option<Resolved>, LineItemFailure> {
-        let mut slot = run.line_item.lock().await;
-        match &*slot {
-            Slot::Ready(current) if current.id != stale.id => return Ok(Some(current.clone())),
-            Slot::Failed(failure) => return Err(failure.clone()),
-            _ => {}
-        }
-        if run.refreshed.swap(true, Ordering::SeqCst) {
-            return Ok(None);
-        }
-        if stale.source == Source::Cache {
-            if let Err(e) = self
-                .store
-                .forget_line_item(&run.activity.key, &stale.id)
-                .await
-            {
-                tracing::warn!(error = %e, activity = %run.activity.key, "could not forget a stale line item id");
-            }
-        }
-        tracing::info!(activity = %run.activity.key, "the LMS no longer knows the cached line item; resolving again");
-        let result = self.find_or_create(run, gate, counters).await;
-        *slot = match &result {
-            Ok(resolved) => Slot::Ready(resolved.clone()),
-            Err(failure) => Slot::Failed(failure.clone()),
-        };
-        result.map(Some)
-    }
-
-    async fn find_or_create(
-        &self,
-        run: &ActivityRun,
-        gate: &RequestGate,
-        counters: &RunCounters,
-    ) -> Result<Resolved, LineItemFailure> {
-        let found = line_item::find_or_create(
-            &self.client,
-            gate,
-            &run.activity,
-            &run.service_key,
-            run.score_maximum_hint,
-        )
-        .await
-        .map_err(|error| LineItemFailure {
-            pending: match error {
-                LtiaasError::Unauthorized { .. } => PendingReason::NeedsRelaunch,
-                LtiaasError::ApiKeyRefused(_) => PendingReason::ApiKeyRefused,
-                LtiaasError::Redirected { .. } => PendingReason::LtiaasRedirected,
-                LtiaasError::NotSent => PendingReason::Deadline,
-                _ => PendingReason::LineItemUnavailable,
-            },
-            reason: format!("line item: {error}"),
-        })?;
-        if found.source == Source::Created {
-            counters.line_items_created.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(activity = %run.activity.key, line_item = %found.id, "created a line item");
-        }
-        if let Err(e) = self
-            .store
-            .cache_line_item(&run.activity.key, &found.id)
-            .await
-        {
-            tracing::warn!(error = %e, activity = %run.activity.key, "could not cache the line item id");
-        }
-        Ok(found)
-    }
-
-    async fn after_line_item_failure(
-        &self,
-        run: &ActivityRun,
-        grade: &PendingGrade,
-        failure: LineItemFailure,
-        counters: &RunCounters,
-    ) -> GradeOutcome {
-        match failure.pending {
-            PendingReason::NeedsRelaunch => {
-                self.needs_relaunch(run, &failure.reason, counters).await
-            }
-            PendingReason::ApiKeyRefused => {
-                stop_run(counters, PendingReason::ApiKeyRefused, &failure.reason);
-                return GradeOutcome::Pending(PendingReason::ApiKeyRefused);
-            }
-            PendingReason::LtiaasRedirected => {
-                stop_run(counters, PendingReason::LtiaasRedirected, &failure.reason)
-            }
-            PendingReason::Deadline => return GradeOutcome::Pending(PendingReason::Deadline),
-            _ => {}
-        }
-        self.leave_pending(grade, failure.pending, &failure.reason)
-            .await
-    }
-
-    /// What a failed score post means for the grade.
-    async fn after_score_error(
-        &self,
-        run: &ActivityRun,
-        grade: &PendingGrade,
-        error: LtiaasError,
-        counters: &RunCounters,
-    ) -> GradeOutcome {
-        let reason = error.to_string();
-        match error {
-            // Nothing was sent: the run's time is up.
-            LtiaasError::NotSent => GradeOutcome::Pending(PendingReason::Deadline),
-            // ltisync's own credential: not the grade's business, no write.
-            LtiaasError::ApiKeyRefused(_) => {
-                stop_run(counters, PendingReason::ApiKeyRefused, &reason);
-                GradeOutcome::Pending(PendingReason::ApiKeyRefused)
-            }
-            // The configuration moved, not the grade: pending, and no more calls.
-            LtiaasError::Redirected { .. } => {
-                stop_run(counters, PendingReason::LtiaasRedirected, &reason);
-                self.leave_pending(grade, PendingReason::LtiaasRedirected, &reason)
-                    .await
-            }
-            LtiaasError::Unauthorized { .. } => {
-                self.needs_relaunch(run, &reason, counters).await;
-                self.leave_pending(grade, PendingReason::NeedsRelaunch, &reason)
-                    .await
-            }
-            LtiaasError::Rejected { status, message } => {
-                tracing::warn!(activity = %run.activity.key, user = %grade.user_label(), status, reason = %message, "the LMS rejected a grade");
-                let written = self
-                    .store
-                    .mark_failed(grade, Some(status), &message, OffsetDateTime::now_utc())
-                    .await;
-                settle(failed(Some(status), message), written)
-            }
-            _ => {
-                self.leave_pending(grade, PendingReason::RetriesExhausted, &reason)
-                    .await
-            }
-        }
-    }
-
-    /// Marks the activity once per run: LTIaaS refused its service key.
-    async fn needs_relaunch(&self, run: &ActivityRun, reason: &str, counters: &RunCounters) {
-        {
-            let mut relaunch = run.relaunch.lock().expect("not poisoned");
-            if relaunch.is_some() {
-                return;
-            }
-            *relaunch = Some(reason.to_owned());
-        }
-        tracing::warn!(activity = %run.activity.key, reason, "service key refused; the activity needs a relaunch");
-        let marked = self
-            .store
-            .mark_needs_relaunch(
-                &run.activity.key,
-                &run.service_key,
-                reason,
-                OffsetDateTime::now_utc(),
-            )
-            .await;
-        match marked {
-            Ok(true) => {
-                counters.relaunch_marked.fetch_add(1, Ordering::Relaxed);
-            }
-            // A launch replaced the key meanwhile: nothing to mark.
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "could not mark the activity as needing a relaunch")
-            }
-        }
-    }
-
-    async fn leave_pending(
-        &self,
-        grade: &PendingGrade,
-        reason: PendingReason,
-        detail: &str,
-    ) -> GradeOutcome {
-        let note = format!("{}: {detail}", pending_note(reason));
-        let written = self
-            .store
-            .note_pending(grade, &note, OffsetDateTime::now_utc())
-            .await;
-        settle(GradeOutcome::Pending(reason), written)
+        settled
     }
 }
 
-/// Stops the run's LTIaaS calls: every further one would fail the same way
-/// (the API key itself was refused, or LTIaaS redirects elsewhere).
-fn stop_run(counters: &RunCounters, why: PendingReason, reason: &str) {
-    if counters.stopped.set((why, reason.to_owned())).is_ok() {
-        tracing::error!(
-            reason,
-            "no further calls to LTIaaS this run: {}",
-            pending_note(why)
-        );
+fn labelled(grade: &PendingGrade, outcome: GradeOutcome) -> Settled {
+    Settled {
+        key: grade.key(),
+        activity: grade
+            .activity
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| grade.pk.clone()),
+        user: grade.user_label(),
+        outcome,
     }
 }
 
-/// The outcome once its DynamoDB write is known.
-fn settle(outcome: GradeOutcome, written: Result<WriteOutcome, StoreError>) -> GradeOutcome {
-    match written {
-        Ok(WriteOutcome::Applied) => outcome,
-        Ok(WriteOutcome::Changed) => GradeOutcome::Pending(PendingReason::ChangedDuringRun),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not record a grade's outcome; it stays pending");
-            GradeOutcome::Pending(PendingReason::StoreError)
-        }
+/// Keys by the activity they name (`None`: a key that names none; its item
+/// is read all the same, and fails as malformed).
+fn group_by_activity(keys: Vec<GradeKey>) -> BTreeMap<Option<ActivityKey>, Vec<GradeKey>> {
+    let mut groups: BTreeMap<Option<ActivityKey>, Vec<GradeKey>> = BTreeMap::new();
+    let unique: BTreeSet<GradeKey> = keys.into_iter().collect();
+    for key in unique {
+        groups.entry(key.activity()).or_default().push(key);
     }
-}
-
-fn failed(status: Option<u16>, reason: String) -> GradeOutcome {
-    GradeOutcome::Failed { status, reason }
-}
-
-fn invalid_reason(grade: &PendingGrade) -> String {
-    match &grade.grade {
-        Err(e) => format!("invalid grade: {e}"),
-        Ok(_) => "invalid grade".into(),
-    }
-}
-
-fn activity_label(grade: &PendingGrade) -> String {
-    grade
-        .activity
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_else(|| grade.pk.clone())
-}
-
-fn pending_note(reason: PendingReason) -> &'static str {
-    match reason {
-        PendingReason::Deadline => "the run ran out of time",
-        PendingReason::NeedsRelaunch => {
-            "the service key was refused; launch the activity from the LMS once to renew it"
-        }
-        PendingReason::RetriesExhausted => "LTIaaS kept failing; will retry next run",
-        PendingReason::ChangedDuringRun => "changed during the run",
-        PendingReason::ActivityNotLaunched => {
-            "no launch has recorded this activity yet; launch it once from the LMS"
-        }
-        PendingReason::NoServiceKey => {
-            "the activity's launches carried no service key (no grade service in that LMS context)"
-        }
-        PendingReason::LineItemUnavailable => {
-            "the activity's line item could not be found or created"
-        }
-        PendingReason::StoreError => "DynamoDB failed",
-        PendingReason::ActivityMalformed => {
-            "the activity item does not follow the schema; relaunch the activity or fix the item"
-        }
-        PendingReason::ApiKeyRefused => "LTIaaS refused ltisync's API key; fix the API key secret",
-        PendingReason::LtiaasRedirected => {
-            "LTIaaS redirects ltisync elsewhere; check LTIAAS_URL and what stands in front of LTIaaS"
-        }
-    }
-}
-
-/// An activity and the valid grades it has to post.
-type ActivityWork = (Arc<ActivityRun>, Vec<(PendingGrade, Grade)>);
-
-type Task<'a> = (Arc<ActivityRun>, &'a PendingGrade, &'a Grade);
-
-/// Orders the grades so consecutive posts go to different platforms: one
-/// busy LMS then never holds every global slot while waiting for its own.
-fn interleave_by_platform(runs: &[ActivityWork]) -> Vec<Task<'_>> {
-    let mut queues: HashMap<&str, VecDeque<Task<'_>>> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
-    for (run, grades) in runs {
-        let platform = run.activity.ids.platform_id.as_str();
-        let queue = queues.entry(platform).or_insert_with(|| {
-            order.push(platform);
-            VecDeque::new()
-        });
-        queue.extend(grades.iter().map(|(g, parsed)| (run.clone(), g, parsed)));
-    }
-    let mut tasks = Vec::new();
-    while !queues.is_empty() {
-        for platform in &order {
-            if let Some(queue) = queues.get_mut(platform) {
-                match queue.pop_front() {
-                    Some(task) => tasks.push(task),
-                    None => {
-                        queues.remove(platform);
-                    }
-                }
-            }
-        }
-    }
-    tasks
+    groups
 }

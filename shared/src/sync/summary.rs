@@ -36,11 +36,14 @@ pub enum PendingReason {
     /// LTIaaS answered with a redirect (a moved URL, a captive portal); the
     /// run stopped calling it.
     LtiaasRedirected,
+    /// Another run or stream batch holds the activity's claim and is
+    /// posting its grades now; they are left to it.
+    ClaimedElsewhere,
 }
 
 impl PendingReason {
     /// Every reason, for complete metrics.
-    pub const ALL: [PendingReason; 11] = [
+    pub const ALL: [PendingReason; 12] = [
         Self::Deadline,
         Self::NeedsRelaunch,
         Self::RetriesExhausted,
@@ -52,6 +55,7 @@ impl PendingReason {
         Self::ActivityMalformed,
         Self::ApiKeyRefused,
         Self::LtiaasRedirected,
+        Self::ClaimedElsewhere,
     ];
 
     /// The camelCase name used in the summary.
@@ -68,6 +72,52 @@ impl PendingReason {
             Self::ActivityMalformed => "activityMalformed",
             Self::ApiKeyRefused => "apiKeyRefused",
             Self::LtiaasRedirected => "ltiaasRedirected",
+            Self::ClaimedElsewhere => "claimedElsewhere",
+        }
+    }
+
+    /// Whether a later attempt at the same grade may succeed without anyone
+    /// changing anything (the stream path asks for such records again).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            Self::Deadline
+                | Self::RetriesExhausted
+                | Self::LineItemUnavailable
+                | Self::StoreError
+                | Self::ApiKeyRefused
+                | Self::LtiaasRedirected
+                | Self::ClaimedElsewhere
+        )
+    }
+
+    /// What the reason means, for `lastError`.
+    pub fn note(self) -> &'static str {
+        match self {
+            Self::Deadline => "the run ran out of time",
+            Self::NeedsRelaunch => {
+                "the service key was refused; launch the activity from the LMS once to renew it"
+            }
+            Self::RetriesExhausted => "LTIaaS kept failing; will retry next run",
+            Self::ChangedDuringRun => "changed during the run",
+            Self::ActivityNotLaunched => {
+                "no launch has recorded this activity yet; launch it once from the LMS"
+            }
+            Self::NoServiceKey => {
+                "the activity's launches carried no service key (no grade service in that LMS context)"
+            }
+            Self::LineItemUnavailable => {
+                "the activity's line item could not be found or created"
+            }
+            Self::StoreError => "DynamoDB failed",
+            Self::ActivityMalformed => {
+                "the activity item does not follow the schema; relaunch the activity or fix the item"
+            }
+            Self::ApiKeyRefused => "LTIaaS refused ltisync's API key; fix the API key secret",
+            Self::LtiaasRedirected => {
+                "LTIaaS redirects ltisync elsewhere; check LTIAAS_URL and what stands in front of LTIaaS"
+            }
+            Self::ClaimedElsewhere => "another sync is posting this activity's grades",
         }
     }
 }

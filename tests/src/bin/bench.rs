@@ -254,11 +254,8 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
 /// Conditional "mark synced" writes per second at concurrency 32.
 async fn store_capacity(table: &TestTable, store: &Store, grades: &[(ActivityIds, String)]) -> f64 {
     write_grades(table, grades, true).await;
-    let pending = store
-        .pending_grades(None)
-        .await
-        .expect("pending grades")
-        .grades;
+    let keys = store.pending_keys(None).await.expect("pending keys").keys;
+    let pending = store.read_pending(&keys).await.expect("pending grades");
     let started = Instant::now();
     let now = time::OffsetDateTime::now_utc();
     futures::stream::iter(&pending)

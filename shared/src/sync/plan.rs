@@ -1,0 +1,286 @@
+//! The plan of a sync: which grades can be posted now, which wait and why,
+//! and in which order. Pure (no I/O), so every rule is unit-tested without
+//! DynamoDB or LTIaaS, and any source of grades (the pending index, a batch
+//! of stream records, an operator's requeue) is planned the same way.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::activity::{Activity, ActivityKey};
+use crate::grade::Grade;
+use crate::secrets::ServiceKey;
+use crate::store::PendingGrade;
+
+use super::summary::{GradeOutcome, PendingReason};
+
+/// A valid grade, ready to post.
+#[derive(Debug, Clone)]
+pub struct ReadyGrade {
+    /// The item as read (for the conditional outcome write).
+    pub stored: PendingGrade,
+    /// The grade it holds.
+    pub grade: Grade,
+}
+
+/// An activity whose grades can be posted: launched, with a service key,
+/// not waiting for a relaunch.
+#[derive(Debug, Clone)]
+pub struct ActivityWork {
+    /// The activity.
+    pub activity: Activity,
+    /// Its service key.
+    pub service_key: ServiceKey,
+    /// Its valid pending grades.
+    pub grades: Vec<ReadyGrade>,
+}
+
+/// A grade whose outcome is known without calling LTIaaS.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The item as read.
+    pub stored: PendingGrade,
+    /// `Failed` (invalid grade) or `Pending` (its activity is blocked).
+    pub outcome: GradeOutcome,
+}
+
+/// What a sync will do.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Outcomes decided now.
+    pub decided: Vec<Decided>,
+    /// Activities with grades to post, in key order.
+    pub ready: Vec<ActivityWork>,
+    /// Activities with grades (ready or not).
+    pub activities_seen: u64,
+    /// Activities whose grades wait for a relaunch.
+    pub activities_needing_relaunch: u64,
+}
+
+/// Plans `grades` given their activities as read (`activities` maps each
+/// key to the activity, or why its item cannot be read; absent: never
+/// launched).
+pub fn plan(
+    grades: Vec<PendingGrade>,
+    mut activities: HashMap<ActivityKey, Result<Activity, String>>,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut by_activity: BTreeMap<ActivityKey, Vec<ReadyGrade>> = BTreeMap::new();
+    for stored in grades {
+        match (stored.activity.clone(), stored.grade.clone()) {
+            (Some(key), Ok(grade)) => by_activity
+                .entry(key)
+                .or_default()
+                .push(ReadyGrade { stored, grade }),
+            (_, grade) => {
+                let reason = match grade {
+                    Err(e) => format!("invalid grade: {e}"),
+                    Ok(_) => "invalid grade".into(),
+                };
+                let outcome = GradeOutcome::Failed {
+                    status: None,
+                    reason,
+                };
+                plan.decided.push(Decided { stored, outcome });
+            }
+        }
+    }
+    plan.activities_seen = by_activity.len() as u64;
+    for (key, grades) in by_activity {
+        match readiness(activities.remove(&key)) {
+            Ok((activity, service_key)) => plan.ready.push(ActivityWork {
+                activity,
+                service_key,
+                grades,
+            }),
+            Err(reason) => {
+                if reason == PendingReason::NeedsRelaunch {
+                    plan.activities_needing_relaunch += 1;
+                }
+                if reason == PendingReason::ActivityMalformed {
+                    tracing::warn!(activity = %key, "the activity item is malformed; its grades wait");
+                }
+                plan.decided.extend(grades.into_iter().map(|g| Decided {
+                    stored: g.stored,
+                    outcome: GradeOutcome::Pending(reason),
+                }));
+            }
+        }
+    }
+    plan
+}
+
+/// Whether an activity's grades can be posted, and with which key.
+fn readiness(
+    activity: Option<Result<Activity, String>>,
+) -> Result<(Activity, ServiceKey), PendingReason> {
+    match activity {
+        None => Err(PendingReason::ActivityNotLaunched),
+        Some(Err(_)) => Err(PendingReason::ActivityMalformed),
+        Some(Ok(activity)) if activity.needs_relaunch.is_some() => {
+            Err(PendingReason::NeedsRelaunch)
+        }
+        Some(Ok(activity)) => match activity.service_key.clone() {
+            Some(key) => Ok((activity, key)),
+            None => Err(PendingReason::NoServiceKey),
+        },
+    }
+}
+
+/// The order to post in, as (activity, grade) indexes into `ready`:
+/// consecutive posts go to different platforms, so one busy LMS never holds
+/// every global slot while waiting for its own.
+pub fn interleave_by_platform(ready: &[ActivityWork]) -> Vec<(usize, usize)> {
+    let mut queues: HashMap<&str, VecDeque<(usize, usize)>> = HashMap::new();
+    let mut platforms: Vec<&str> = Vec::new();
+    for (a, work) in ready.iter().enumerate() {
+        let platform = work.activity.ids.platform_id.as_str();
+        let queue = queues.entry(platform).or_insert_with(|| {
+            platforms.push(platform);
+            VecDeque::new()
+        });
+        queue.extend((0..work.grades.len()).map(|g| (a, g)));
+    }
+    let mut order = Vec::new();
+    while !queues.is_empty() {
+        for platform in &platforms {
+            if let Some(queue) = queues.get_mut(platform) {
+                match queue.pop_front() {
+                    Some(task) => order.push(task),
+                    None => {
+                        queues.remove(platform);
+                    }
+                }
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+    use crate::activity::{ActivityIds, LineItemPreferences};
+    use crate::store::PendingGrade;
+
+    fn activity(platform: &str, link: &str, key: Option<&str>) -> Activity {
+        let ids = ActivityIds::new(platform, "c", link).unwrap();
+        Activity {
+            key: ids.key(),
+            ids,
+            service_key: key.map(ServiceKey::new),
+            resource_link_title: None,
+            line_item_id: None,
+            launch_line_item_id: None,
+            line_item_preferences: LineItemPreferences::default(),
+            needs_relaunch: None,
+        }
+    }
+
+    fn grade(a: &Activity, user: &str, score: &str) -> PendingGrade {
+        let pk = format!("ACT#{}", a.key);
+        let item: HashMap<String, AttributeValue> = [
+            ("pk", AttributeValue::S(pk.clone())),
+            ("sk", AttributeValue::S(format!("GRADE#{user}"))),
+            ("pending", AttributeValue::S(pk)),
+            ("schemaVersion", AttributeValue::N("1".into())),
+            ("userId", AttributeValue::S(user.into())),
+            ("scoreGiven", AttributeValue::N(score.into())),
+            ("scoreMaximum", AttributeValue::N("10".into())),
+            ("gradedAt", AttributeValue::S("2026-11-28T10:00:00Z".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        PendingGrade::from_item(item)
+    }
+
+    fn known(list: &[&Activity]) -> HashMap<ActivityKey, Result<Activity, String>> {
+        list.iter()
+            .map(|a| (a.key.clone(), Ok((*a).clone())))
+            .collect()
+    }
+
+    fn pending_reasons(plan: &Plan) -> Vec<(String, PendingReason)> {
+        plan.decided
+            .iter()
+            .filter_map(|d| match d.outcome {
+                GradeOutcome::Pending(r) => Some((d.stored.user_label(), r)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn valid_grades_of_a_ready_activity_are_posted_and_invalid_ones_fail() {
+        let a = activity("p", "r", Some("k"));
+        let plan = plan(
+            vec![grade(&a, "u1", "5"), grade(&a, "u2", "-1")],
+            known(&[&a]),
+        );
+        assert_eq!(plan.ready.len(), 1);
+        assert_eq!(plan.ready[0].grades.len(), 1);
+        assert_eq!(plan.ready[0].grades[0].grade.user_id, "u1");
+        let GradeOutcome::Failed { reason, .. } = &plan.decided[0].outcome else {
+            panic!("{:?}", plan.decided)
+        };
+        assert!(
+            reason.contains("scoreGiven must be a number of at least 0"),
+            "{reason}"
+        );
+        assert_eq!(plan.activities_seen, 1);
+    }
+
+    #[test]
+    fn blocked_activities_leave_their_grades_pending_with_the_reason() {
+        let keyless = activity("p", "keyless", None);
+        let mut refused = activity("p", "refused", Some("k"));
+        refused.needs_relaunch = Some("401".into());
+        let never = activity("p", "never", Some("k"));
+        let broken = activity("p", "broken", Some("k"));
+        let mut read = known(&[&keyless, &refused]);
+        read.insert(broken.key.clone(), Err("bad item".into()));
+        let plan = plan(
+            vec![
+                grade(&keyless, "a", "1"),
+                grade(&refused, "b", "1"),
+                grade(&never, "c", "1"),
+                grade(&broken, "d", "1"),
+            ],
+            read,
+        );
+        assert!(plan.ready.is_empty());
+        let mut reasons = pending_reasons(&plan);
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            vec![
+                ("a".into(), PendingReason::NoServiceKey),
+                ("b".into(), PendingReason::NeedsRelaunch),
+                ("c".into(), PendingReason::ActivityNotLaunched),
+                ("d".into(), PendingReason::ActivityMalformed),
+            ]
+        );
+        assert_eq!(plan.activities_needing_relaunch, 1);
+    }
+
+    #[test]
+    fn posts_alternate_between_platforms() {
+        let a = activity("p1", "a", Some("k"));
+        let b = activity("p2", "b", Some("k"));
+        let grades = vec![
+            grade(&a, "1", "1"),
+            grade(&a, "2", "1"),
+            grade(&a, "3", "1"),
+            grade(&b, "1", "1"),
+        ];
+        let plan = plan(grades, known(&[&a, &b]));
+        let platforms: Vec<&str> = interleave_by_platform(&plan.ready)
+            .into_iter()
+            .map(|(a, _)| plan.ready[a].activity.ids.platform_id.as_str())
+            .collect();
+        assert_eq!(platforms, ["p1", "p2", "p1", "p1"]);
+    }
+}

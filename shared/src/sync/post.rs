@@ -1,0 +1,456 @@
+//! Executing a plan: each ready grade is posted under the request gate, to
+//! its activity's line item (resolved once per run), and its outcome is
+//! recorded with a conditional write.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use time::OffsetDateTime;
+
+use crate::activity::Activity;
+use crate::ltiaas::LtiaasError;
+use crate::secrets::ServiceKey;
+use crate::store::{PendingGrade, StoreError, WriteOutcome};
+
+use super::limits::RequestGate;
+use super::line_item::{self, Resolved, Source};
+use super::plan::{ActivityWork, ReadyGrade};
+use super::summary::{GradeOutcome, PendingReason};
+use super::SyncEngine;
+
+/// What an LTIaaS error means for the grade (and its activity, and the run).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Consequence {
+    /// The LMS refused this grade for good: record it as failed.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The LMS's message.
+        message: String,
+    },
+    /// Leave the grade pending, for this reason.
+    Wait(PendingReason),
+    /// The service key was refused: mark the activity for a relaunch.
+    Relaunch,
+    /// Every further call would fail the same way: stop the run's calls.
+    StopRun(PendingReason),
+}
+
+/// The one place that decides what an LTIaaS error means. While resolving
+/// the line item nothing is the grade's fault, so rejections wait too.
+pub(super) fn consequence(error: &LtiaasError, resolving_line_item: bool) -> Consequence {
+    match error {
+        LtiaasError::NotSent => Consequence::Wait(PendingReason::Deadline),
+        LtiaasError::ApiKeyRefused(_) => Consequence::StopRun(PendingReason::ApiKeyRefused),
+        LtiaasError::Redirected { .. } => Consequence::StopRun(PendingReason::LtiaasRedirected),
+        LtiaasError::Unauthorized { .. } => Consequence::Relaunch,
+        _ if resolving_line_item => Consequence::Wait(PendingReason::LineItemUnavailable),
+        LtiaasError::Rejected { status, message } => Consequence::Rejected {
+            status: *status,
+            message: message.clone(),
+        },
+        _ => Consequence::Wait(PendingReason::RetriesExhausted),
+    }
+}
+
+/// Where an activity's line item stands during one run.
+enum LineItemState {
+    Unresolved,
+    Ready(Resolved),
+    Failed(LineItemFailure),
+}
+
+#[derive(Clone)]
+struct LineItemFailure {
+    consequence: Consequence,
+    reason: String,
+}
+
+/// One activity's state while its grades are posted.
+pub(super) struct ActivityPoster {
+    activity: Activity,
+    service_key: ServiceKey,
+    line_item: tokio::sync::Mutex<LineItemState>,
+    /// A 404 on a cached id re-resolves the line item once per run.
+    re_resolved: AtomicBool,
+    /// Set when LTIaaS refused the service key: why.
+    key_refused: Mutex<Option<String>>,
+    score_maximum_hint: Option<f64>,
+}
+
+impl ActivityPoster {
+    pub(super) fn new(work: &ActivityWork) -> Self {
+        Self {
+            activity: work.activity.clone(),
+            service_key: work.service_key.clone(),
+            line_item: tokio::sync::Mutex::new(LineItemState::Unresolved),
+            re_resolved: AtomicBool::new(false),
+            key_refused: Mutex::new(None),
+            score_maximum_hint: work
+                .grades
+                .iter()
+                .filter_map(|g| g.grade.score_maximum)
+                .reduce(f64::max),
+        }
+    }
+
+    fn key_refused(&self) -> Option<String> {
+        self.key_refused.lock().expect("not poisoned").clone()
+    }
+}
+
+/// What the tasks of one run share besides the gate.
+#[derive(Default)]
+pub(super) struct RunState {
+    pub(super) line_items_created: AtomicU64,
+    pub(super) relaunch_marked: AtomicU64,
+    /// Set when every further call to LTIaaS would fail too (the API key
+    /// was refused, or LTIaaS redirects): why, and the detail.
+    stopped: OnceLock<(PendingReason, String)>,
+}
+
+impl SyncEngine {
+    /// Posts one grade and records its outcome.
+    #[tracing::instrument(skip_all, fields(activity = %poster.activity.key, user = %ready.grade.user_id))]
+    pub(super) async fn post_grade(
+        &self,
+        poster: &ActivityPoster,
+        ready: &ReadyGrade,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> GradeOutcome {
+        if gate.past_deadline() {
+            return GradeOutcome::Pending(PendingReason::Deadline);
+        }
+        if let Some((why, detail)) = state.stopped.get() {
+            let consequence = Consequence::StopRun(*why);
+            return self
+                .apply(consequence, poster, &ready.stored, detail, state)
+                .await;
+        }
+        if let Some(reason) = poster.key_refused() {
+            return self
+                .leave_pending(&ready.stored, PendingReason::NeedsRelaunch, &reason)
+                .await;
+        }
+        let result = match self.line_item(poster, gate, state).await {
+            Ok(line_item) => self.post_score(poster, ready, line_item, gate, state).await,
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(()) => {
+                let written = self
+                    .store
+                    .mark_synced(&ready.stored, OffsetDateTime::now_utc())
+                    .await;
+                settle(GradeOutcome::Posted, written)
+            }
+            Err(failure) => {
+                self.apply(
+                    failure.consequence,
+                    poster,
+                    &ready.stored,
+                    &failure.reason,
+                    state,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Posts the score; after a 404 on a cached or launch-named line item,
+    /// resolves it afresh (once per activity per run) and posts again.
+    async fn post_score(
+        &self,
+        poster: &ActivityPoster,
+        ready: &ReadyGrade,
+        line_item: Resolved,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<(), LineItemFailure> {
+        let score = ready.grade.to_score();
+        let platform = poster.activity.ids.platform_id.as_str();
+        let post = |id: String| {
+            let score = &score;
+            gate.with_retries(move || {
+                let id = id.clone();
+                async move {
+                    gate.send(platform, || {
+                        self.client.post_score(&poster.service_key, &id, score)
+                    })
+                    .await
+                }
+            })
+        };
+        let mut result = post(line_item.id.clone()).await;
+        if matches!(result, Err(LtiaasError::Rejected { status: 404, .. }))
+            && line_item.source.may_be_stale()
+        {
+            if let Some(fresh) = self.re_resolve(poster, &line_item, gate, state).await? {
+                result = post(fresh.id).await;
+            }
+        }
+        result.map_err(|error| LineItemFailure {
+            consequence: consequence(&error, false),
+            reason: error.to_string(),
+        })
+    }
+
+    /// Carries out a consequence on the grade (and its activity, and the run).
+    async fn apply(
+        &self,
+        consequence: Consequence,
+        poster: &ActivityPoster,
+        grade: &PendingGrade,
+        reason: &str,
+        state: &RunState,
+    ) -> GradeOutcome {
+        match consequence {
+            Consequence::Rejected { status, message } => {
+                tracing::warn!(status, reason = %message, "the LMS rejected a grade");
+                let written = self
+                    .store
+                    .mark_failed(grade, Some(status), &message, OffsetDateTime::now_utc())
+                    .await;
+                let outcome = GradeOutcome::Failed {
+                    status: Some(status),
+                    reason: message,
+                };
+                settle(outcome, written)
+            }
+            // Nothing was sent: the run's time is up; nothing to note.
+            Consequence::Wait(PendingReason::Deadline) => {
+                GradeOutcome::Pending(PendingReason::Deadline)
+            }
+            Consequence::Wait(why) => self.leave_pending(grade, why, reason).await,
+            Consequence::Relaunch => {
+                self.mark_key_refused(poster, reason, state).await;
+                self.leave_pending(grade, PendingReason::NeedsRelaunch, reason)
+                    .await
+            }
+            Consequence::StopRun(why) => {
+                stop_run(state, why, reason);
+                match why {
+                    // ltisync's own credential: not the grade's business, no write.
+                    PendingReason::ApiKeyRefused => GradeOutcome::Pending(why),
+                    _ => self.leave_pending(grade, why, reason).await,
+                }
+            }
+        }
+    }
+
+    /// The activity's line item, resolved once per run.
+    async fn line_item(
+        &self,
+        poster: &ActivityPoster,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<Resolved, LineItemFailure> {
+        let mut current = poster.line_item.lock().await;
+        match &*current {
+            LineItemState::Ready(resolved) => return Ok(resolved.clone()),
+            LineItemState::Failed(failure) => return Err(failure.clone()),
+            LineItemState::Unresolved => {}
+        }
+        let result = match line_item::known(&poster.activity) {
+            Some(known) => Ok(known),
+            None => self.find_or_create(poster, gate, state).await,
+        };
+        *current = match &result {
+            Ok(resolved) => LineItemState::Ready(resolved.clone()),
+            Err(failure) => LineItemState::Failed(failure.clone()),
+        };
+        result
+    }
+
+    /// After a 404 on a cached or launch-named id: forget it and resolve
+    /// afresh, once per activity per run. `None`: nothing new to try.
+    async fn re_resolve(
+        &self,
+        poster: &ActivityPoster,
+        stale: &Resolved,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<Option<Resolved>, LineItemFailure> {
+        let mut current = poster.line_item.lock().await;
+        match &*current {
+            LineItemState::Ready(now) if now.id != stale.id => return Ok(Some(now.clone())),
+            LineItemState::Failed(failure) => return Err(failure.clone()),
+            _ => {}
+        }
+        if poster.re_resolved.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        if stale.source == Source::Cache {
+            if let Err(e) = self
+                .store
+                .forget_line_item(&poster.activity.key, &stale.id)
+                .await
+            {
+                tracing::warn!(error = %e, "could not forget a stale line item id");
+            }
+        }
+        tracing::info!("the LMS no longer knows the cached line item; resolving again");
+        let result = self.find_or_create(poster, gate, state).await;
+        *current = match &result {
+            Ok(resolved) => LineItemState::Ready(resolved.clone()),
+            Err(failure) => LineItemState::Failed(failure.clone()),
+        };
+        result.map(Some)
+    }
+
+    async fn find_or_create(
+        &self,
+        poster: &ActivityPoster,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<Resolved, LineItemFailure> {
+        let found = line_item::find_or_create(
+            &self.client,
+            gate,
+            &poster.activity,
+            &poster.service_key,
+            poster.score_maximum_hint,
+        )
+        .await
+        .map_err(|error| LineItemFailure {
+            consequence: consequence(&error, true),
+            reason: format!("line item: {error}"),
+        })?;
+        if found.source == Source::Created {
+            state.line_items_created.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(line_item = %found.id, "created a line item");
+        }
+        if let Err(e) = self
+            .store
+            .cache_line_item(&poster.activity.key, &found.id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not cache the line item id");
+        }
+        Ok(found)
+    }
+
+    /// Marks the activity once per run: LTIaaS refused its service key.
+    async fn mark_key_refused(&self, poster: &ActivityPoster, reason: &str, state: &RunState) {
+        {
+            let mut refused = poster.key_refused.lock().expect("not poisoned");
+            if refused.is_some() {
+                return;
+            }
+            *refused = Some(reason.to_owned());
+        }
+        tracing::warn!(reason, "service key refused; the activity needs a relaunch");
+        let marked = self
+            .store
+            .mark_needs_relaunch(
+                &poster.activity.key,
+                &poster.service_key,
+                reason,
+                OffsetDateTime::now_utc(),
+            )
+            .await;
+        match marked {
+            Ok(true) => {
+                state.relaunch_marked.fetch_add(1, Ordering::Relaxed);
+            }
+            // A launch replaced the key meanwhile: nothing to mark.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not mark the activity as needing a relaunch")
+            }
+        }
+    }
+
+    pub(super) async fn leave_pending(
+        &self,
+        grade: &PendingGrade,
+        reason: PendingReason,
+        detail: &str,
+    ) -> GradeOutcome {
+        let note = format!("{}: {detail}", reason.note());
+        let written = self
+            .store
+            .note_pending(grade, &note, OffsetDateTime::now_utc())
+            .await;
+        settle(GradeOutcome::Pending(reason), written)
+    }
+}
+
+/// Stops the run's LTIaaS calls: every further one would fail the same way.
+fn stop_run(state: &RunState, why: PendingReason, reason: &str) {
+    if state.stopped.set((why, reason.to_owned())).is_ok() {
+        tracing::error!(
+            reason,
+            "no further calls to LTIaaS this run: {}",
+            why.note()
+        );
+    }
+}
+
+/// The outcome once its DynamoDB write is known.
+pub(super) fn settle(
+    outcome: GradeOutcome,
+    written: Result<WriteOutcome, StoreError>,
+) -> GradeOutcome {
+    match written {
+        Ok(WriteOutcome::Applied) => outcome,
+        Ok(WriteOutcome::Changed) => GradeOutcome::Pending(PendingReason::ChangedDuringRun),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not record a grade's outcome; it stays pending");
+            GradeOutcome::Pending(PendingReason::StoreError)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn each_error_has_one_consequence() {
+        let rejected = LtiaasError::Rejected {
+            status: 422,
+            message: "not a student".into(),
+        };
+        assert_eq!(
+            consequence(&rejected, false),
+            Consequence::Rejected {
+                status: 422,
+                message: "not a student".into()
+            }
+        );
+        assert_eq!(
+            consequence(&rejected, true),
+            Consequence::Wait(PendingReason::LineItemUnavailable),
+            "a line item problem is not the grade's fault"
+        );
+        let unauthorized = LtiaasError::Unauthorized {
+            credential: crate::ltiaas::Credential::ServiceKey,
+            message: String::new(),
+        };
+        assert_eq!(consequence(&unauthorized, true), Consequence::Relaunch);
+        assert_eq!(
+            consequence(&LtiaasError::ApiKeyRefused(String::new()), false),
+            Consequence::StopRun(PendingReason::ApiKeyRefused)
+        );
+        let moved = LtiaasError::Redirected {
+            status: 302,
+            location: "x".into(),
+        };
+        assert_eq!(
+            consequence(&moved, true),
+            Consequence::StopRun(PendingReason::LtiaasRedirected)
+        );
+        assert_eq!(
+            consequence(&LtiaasError::Timeout(Duration::ZERO), false),
+            Consequence::Wait(PendingReason::RetriesExhausted)
+        );
+        assert_eq!(
+            consequence(&LtiaasError::NotSent, true),
+            Consequence::Wait(PendingReason::Deadline)
+        );
+    }
+}
