@@ -169,6 +169,8 @@ pub struct TableDefinition {
     pub indexes: Vec<IndexDefinition>,
     /// `TimeToLiveSpecification.AttributeName`.
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`.
+    pub stream_view_type: Option<String>,
 }
 
 impl TableDefinition {
@@ -222,6 +224,9 @@ impl TableDefinition {
             ttl_attribute: props["TimeToLiveSpecification"]["AttributeName"]
                 .as_str()
                 .map(str::to_owned),
+            stream_view_type: props["StreamSpecification"]["StreamViewType"]
+                .as_str()
+                .map(str::to_owned),
         }
     }
 
@@ -256,6 +261,15 @@ impl TableDefinition {
                     })
                     .collect(),
             ));
+        if let Some(view) = &self.stream_view_type {
+            request = request.stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view.as_str()))
+                    .build()
+                    .expect("stream specification"),
+            );
+        }
         for index in &self.indexes {
             request = request.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()

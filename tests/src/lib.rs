@@ -7,6 +7,7 @@ pub mod dynamo;
 pub mod rigs;
 pub mod runtime_api;
 pub mod simulator;
+pub mod stream;
 
 use std::path::PathBuf;
 

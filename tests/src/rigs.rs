@@ -18,7 +18,7 @@ use ltisync::Store;
 use serde_json::Value;
 
 use crate::dynamo::{aws_env, client_for};
-use crate::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use crate::runtime_api::{binary, FunctionProcess, Outcome, RuntimeApi};
 
 /// The ltik in the files of `events/`.
 pub const SAMPLE_LTIK: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJwbGF0Zm9ybUlkIjoiZGVtby1wbGF0Zm9ybSJ9.ZGVtby1sdGlrLXNpZ25hdHVyZQ";
@@ -182,8 +182,8 @@ pub fn event(file: &str, ltik: &str) -> Value {
 
 /// A running sync function.
 pub enum SyncRig {
-    /// The engine in this process.
-    Engine(SyncEngine),
+    /// The function (and its engine) in this process.
+    Engine(sync::SyncFunction),
     /// The real binary.
     Binary(RuntimeApi, tokio::sync::Mutex<FunctionProcess>),
 }
@@ -200,7 +200,8 @@ impl SyncRig {
                     &settings.dynamodb,
                     env,
                 );
-                SyncRig::Engine(SyncEngine::new(client, store, settings.tuning))
+                let engine = SyncEngine::new(client, store, settings.tuning);
+                SyncRig::Engine(sync::SyncFunction::new(engine, "ltisync-sync-test"))
             }
             Via::Binary => {
                 let api = RuntimeApi::start().await;
@@ -215,10 +216,14 @@ impl SyncRig {
     /// summary as JSON.
     pub async fn run(&self, event: &Value, budget: Duration) -> Value {
         match self {
-            SyncRig::Engine(engine) => {
+            SyncRig::Engine(function) => {
                 let deadline = std::time::SystemTime::now() + budget;
                 let request = sync::parse_event(event, deadline).expect("a valid event");
-                let summary = engine.run(request).await.expect("the run completes");
+                let summary = function
+                    .engine()
+                    .run(request)
+                    .await
+                    .expect("the run completes");
                 serde_json::to_value(summary).expect("serialisable")
             }
             SyncRig::Binary(api, process) => process
@@ -227,6 +232,27 @@ impl SyncRig {
                 .invoke(api, event.clone(), budget)
                 .await
                 .response(),
+        }
+    }
+
+    /// One invocation with any event, through the function's handler (or
+    /// the binary): its answer, or the error it reported.
+    pub async fn invoke(&self, event: &Value, budget: Duration) -> Outcome {
+        match self {
+            SyncRig::Engine(function) => {
+                let deadline = std::time::SystemTime::now() + budget;
+                match function.handle(event, deadline).await {
+                    Ok(answer) => Outcome::Response(answer),
+                    Err(message) => Outcome::Error(Value::String(message)),
+                }
+            }
+            SyncRig::Binary(api, process) => {
+                process
+                    .lock()
+                    .await
+                    .invoke(api, event.clone(), budget)
+                    .await
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use ltisync_tests::repo_root;
 use ltisync_tests::rigs::{event, event_file, launch_env, sync_env, Env, LaunchRig, SyncRig, Via};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use ltisync_tests::simulator::{LaunchSpec, Simulator};
+use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -82,10 +83,27 @@ fn resource_kind(value: &Value) -> String {
     }
 }
 
-/// (action, resource) pairs a function's policies grant.
+/// (action, resource) pairs a function's inline policies grant.
 fn granted(function: &str) -> BTreeSet<Call> {
+    granted_by(&template()["Resources"][function]["Properties"]["Policies"])
+}
+
+/// The grants of the stream function's role policy for the calls the
+/// binary itself makes (the role's other policy is what Lambda does on the
+/// function's behalf: logs, reading the stream, the failure queue).
+fn stream_role_policies() -> Value {
+    let policies = template()["Resources"]["GradeStreamRole"]["Properties"]["Policies"].clone();
+    policies
+        .as_sequence()
+        .expect("role policies")
+        .iter()
+        .find(|p| p["PolicyName"].as_str() == Some("GradeStreamCalls"))
+        .map(|p| Value::Sequence(vec![p["PolicyDocument"].clone()]))
+        .expect("the GradeStreamCalls policy")
+}
+
+fn granted_by(policies: &Value) -> BTreeSet<Call> {
     let mut grants = BTreeSet::new();
-    let policies = &template()["Resources"][function]["Properties"]["Policies"];
     for policy in policies.as_sequence().expect("inline policies") {
         for statement in policy["Statement"].as_sequence().expect("statements") {
             assert_eq!(statement["Effect"].as_str(), Some("Allow"));
@@ -115,6 +133,21 @@ fn no_policy_grants_a_wildcard() {
             assert!(!action.contains('*'), "{action}");
         }
     }
+    let role = &template()["Resources"]["GradeStreamRole"]["Properties"];
+    let text = format!("{:?}", role["Policies"]);
+    assert!(!text.contains('*'), "GradeStreamRole: {text}");
+    assert!(
+        role["ManagedPolicyArns"].is_null(),
+        "the stream role has inline grants only (no managed policy with '*')"
+    );
+    let function_role = format!(
+        "{:?}",
+        template()["Resources"]["GradeStreamFunction"]["Properties"]["Role"]
+    );
+    assert!(
+        function_role.contains("GradeStreamRole"),
+        "the stream function runs with its own role, not SAM's default: {function_role}"
+    );
 }
 
 async fn secret(api_key: &str) -> String {
@@ -222,6 +255,41 @@ async fn each_function_is_granted_exactly_what_it_calls() {
         proxy.take_calls(),
         granted("SyncFunction"),
         "sync: observed vs granted"
+    );
+
+    // the stream consumer (the same binary): a batch of real stream records.
+    let stream = SyncRig::start(Via::Binary, &env).await;
+    let mut mapping =
+        EventSourceMapping::attach(&table.endpoint, &table.name, MappingSettings::default()).await;
+    // Another holder claims activity c: the batch reads who holds it.
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .item("pk", AttributeValue::S("ACT#p#c#c".into()))
+        .item("sk", AttributeValue::S("CLAIM".into()))
+        .item("owner", AttributeValue::S("another-run".into()))
+        .item("expiresAt", AttributeValue::N("4102444800".into()))
+        .send()
+        .await
+        .unwrap();
+    for link in ["a", "c"] {
+        let ids = ltisync::ActivityIds::new("p", "c", link).unwrap();
+        store
+            .record_grade(&ids, &ltisync::Grade::new("u2", 1.0, 2.0).unwrap())
+            .await
+            .unwrap();
+    }
+    mapping.drain(&stream, Duration::from_millis(500)).await;
+    assert!(
+        !mapping.deliveries.is_empty(),
+        "the stream delivered the writes"
+    );
+    stream.finish().await;
+    assert_eq!(
+        proxy.take_calls(),
+        granted_by(&stream_role_policies()),
+        "stream: observed vs granted"
     );
 }
 

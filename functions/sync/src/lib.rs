@@ -1,8 +1,12 @@
-//! The `sync` function: an EventBridge schedule (or a manual invoke) in
-//! front, [`ltisync::sync::SyncEngine`] behind.
+//! The `sync` function: [`ltisync::sync::SyncEngine`] behind two kinds of
+//! event.
 //!
-//! Any event runs a full sync; a scheduled event carries nothing ltisync
-//! reads. A manual invoke may narrow and rehearse it:
+//! - A DynamoDB stream batch (the `GradeStreamFunction` of the stack): the
+//!   grades its records name are posted now ([`stream`]), and the answer is a
+//!   partial batch response.
+//! - Anything else (the daily EventBridge schedule, a manual invoke) runs a
+//!   full sync; a scheduled event carries nothing ltisync reads. A manual
+//!   invoke may narrow and rehearse it:
 //!
 //! ```json
 //! {"activityKey": "platform#course#link", "dryRun": true}
@@ -11,6 +15,8 @@
 //!
 //! The function returns the [`RunSummary`], logs it as one record and
 //! prints its counts as CloudWatch metrics (Embedded Metric Format).
+
+pub mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +93,11 @@ impl SyncFunction {
         }
     }
 
+    /// The engine behind the function.
+    pub fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+
     /// Runs the sync an event asks for, until `deadline`, and answers with
     /// its summary. An event ltisync cannot read is answered, not failed:
     /// `{"error": {"kind": "BadEvent", "message": ...}}` (retrying the same
@@ -94,6 +105,10 @@ impl SyncFunction {
     /// must be fixed (API key refused, LTIaaS redirecting, table unusable),
     /// so the errors alarm fires.
     pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<Value, String> {
+        if let Some(records) = stream::read_batch(event) {
+            let response = self.post_batch(&records, deadline).await;
+            return Ok(serde_json::to_value(response).expect("plain data"));
+        }
         match parse_event(event, deadline) {
             Ok(request) => self
                 .run(request)
@@ -104,6 +119,38 @@ impl SyncFunction {
                 Ok(serde_json::json!({"error": {"kind": "BadEvent", "message": message}}))
             }
         }
+    }
+
+    /// Posts the grades a stream batch names; never fails the invocation
+    /// (a failure would make the mapping retry the whole batch): what must
+    /// be tried again is named in the response instead.
+    async fn post_batch(
+        &self,
+        records: &[stream::StreamRecord],
+        deadline: SystemTime,
+    ) -> stream::BatchResponse {
+        let keys = records.iter().filter_map(|r| r.grade.clone()).collect();
+        let run = match self.engine.post_now(keys, deadline).await {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::error!(error = %e, "the stream batch could not be worked; every grade in it is retried");
+                return stream::all_wanted(records);
+            }
+        };
+        let response = stream::failures(records, &run);
+        tracing::info!(
+            run_id = %run.summary.run_id,
+            records = records.len(),
+            retry = response.batch_item_failures.len(),
+            posted = run.summary.grades_posted,
+            failed = run.summary.grades_failed,
+            pending = run.summary.grades_pending,
+            duration_ms = run.summary.duration_ms,
+            summary = %serde_json::to_string(&run.summary).unwrap_or_default(),
+            "grade stream batch"
+        );
+        self.print_metrics(&run.summary);
+        response
     }
 
     async fn run(&self, request: SyncRequest) -> Result<RunSummary, String> {
@@ -127,12 +174,7 @@ impl SyncFunction {
             summary = %serde_json::to_string(&summary).unwrap_or_default(),
             "sync run"
         );
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_millis();
-        // EMF records go to stdout as they are; CloudWatch turns them into metrics.
-        println!("{}", summary.emf(&self.function_name, now_ms));
+        self.print_metrics(&summary);
         // A refused API key is the deployment's fault: fail the invocation so
         // the errors alarm fires (the summary above says what was left).
         if summary
@@ -156,6 +198,17 @@ impl SyncFunction {
             ));
         }
         Ok(summary)
+    }
+}
+
+impl SyncFunction {
+    /// EMF records go to stdout as they are; CloudWatch turns them into metrics.
+    fn print_metrics(&self, summary: &RunSummary) {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis();
+        println!("{}", summary.emf(&self.function_name, now_ms));
     }
 }
 

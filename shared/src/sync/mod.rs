@@ -311,9 +311,10 @@ impl SyncEngine {
         let (mut claimed, mut held) = (BTreeSet::new(), Vec::new());
         let now = OffsetDateTime::now_utc();
         let until = OffsetDateTime::from(context.deadline + LOCK_GRACE);
-        let results: Vec<_> = futures::stream::iter(by_activity.keys())
+        // Owned keys: a stream of borrowed ones makes the future not Send.
+        let results: Vec<_> = futures::stream::iter(by_activity.keys().cloned())
             .map(|activity| async move {
-                let outcome = match (activity, context.dry_run) {
+                let outcome = match (&activity, context.dry_run) {
                     (None, _) | (_, true) => Ok(None),
                     (Some(key), false) => self
                         .store
@@ -321,7 +322,7 @@ impl SyncEngine {
                         .await
                         .map(Some),
                 };
-                (activity.clone(), outcome)
+                (activity, outcome)
             })
             .buffer_unordered(self.tuning.concurrency)
             .collect()
@@ -348,9 +349,9 @@ impl SyncEngine {
         if context.dry_run {
             return;
         }
-        futures::stream::iter(claimed.iter().flatten())
+        futures::stream::iter(claimed.iter().flatten().cloned())
             .for_each_concurrent(self.tuning.concurrency, |key| async move {
-                if let Err(e) = self.store.release_activity(key, &context.run_id).await {
+                if let Err(e) = self.store.release_activity(&key, &context.run_id).await {
                     tracing::warn!(activity = %key, error = %e, "could not release a claim; it expires by itself");
                 }
             })

@@ -1,0 +1,390 @@
+//! The stream path end to end: grades written with the documented schema,
+//! the table's real stream records (moto), delivered by the local event
+//! source mapping (the template's filter, batches, partial batch retries)
+//! to the real `sync` binary, posted to the LTIaaS simulator; and the
+//! ordering guarantee between the stream path and the daily run.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync::config::{ApiKeySource, LtiaasSettings};
+use ltisync::launch::{LaunchService, LaunchTimings};
+use ltisync::ltiaas::LtiaasClient;
+use ltisync::store::GradeKey;
+use ltisync::sync::{GradeOutcome, PendingReason, SyncEngine, SyncRequest};
+use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
+use ltisync_tests::dynamo::{get_item, TestTable};
+use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
+use ltisync_tests::runtime_api::Outcome;
+use ltisync_tests::simulator::{Fault, LaunchSpec, Route, Simulator};
+use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
+use serde_json::json;
+
+type Item = HashMap<String, AttributeValue>;
+
+const IDLE: Duration = Duration::from_millis(600);
+
+struct Stack {
+    sim: Simulator,
+    table: TestTable,
+    store: Store,
+    ids: ActivityIds,
+}
+
+impl Stack {
+    /// A launched activity (p, c, link) with service key `k`.
+    async fn start() -> Self {
+        let sim = Simulator::start().await.expect("simulator");
+        let table = TestTable::create().await;
+        let store = table.store();
+        let settings = LtiaasSettings {
+            base_url: sim.url().parse().unwrap(),
+            api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+        };
+        let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap();
+        let ltik = sim.add_launch(LaunchSpec::new("p", "c", "link", Some("k")));
+        LaunchService::new(client, store.clone())
+            .capture(&Ltik::new(ltik), &mut LaunchTimings::default())
+            .await
+            .expect("launch captured");
+        let ids = ActivityIds::new("p", "c", "link").unwrap();
+        Self {
+            sim,
+            table,
+            store,
+            ids,
+        }
+    }
+
+    fn env(&self) -> Env {
+        sync_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &self.table.endpoint,
+        )
+    }
+
+    async fn mapping(&self, settings: MappingSettings) -> EventSourceMapping {
+        EventSourceMapping::attach(&self.table.endpoint, &self.table.name, settings).await
+    }
+
+    async fn grade(&self, user: &str, score: f64) {
+        let grade = Grade::new(user, score, 100.0).unwrap();
+        self.store.record_grade(&self.ids, &grade).await.unwrap();
+    }
+
+    async fn item(&self, user: &str) -> Item {
+        let sk = format!("GRADE#{}", ltisync::activity::encode_key_component(user));
+        get_item(
+            &self.table.client,
+            &self.table.name,
+            &format!("ACT#{}", self.ids.key()),
+            &sk,
+        )
+        .await
+        .expect("grade item exists")
+    }
+
+    fn received(&self, user: &str) -> Vec<f64> {
+        self.sim
+            .scores()
+            .into_iter()
+            .filter(|s| s.body["userId"] == user)
+            .map(|s| s.body["scoreGiven"].as_f64().unwrap())
+            .collect()
+    }
+
+    async fn engine(&self, env: &Env) -> SyncEngine {
+        let SyncRig::Engine(function) = SyncRig::start(Via::Handler, env).await else {
+            unreachable!("the handler rig runs in process")
+        };
+        function.engine().clone()
+    }
+
+    /// Waits until more score posts than `than` have reached the LMS.
+    async fn wait_for_posts_beyond(&self, than: usize) {
+        let started = std::time::Instant::now();
+        while self.posts_arrived() <= than {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no post arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn posts_arrived(&self) -> usize {
+        self.sim
+            .arrivals()
+            .iter()
+            .filter(|a| a.route == Route::PostScore)
+            .count()
+    }
+}
+
+fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn score(item: &Item) -> f64 {
+    match item.get("scoreGiven") {
+        Some(AttributeValue::N(n)) => n.parse().unwrap(),
+        other => panic!("no score: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_written_grade_is_posted_from_the_stream_and_the_daily_run_finds_nothing() {
+    let stack = Stack::start().await;
+    let mut mapping = stack.mapping(MappingSettings::default()).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    for (u, points) in [("u1", 70.0), ("u2", 80.0), ("u3", 90.0)] {
+        stack.grade(u, points).await;
+    }
+    mapping.drain(&rig, IDLE).await;
+    for (u, points) in [("u1", 70.0), ("u2", 80.0), ("u3", 90.0)] {
+        assert_eq!(stack.received(u), [points], "{u}");
+        let item = stack.item(u).await;
+        assert_eq!(s(&item, "syncStatus"), Some("SYNCED"), "{u}: {item:?}");
+        assert!(!item.contains_key("pending"));
+    }
+    // Only the three tool writes reached the function: the launch's activity
+    // item, the claims and the sync's own outcome writes were filtered out.
+    let delivered: usize = mapping.deliveries.iter().map(|d| d.records.len()).sum();
+    assert_eq!(delivered, 3, "{:?}", mapping.deliveries);
+    assert!(mapping.deliveries.iter().all(|d| d.failures.is_empty()));
+    let daily = rig
+        .run(&event_file("schedule.json"), Duration::from_secs(30))
+        .await;
+    assert_eq!(daily["gradesFound"], 0, "{daily}");
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_named_and_retried_from_that_record() {
+    let stack = Stack::start().await;
+    let mut mapping = stack.mapping(MappingSettings::default()).await;
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "1".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    stack
+        .sim
+        .inject(Fault::status(Route::PostScore, 503, Some(1)).for_user("u2"));
+    for u in ["u1", "u2", "u3"] {
+        stack.grade(u, 50.0).await;
+    }
+    mapping.drain(&rig, IDLE).await;
+    let first = &mapping.deliveries[0];
+    assert_eq!(first.records.len(), 3);
+    assert_eq!(
+        first.failures,
+        [first.records[1].clone()],
+        "exactly u2's record"
+    );
+    let second = &mapping.deliveries[1];
+    assert_eq!(
+        second.records,
+        first.records[1..],
+        "from the failed record on"
+    );
+    assert!(second.failures.is_empty());
+    for u in ["u1", "u2", "u3"] {
+        assert_eq!(stack.received(u).len(), 1, "{u} posted once");
+        assert_eq!(s(&stack.item(u).await, "syncStatus"), Some("SYNCED"));
+    }
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn retries_run_out_and_the_daily_run_posts_what_is_left() {
+    let stack = Stack::start().await;
+    let settings = MappingSettings {
+        max_retries: 1,
+        ..MappingSettings::default()
+    };
+    let mut mapping = stack.mapping(settings).await;
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "1".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    stack.sim.inject(Fault::status(Route::PostScore, 503, None));
+    stack.grade("u1", 10.0).await;
+    mapping.drain(&rig, IDLE).await;
+    assert_eq!(mapping.deliveries.len(), 2, "{:?}", mapping.deliveries);
+    assert_eq!(mapping.discarded.len(), 1);
+    let item = stack.item("u1").await;
+    assert!(item.contains_key("pending"), "nothing lost: {item:?}");
+    stack.sim.clear_faults();
+    let daily = rig
+        .run(&event_file("schedule.json"), Duration::from_secs(30))
+        .await;
+    assert_eq!(daily["gradesPosted"], 1, "{daily}");
+    rig.finish().await;
+}
+
+#[tokio::test]
+async fn a_malformed_grade_fails_and_never_blocks_the_shard() {
+    let stack = Stack::start().await;
+    let mut mapping = stack.mapping(MappingSettings::default()).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let pk = format!("ACT#{}", stack.ids.key());
+    stack
+        .table
+        .client
+        .put_item()
+        .table_name(&stack.table.name)
+        .item("pk", AttributeValue::S(pk.clone()))
+        .item("sk", AttributeValue::S("GRADE#bad".into()))
+        .item("pending", AttributeValue::S(pk))
+        .item("schemaVersion", AttributeValue::N("1".into()))
+        .item("userId", AttributeValue::S("bad".into()))
+        .item("scoreGiven", AttributeValue::S("ninety".into()))
+        .item("gradedAt", AttributeValue::S("2026-11-28T10:00:00Z".into()))
+        .send()
+        .await
+        .unwrap();
+    stack.grade("good", 90.0).await;
+    mapping.drain(&rig, IDLE).await;
+    assert!(mapping.deliveries.iter().all(|d| d.failures.is_empty()));
+    let bad = stack.item("bad").await;
+    assert_eq!(s(&bad, "syncStatus"), Some("FAILED"));
+    assert!(s(&bad, "lastError")
+        .unwrap()
+        .contains("scoreGiven: expected a number (N)"));
+    assert_eq!(stack.received("good"), [90.0]);
+    rig.finish().await;
+}
+
+/// Records the filter would have dropped are ignored even if delivered, and
+/// a record whose grade changed since posts the newest value.
+#[tokio::test]
+async fn records_are_read_through_the_current_item() {
+    let stack = Stack::start().await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    stack.grade("u1", 10.0).await;
+    stack.grade("u1", 20.0).await;
+    let mut event = event_file("grade-stream.json");
+    let pk = format!("ACT#{}", stack.ids.key());
+    for record in event["Records"].as_array_mut().unwrap() {
+        record["dynamodb"]["Keys"]["pk"]["S"] = json!(pk);
+        if let Some(image) = record["dynamodb"]["NewImage"].as_object_mut() {
+            image.insert("pk".into(), json!({"S": pk}));
+            if image.contains_key("pending") {
+                image.insert("pending".into(), json!({"S": pk}));
+            }
+        }
+    }
+    let Outcome::Response(answer) = rig.invoke(&event, Duration::from_secs(30)).await else {
+        panic!("a stream batch never fails the invocation")
+    };
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(stack.received("u1"), [20.0], "the current value, once");
+    assert_eq!(score(&stack.item("u1").await), 20.0);
+    assert_eq!(s(&stack.item("u1").await, "syncStatus"), Some("SYNCED"));
+    rig.finish().await;
+}
+
+/// The daily run and stream batches over the same grades while the tool
+/// rewrites them, with posts slow enough that they overlap. Checkpoints
+/// make each interleaving happen for certain. Whatever the order: the
+/// values the LMS receives for a user only ever grow (every rewrite raises
+/// the score), and a SYNCED grade holds the value the LMS received last.
+#[tokio::test]
+async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
+    let stack = Stack::start().await;
+    let users: Vec<String> = (0..6).map(|u| format!("u{u}")).collect();
+    let keys: Vec<GradeKey> = users
+        .iter()
+        .map(|u| GradeKey {
+            pk: format!("ACT#{}", stack.ids.key()),
+            sk: format!("GRADE#{u}"),
+        })
+        .collect();
+    // The daily run posts one grade at a time, so it holds values it read
+    // long before it sends them: the hazard the claims exist for.
+    let mut one_at_a_time = stack.env();
+    one_at_a_time.insert("SYNC_CONCURRENCY".into(), "1".into());
+    let daily_engine = stack.engine(&one_at_a_time).await;
+    let engine = stack.engine(&stack.env()).await;
+    let deadline = || SystemTime::now() + Duration::from_secs(60);
+    let daily = || SyncRequest {
+        activity: None,
+        dry_run: false,
+        deadline: deadline(),
+    };
+    for u in &users {
+        stack.grade(u, 1.0).await;
+    }
+    stack.sim.set_latency(Duration::from_millis(150));
+
+    // 1. The daily run is posting version 1 when the tool writes version 2
+    //    and a stream batch for it arrives: the batch finds the activity
+    //    claimed and asks to be retried; nothing of version 2 goes out yet.
+    let run = tokio::spawn({
+        let engine = daily_engine.clone();
+        let request = daily();
+        async move { engine.run(request).await.unwrap() }
+    });
+    stack.wait_for_posts_beyond(0).await;
+    for u in &users {
+        stack.grade(u, 2.0).await;
+    }
+    let batch = engine.post_now(keys.clone(), deadline()).await.unwrap();
+    assert!(
+        batch
+            .outcomes
+            .values()
+            .all(|o| *o == GradeOutcome::Pending(PendingReason::ClaimedElsewhere)),
+        "{:?}",
+        batch.outcomes
+    );
+    let first = run.await.unwrap();
+    assert_eq!(first.grades_posted, 0, "version 1 is stale: {first:?}");
+
+    // 2. The retried batch posts version 2 while the tool writes version 3
+    //    and a daily run starts: the run waits for the claim.
+    let before = stack.posts_arrived();
+    let retried = tokio::spawn({
+        let (engine, keys, deadline) = (engine.clone(), keys.clone(), deadline());
+        async move { engine.post_now(keys, deadline).await.unwrap() }
+    });
+    stack.wait_for_posts_beyond(before).await;
+    for u in &users {
+        stack.grade(u, 3.0).await;
+    }
+    let second = daily_engine.run(daily()).await.unwrap();
+    retried.await.unwrap();
+    assert_eq!(second.grades_posted, 0, "{second:?}");
+
+    // 3. Both paths at once, then whatever is left.
+    stack.sim.set_latency(Duration::from_millis(20));
+    let (a, b) = tokio::join!(
+        daily_engine.run(daily()),
+        engine.post_now(keys.clone(), deadline())
+    );
+    a.unwrap();
+    b.unwrap();
+    daily_engine.run(daily()).await.unwrap();
+
+    for u in &users {
+        let values = stack.received(u);
+        assert!(
+            values.windows(2).all(|w| w[0] <= w[1]),
+            "{u}: an older value reached the LMS after a newer one: {values:?}"
+        );
+        let item = stack.item(u).await;
+        assert_eq!(s(&item, "syncStatus"), Some("SYNCED"), "{u}: {item:?}");
+        assert_eq!(
+            Some(&score(&item)),
+            values.last(),
+            "{u}: SYNCED with the LMS's last value"
+        );
+        assert_eq!(score(&item), 3.0);
+    }
+}
