@@ -179,6 +179,9 @@ pub struct SyncSettings {
     pub table_name: String,
     /// DynamoDB time limits (a run also cuts every call at its own stop).
     pub dynamodb: DynamoDbTimeouts,
+    /// Follow-up runs started in a row when runs stop at their deadline
+    /// with work left (`SYNC_MAX_FOLLOW_UPS`, 3; 0: none).
+    pub max_follow_ups: u32,
     /// Tuning knobs.
     pub tuning: SyncTuning,
 }
@@ -205,6 +208,7 @@ impl SyncSettings {
             ltiaas: LtiaasSettings::from_env(env)?,
             table_name: table_name(env)?,
             dynamodb: DynamoDbTimeouts::from_env(env)?,
+            max_follow_ups: number(env, "SYNC_MAX_FOLLOW_UPS", 3, 0..=100)? as u32,
             tuning: SyncTuning::from_env(env)?,
         })
     }

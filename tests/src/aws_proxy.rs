@@ -120,9 +120,15 @@ impl Drop for RecordingProxy {
 
 impl Shared {
     /// Records the call and takes the fault that applies to it, if any.
-    fn arrive(&self, target: Option<&str>, body: &[u8]) -> Option<DynamoFault> {
-        let target = target?;
-        let call = call_of(target, body);
+    fn arrive(&self, target: Option<&str>, path: &str, body: &[u8]) -> Option<DynamoFault> {
+        let call = match target {
+            Some(target) => call_of(target, body),
+            // Lambda's REST API names the operation in the path.
+            None if path.starts_with("/2015-03-31/functions/") => {
+                ("lambda:InvokeFunction".to_owned(), "function".to_owned())
+            }
+            None => return None,
+        };
         let operation = call.0.trim_start_matches("dynamodb:").to_owned();
         self.calls.lock().expect("lock").push(call);
         let mut faults = self.faults.lock().expect("lock");
@@ -163,7 +169,7 @@ async fn forward(
         .headers
         .get("x-amz-target")
         .and_then(|t| t.to_str().ok());
-    let fault = shared.arrive(target, &body);
+    let fault = shared.arrive(target, parts.uri.path(), &body);
     match fault {
         Some(DynamoFault::Throttle) => {
             return Ok(dynamodb_error(

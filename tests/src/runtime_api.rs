@@ -57,6 +57,12 @@ struct State {
     first_poll: Option<Instant>,
     init_error: Option<Value>,
     serial: u64,
+    /// Asynchronous invocations asked for through the Invoke API: (function, payload).
+    async_invocations: Vec<(String, Value)>,
+    /// Outcomes nobody waited for (those of asynchronous invocations).
+    async_outcomes: Vec<Outcome>,
+    /// The time an asynchronous invocation gets before its deadline.
+    async_budget: Option<Duration>,
 }
 
 /// A Runtime API endpoint on 127.0.0.1.
@@ -114,6 +120,29 @@ impl RuntimeApi {
         self.state.lock().expect("lock").init_error.clone()
     }
 
+    /// The same server also answers Lambda's Invoke API for asynchronous
+    /// invocations (`X-Amz-Invocation-Type: Event`), queueing the payload as
+    /// the function's next invocation, as Lambda does: point
+    /// `AWS_ENDPOINT_URL_LAMBDA` here.
+    pub fn invoke_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The time each asynchronous invocation gets before its deadline (30 s).
+    pub fn set_async_budget(&self, budget: Duration) {
+        self.state.lock().expect("lock").async_budget = Some(budget);
+    }
+
+    /// The asynchronous invocations asked for so far: (function, payload).
+    pub fn async_invocations(&self) -> Vec<(String, Value)> {
+        self.state.lock().expect("lock").async_invocations.clone()
+    }
+
+    /// The outcomes of asynchronous invocations so far.
+    pub fn async_outcomes(&self) -> Vec<Outcome> {
+        self.state.lock().expect("lock").async_outcomes.clone()
+    }
+
     /// Invokes the function with `event`, giving it `budget` before its
     /// deadline, and waits (at most `budget` plus a grace period) for the outcome.
     pub async fn invoke(&self, event: Value, budget: Duration) -> Outcome {
@@ -155,6 +184,12 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
+    let invocation_type = req
+        .headers()
+        .get("x-amz-invocation-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("RequestResponse")
+        .to_owned();
     let body = req
         .into_body()
         .collect()
@@ -200,9 +235,35 @@ async fn route(
             } else {
                 Outcome::Error(parsed())
             };
-            if let Some(tx) = state.lock().expect("lock").waiting.remove(*id) {
-                let _ = tx.send(outcome);
+            let mut s = state.lock().expect("lock");
+            match s.waiting.remove(*id) {
+                Some(tx) => {
+                    let _ = tx.send(outcome);
+                }
+                None => s.async_outcomes.push(outcome),
             }
+            empty(StatusCode::ACCEPTED)
+        }
+        (&Method::POST, ["2015-03-31", "functions", name, "invocations"])
+            if invocation_type == "Event" =>
+        {
+            let mut s = state.lock().expect("lock");
+            s.serial += 1;
+            let id = format!("async-{:04}-{}", s.serial, uuid::Uuid::new_v4().simple());
+            let budget = s.async_budget.unwrap_or(Duration::from_secs(30));
+            let deadline_ms = (SystemTime::now() + budget)
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970")
+                .as_millis() as u64;
+            s.async_invocations.push(((*name).to_owned(), parsed()));
+            s.queue.push_back(Pending {
+                id,
+                event: parsed(),
+                deadline_ms,
+            });
+            drop(s);
+            wake.notify_waiters();
+            wake.notify_one();
             empty(StatusCode::ACCEPTED)
         }
         (&Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {

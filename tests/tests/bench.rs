@@ -22,6 +22,7 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         "## 3. Launch function",
         "## 4. Sizes",
         "## 5. Scale",
+        "## 6. Stream path",
         "Tiny run",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");

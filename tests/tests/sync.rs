@@ -1403,3 +1403,119 @@ async fn a_huge_manual_event_is_answered_and_not_echoed() {
         "a log record echoes the key whole"
     );
 }
+
+// ---- Follow-up runs: no backlog waits a day
+
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+
+/// The real binary against a Runtime API that also answers Lambda's Invoke
+/// API, so a follow-up invoke queues the function's next invocation.
+async fn self_invoking_sync(env: &Env, async_budget: Duration) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    api.set_async_budget(async_budget);
+    let mut env = env.clone();
+    env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), api.invoke_endpoint());
+    env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "ltisync-sync".into());
+    let vars: Vec<(String, String)> = env.into_iter().collect();
+    let process = FunctionProcess::spawn(&binary("sync"), &api, &vars);
+    (api, process)
+}
+
+/// One post at a time at 100 ms, 400 ms of margin: a 1.5 s run posts about
+/// ten grades and stops with the rest pending.
+fn slow_env(stack: &Stack, max_follow_ups: &str) -> Env {
+    stack.sim.set_latency(Duration::from_millis(100));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "400".into());
+    env.insert("SYNC_MAX_FOLLOW_UPS".into(), max_follow_ups.into());
+    env
+}
+
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not done within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_run_cut_by_its_deadline_starts_follow_ups_until_the_backlog_is_done() {
+    let (stack, ids) = Stack::with_grades(30).await;
+    let budget = Duration::from_millis(1500);
+    let (api, mut process) = self_invoking_sync(&slow_env(&stack, "10"), budget).await;
+    let first = process
+        .invoke(&api, event_file("schedule.json"), budget)
+        .await
+        .response();
+    assert_eq!(first["stoppedByDeadline"], true, "{first}");
+    assert_eq!(
+        first["followUp"],
+        json!({"number": 1, "maxInARow": 10, "started": true}),
+        "{first}"
+    );
+    wait_until(Duration::from_secs(30), || stack.sim.scores().len() >= 30).await;
+    wait_until(Duration::from_secs(10), || {
+        api.async_outcomes().len() == api.async_invocations().len()
+    })
+    .await;
+    let invoked: Vec<Value> = api
+        .async_invocations()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        invoked.len() >= 2,
+        "the backlog needed more than one follow-up: {invoked:?}"
+    );
+    for (n, payload) in invoked.iter().enumerate() {
+        assert_eq!(
+            payload,
+            &json!({"followUp": n + 1}),
+            "each follow-up counts the row"
+        );
+    }
+    let last = match api.async_outcomes().pop() {
+        Some(Outcome::Response(summary)) => summary,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(last["stoppedByDeadline"], false, "{last}");
+    assert!(
+        last["followUp"].is_null(),
+        "nothing left, no follow-up: {last}"
+    );
+    assert_eq!(stack.sim.scores().len(), 30, "every grade exactly once");
+    for u in 0..30 {
+        assert!(is_synced(&stack.item(&ids, &format!("u{u:02}")).await));
+    }
+    process.stop().await;
+}
+
+#[tokio::test]
+async fn follow_ups_stop_at_the_configured_number_in_a_row() {
+    let (stack, _) = Stack::with_grades(40).await;
+    let budget = Duration::from_millis(1500);
+    let (api, mut process) = self_invoking_sync(&slow_env(&stack, "1"), budget).await;
+    let first = process
+        .invoke(&api, event_file("schedule.json"), budget)
+        .await
+        .response();
+    assert_eq!(first["followUp"]["started"], true, "{first}");
+    wait_until(Duration::from_secs(15), || !api.async_outcomes().is_empty()).await;
+    let Outcome::Response(second) = api.async_outcomes().remove(0) else {
+        panic!("the follow-up failed")
+    };
+    assert_eq!(second["stoppedByDeadline"], true, "{second}");
+    assert_eq!(second["followUp"]["number"], 2, "{second}");
+    assert_eq!(second["followUp"]["started"], false, "{second}");
+    assert!(
+        second["followUp"]["notStarted"]
+            .as_str()
+            .unwrap()
+            .contains("in a row"),
+        "{second}"
+    );
+    assert_eq!(api.async_invocations().len(), 1);
+    process.stop().await;
+}

@@ -78,6 +78,8 @@ fn resource_kind(value: &Value) -> String {
         )
     } else if text.contains("Table.Arn") {
         "table".into()
+    } else if text.contains(":function:") {
+        "function".into()
     } else {
         panic!("unrecognised resource {text}")
     }
@@ -221,11 +223,16 @@ async fn each_function_is_granted_exactly_what_it_calls() {
             .unwrap();
     }
     sim.make_service_key_stale("key-b");
-    let env = through(
+    let mut env = through(
         sync_env(&sim.url(), "unused", &table.name, &table.endpoint),
         &proxy,
         &secret,
     );
+    // One post at a time, so a short deadline cuts a run; its follow-up
+    // invoke goes through the proxy too.
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "1000".into());
+    env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), proxy.url());
     let rig = SyncRig::start(Via::Binary, &env).await;
     let long = Duration::from_secs(60);
     let full = rig.run(&event_file("schedule.json"), long).await;
@@ -234,6 +241,18 @@ async fn each_function_is_granted_exactly_what_it_calls() {
         .run(&serde_json::json!({"activityKey": "p#c#b"}), long)
         .await;
     assert_eq!(narrowed["pendingReasons"]["needsRelaunch"], 1, "{narrowed}");
+    // A run cut by its deadline with grades left asks for a follow-up run.
+    sim.set_latency(Duration::from_millis(300));
+    let ids = ltisync::ActivityIds::new("p", "c", "a").unwrap();
+    for u in 0..8 {
+        let grade = ltisync::Grade::new(format!("v{u}"), 1.0, 2.0).unwrap();
+        store.record_grade(&ids, &grade).await.unwrap();
+    }
+    let cut = rig
+        .run(&event_file("schedule.json"), Duration::from_millis(2000))
+        .await;
+    assert_eq!(cut["followUp"]["number"], 1, "{cut}");
+    sim.set_latency(Duration::ZERO);
     table
         .client
         .put_item()

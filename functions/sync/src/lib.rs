@@ -16,6 +16,7 @@
 //! The function returns the [`RunSummary`], logs it as one record and
 //! prints its counts as CloudWatch metrics (Embedded Metric Format).
 
+pub mod follow_up;
 pub mod stream;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,6 +39,9 @@ pub struct SyncEvent {
     /// Report what would be posted without posting or writing anything.
     #[serde(default)]
     pub dry_run: bool,
+    /// Set by a run that started this one as its follow-up: how many in a row.
+    #[serde(default)]
+    pub follow_up: u32,
 }
 
 /// An activity named by its ids.
@@ -50,6 +54,14 @@ pub struct ActivityInput {
     pub context_id: String,
     /// `launch.resourceLink.id`.
     pub resource_link_id: String,
+}
+
+/// Which follow-up in a row the event starts (0: not a follow-up).
+pub fn follow_up_number(event: &Value) -> u32 {
+    event
+        .get("followUp")
+        .and_then(Value::as_u64)
+        .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
 }
 
 /// Reads the request an event asks for.
@@ -82,6 +94,7 @@ pub fn parse_event(event: &Value, deadline: SystemTime) -> Result<SyncRequest, S
 pub struct SyncFunction {
     engine: SyncEngine,
     function_name: String,
+    follow_ups: Option<follow_up::FollowUps>,
 }
 
 impl SyncFunction {
@@ -90,7 +103,14 @@ impl SyncFunction {
         Self {
             engine,
             function_name: function_name.into(),
+            follow_ups: None,
         }
+    }
+
+    /// Starts follow-up runs when a run stops at its deadline with work left.
+    pub fn with_follow_ups(mut self, follow_ups: follow_up::FollowUps) -> Self {
+        self.follow_ups = Some(follow_ups);
+        self
     }
 
     /// The engine behind the function.
@@ -111,7 +131,7 @@ impl SyncFunction {
         }
         match parse_event(event, deadline) {
             Ok(request) => self
-                .run(request)
+                .run(request, follow_up_number(event))
                 .await
                 .map(|summary| serde_json::to_value(summary).expect("a summary is plain data")),
             Err(message) => {
@@ -153,11 +173,14 @@ impl SyncFunction {
         response
     }
 
-    async fn run(&self, request: SyncRequest) -> Result<RunSummary, String> {
-        let summary = self.engine.run(request).await.map_err(|e| {
+    async fn run(&self, request: SyncRequest, follow_up: u32) -> Result<RunSummary, String> {
+        let mut summary = self.engine.run(request.clone()).await.map_err(|e| {
             tracing::error!(error = %e, "sync run failed");
             e.to_string()
         })?;
+        if let Some(follow_ups) = &self.follow_ups {
+            summary.follow_up = follow_ups.after(&summary, &request, follow_up).await;
+        }
         tracing::info!(
             run_id = %summary.run_id,
             dry_run = summary.dry_run,

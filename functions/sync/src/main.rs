@@ -5,6 +5,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use ltisync::config::{ProcessEnv, SyncSettings};
 use ltisync::sync::SyncEngine;
 use serde_json::Value;
+use sync::follow_up::FollowUps;
 use sync::SyncFunction;
 
 #[tokio::main]
@@ -30,8 +31,10 @@ async fn start() -> Result<SyncFunction, ltisync::bootstrap::BootstrapError> {
         ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
             .await?;
     let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ltisync-sync".into());
-    Ok(SyncFunction::new(
-        SyncEngine::new(client, store, settings.tuning),
-        name,
-    ))
+    let lambda = aws_sdk_lambda::Client::new(&ltisync::bootstrap::aws_config().await);
+    let follow_ups = FollowUps::new(lambda, &name, settings.max_follow_ups);
+    Ok(
+        SyncFunction::new(SyncEngine::new(client, store, settings.tuning), name)
+            .with_follow_ups(follow_ups),
+    )
 }

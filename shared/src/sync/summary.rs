@@ -207,6 +207,24 @@ pub struct RunSummary {
     /// Dry runs: what would be posted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_post: Vec<PlannedScore>,
+    /// A run stopped by its deadline with work left: the follow-up run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
+}
+
+/// The follow-up of a daily run that stopped at its deadline with work left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowUp {
+    /// Which follow-up in a row it is (1: the first after a scheduled run).
+    pub number: u32,
+    /// The most allowed in a row (`SYNC_MAX_FOLLOW_UPS`).
+    pub max_in_a_row: u32,
+    /// Whether it was started.
+    pub started: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_started: Option<String>,
 }
 
 impl RunSummary {

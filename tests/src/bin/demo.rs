@@ -3,8 +3,11 @@
 //! moto (DynamoDB, started by `scripts/with-moto.sh`), the `ltiaas-sim`
 //! binary as LTIaaS, a table created from `template.yaml`, and the release
 //! `launch` and `sync` binaries run through a local Lambda Runtime API with
-//! the events in `events/`. Grades are written with the documented schema in
-//! between. Everything started here stops when the demo ends, also on failure.
+//! the events in `events/`. Grades are written with the documented schema;
+//! the table's stream delivers them to the `sync` binary within seconds (the
+//! local event source mapping of `tests/src/stream.rs`), and the daily run
+//! afterwards finds nothing left. Everything started here stops when the
+//! demo ends, also on failure.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -12,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{aws_env, client_for, get_item, TableDefinition};
-use ltisync_tests::rigs::{api_gateway_reply, event_file, SAMPLE_LTIK};
+use ltisync_tests::rigs::{api_gateway_reply, event_file, SyncRig, Via, SAMPLE_LTIK};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -119,7 +123,25 @@ async fn main() {
         text(&activity, "serviceKey").len()
     ));
 
+    step("The grade stream function starts; the table's stream is watched (batching window 0)");
+    let sync = SyncRig::start(Via::Binary, &env.iter().cloned().collect()).await;
+    let mut mapping =
+        EventSourceMapping::attach(&dynamodb, &table, MappingSettings::default()).await;
+    http.post(admin("settings"))
+        .json(&json!({"latencyMs": 20}))
+        .send()
+        .await
+        .expect("settings");
+    say("(the simulated LMS answers in 20 ms and will refuse test-student with 422, as Canvas does for test students)");
+    http.post(admin("faults"))
+        .json(&json!({"route": "postScore", "userId": "test-student", "action": {"kind": "status", "status": 422,
+            "body": "{\"status\":422,\"error\":\"Unprocessable Entity\",\"details\":{\"message\":\"USER_NOT_STUDENT\",\"description\":\"User is not a student in this course\"}}"}}))
+        .send()
+        .await
+        .expect("fault registered");
+
     step("The tool records grades: one PutItem each, as the README documents");
+    let written = Instant::now();
     let pk = "ACT#demo-platform#course-101#quiz-1";
     for (user, score, comment) in [
         ("learner-ada", 92.0, "Great work"),
@@ -153,27 +175,30 @@ async fn main() {
             .expect("PutItem");
         say(&format!("{user}: {score}/100"));
     }
-    say("(the simulated LMS will refuse test-student with 422, as Canvas does for test students)");
-    http.post(admin("faults"))
-        .json(&json!({"route": "postScore", "userId": "test-student", "action": {"kind": "status", "status": 422,
-            "body": "{\"status\":422,\"error\":\"Unprocessable Entity\",\"details\":{\"message\":\"USER_NOT_STUDENT\",\"description\":\"User is not a student in this course\"}}"}}))
-        .send()
-        .await
-        .expect("fault registered");
-    http.post(admin("settings"))
-        .json(&json!({"latencyMs": 20}))
-        .send()
-        .await
-        .expect("settings");
 
-    step("The daily schedule fires: the sync function runs (events/schedule.json)");
-    let sync = FunctionProcess::spawn(&binary("sync"), &api, &env);
-    let summary = api
-        .invoke(event_file("schedule.json"), Duration::from_secs(60))
+    step("The stream delivers the writes to the sync binary; it posts them at once");
+    mapping.drain(&sync, Duration::from_millis(500)).await;
+    for delivery in &mapping.deliveries {
+        say(&format!(
+            "batch of {} records -> batchItemFailures {:?}",
+            delivery.records.len(),
+            delivery.failures
+        ));
+    }
+    let delivered = http
+        .get(admin("scores"))
+        .send()
         .await
-        .response();
-    let sync_logs = sync.stop().await;
-    print_log_line(&sync_logs, "sync run");
+        .expect("scores")
+        .json::<Value>()
+        .await
+        .expect("JSON")
+        .as_array()
+        .map_or(0, Vec::len);
+    say(&format!(
+        "{delivered} scores reached the LMS {:.2} s after the first write; no schedule fired",
+        written.elapsed().as_secs_f64()
+    ));
 
     step("What the simulated LMS received");
     let scores: Value = http
@@ -204,7 +229,13 @@ async fn main() {
         items[0]["lineItems"]
     ));
 
-    step("The run summary (also logged, and emitted as CloudWatch metrics)");
+    step("The daily schedule fires later (events/schedule.json): nothing is left to do");
+    let summary = sync
+        .run(&event_file("schedule.json"), Duration::from_secs(60))
+        .await;
+    let sync_logs = sync.finish().await;
+    print_log_line(&sync_logs, "grade stream batch");
+    print_log_line(&sync_logs, "sync run");
     println!("{}", serde_json::to_string_pretty(&summary).expect("JSON"));
 
     step("Grade items afterwards");
@@ -229,8 +260,11 @@ async fn main() {
             }
         ));
     }
-    let posted = summary["gradesPosted"].as_u64().unwrap_or(0);
-    assert_eq!(posted, 3, "the demo expected three grades posted");
+    assert_eq!(delivered, 4, "the demo expected four posts (one refused)");
+    assert_eq!(
+        summary["gradesFound"], 0,
+        "the daily run found nothing: {summary}"
+    );
     drop(api);
     sim.kill().await.ok();
     step(&format!(
