@@ -137,6 +137,9 @@ pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+        // Follow-up invokes reach moto too (which knows no such function),
+        // never a real AWS endpoint.
+        ("AWS_ENDPOINT_URL_LAMBDA", endpoint),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
         ("AWS_REGION", "us-east-1"),

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use launch::LaunchFunction;
+use launch_function::LaunchFunction;
 use ltisync::config::{
     ApiKeySource, DynamoDbTimeouts, LaunchSettings, LtiaasSettings, SyncSettings,
 };
@@ -183,7 +183,7 @@ pub fn event(file: &str, ltik: &str) -> Value {
 /// A running sync function.
 pub enum SyncRig {
     /// The function (and its engine) in this process.
-    Engine(sync::SyncFunction),
+    Engine(sync_function::SyncFunction),
     /// The real binary.
     Binary(RuntimeApi, tokio::sync::Mutex<FunctionProcess>),
 }
@@ -201,7 +201,10 @@ impl SyncRig {
                     env,
                 );
                 let engine = SyncEngine::new(client, store, settings.tuning);
-                SyncRig::Engine(sync::SyncFunction::new(engine, "ltisync-sync-test"))
+                SyncRig::Engine(sync_function::SyncFunction::new(
+                    engine,
+                    "ltisync-sync-test",
+                ))
             }
             Via::Binary => {
                 let api = RuntimeApi::start().await;
@@ -218,7 +221,7 @@ impl SyncRig {
         match self {
             SyncRig::Engine(function) => {
                 let deadline = std::time::SystemTime::now() + budget;
-                let request = sync::parse_event(event, deadline).expect("a valid event");
+                let request = sync_function::parse_event(event, deadline).expect("a valid event");
                 let summary = function
                     .engine()
                     .run(request)
@@ -243,7 +246,10 @@ impl SyncRig {
                 let deadline = std::time::SystemTime::now() + budget;
                 match function.handle(event, deadline).await {
                     Ok(answer) => Outcome::Response(answer),
-                    Err(message) => Outcome::Error(Value::String(message)),
+                    Err(failure) => Outcome::Error(serde_json::json!({
+                        "errorType": failure.kind(),
+                        "errorMessage": failure.to_string(),
+                    })),
                 }
             }
             SyncRig::Binary(api, process) => {

@@ -1,4 +1,4 @@
-//! The LTIaaS client against the simulator: the contract of ltiaas-api.md as
+//! The LTIaaS client against the simulator: the contract of docs/ltiaas-api.md as
 //! spoken (headers, encodings, paging, bodies) and every failure classified.
 
 use std::time::Duration;

@@ -1005,6 +1005,7 @@ async fn a_refused_api_key_stops_the_run_and_marks_nothing() {
                     panic!("the invocation should fail so the alarm fires: {outcome:?}")
                 };
                 assert!(error.to_string().contains("API key"), "{error}");
+                assert_eq!(error["errorType"], "ApiKeyRefused", "{error}");
             }
         }
         rig.finish().await;
@@ -1346,6 +1347,10 @@ async fn a_redirect_leaves_grades_pending_and_fails_the_invocation() {
     let Outcome::Error(error) = outcome else {
         panic!("the invocation should fail so the errors alarm fires: {outcome:?}")
     };
+    assert_eq!(
+        error["errorType"], "LtiaasRedirected",
+        "the kind CloudWatch shows"
+    );
     assert!(error.to_string().contains("redirect"), "{error}");
     assert_eq!(posts(&stack.sim), 2);
     process.into_inner().stop().await;
@@ -1421,13 +1426,14 @@ async fn self_invoking_sync(env: &Env, async_budget: Duration) -> (RuntimeApi, F
     (api, process)
 }
 
-/// One post at a time at 100 ms, 400 ms of margin: a 1.5 s run posts about
-/// ten grades and stops with the rest pending.
+/// One post at a time at 100 ms, 1 s of margin: a 2.5 s run posts about a
+/// dozen grades and stops with the rest pending, with time left to ask for
+/// its follow-up.
 fn slow_env(stack: &Stack, max_follow_ups: &str) -> Env {
     stack.sim.set_latency(Duration::from_millis(100));
     let mut env = stack.env();
     env.insert("SYNC_CONCURRENCY".into(), "1".into());
-    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "400".into());
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "1000".into());
     env.insert("SYNC_MAX_FOLLOW_UPS".into(), max_follow_ups.into());
     env
 }
@@ -1442,8 +1448,8 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_run_cut_by_its_deadline_starts_follow_ups_until_the_backlog_is_done() {
-    let (stack, ids) = Stack::with_grades(30).await;
-    let budget = Duration::from_millis(1500);
+    let (stack, ids) = Stack::with_grades(45).await;
+    let budget = Duration::from_millis(2500);
     let (api, mut process) = self_invoking_sync(&slow_env(&stack, "10"), budget).await;
     let first = process
         .invoke(&api, event_file("schedule.json"), budget)
@@ -1455,7 +1461,7 @@ async fn a_run_cut_by_its_deadline_starts_follow_ups_until_the_backlog_is_done()
         json!({"number": 1, "maxInARow": 10, "started": true}),
         "{first}"
     );
-    wait_until(Duration::from_secs(30), || stack.sim.scores().len() >= 30).await;
+    wait_until(Duration::from_secs(30), || stack.sim.scores().len() >= 45).await;
     wait_until(Duration::from_secs(10), || {
         api.async_outcomes().len() == api.async_invocations().len()
     })
@@ -1485,8 +1491,8 @@ async fn a_run_cut_by_its_deadline_starts_follow_ups_until_the_backlog_is_done()
         last["followUp"].is_null(),
         "nothing left, no follow-up: {last}"
     );
-    assert_eq!(stack.sim.scores().len(), 30, "every grade exactly once");
-    for u in 0..30 {
+    assert_eq!(stack.sim.scores().len(), 45, "every grade exactly once");
+    for u in 0..45 {
         assert!(is_synced(&stack.item(&ids, &format!("u{u:02}")).await));
     }
     process.stop().await;
@@ -1495,7 +1501,7 @@ async fn a_run_cut_by_its_deadline_starts_follow_ups_until_the_backlog_is_done()
 #[tokio::test]
 async fn follow_ups_stop_at_the_configured_number_in_a_row() {
     let (stack, _) = Stack::with_grades(40).await;
-    let budget = Duration::from_millis(1500);
+    let budget = Duration::from_millis(2500);
     let (api, mut process) = self_invoking_sync(&slow_env(&stack, "1"), budget).await;
     let first = process
         .invoke(&api, event_file("schedule.json"), budget)

@@ -2,7 +2,7 @@
 //! serve API Gateway events.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use launch::LaunchFunction;
+use launch_function::LaunchFunction;
 use ltisync::config::{LaunchSettings, ProcessEnv};
 use ltisync::launch::LaunchService;
 
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         .await
         .unwrap_or_else(|e| ltisync::bootstrap::exit_on_init_error(e));
     let function = &function;
-    // The raw event, not lambda_http's request: see `launch::event`.
+    // The raw event, not lambda_http's request: see `launch_function::event`.
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             Ok::<_, Error>(function.handle(&event.payload).await)

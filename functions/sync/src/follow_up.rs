@@ -8,13 +8,23 @@
 //! with the function's reserved concurrency of 1 the follow-up simply starts
 //! once this run has returned and released the lease.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use ltisync::sync::summary::FollowUp;
 use ltisync::sync::{RunSummary, SyncRequest};
 use serde_json::json;
+
+/// At most 5 s, and never past the deadline less a moment to answer.
+fn invoke_time_limit(deadline: SystemTime) -> Duration {
+    let reserve = Duration::from_millis(250);
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+        .saturating_sub(reserve)
+        .min(Duration::from_secs(5))
+}
 
 /// Starts follow-up runs of one function.
 #[derive(Debug, Clone)]
@@ -57,6 +67,13 @@ impl FollowUps {
             started: false,
             not_started: None,
         };
+        if self.max_in_a_row == 0 {
+            follow_up.not_started = Some(
+                "follow-up runs are off (SYNC_MAX_FOLLOW_UPS=0); the next schedule continues"
+                    .into(),
+            );
+            return Some(follow_up);
+        }
         if next > self.max_in_a_row {
             follow_up.not_started = Some(format!(
                 "{number} follow-up runs in a row already; the next schedule continues"
@@ -81,6 +98,10 @@ impl FollowUps {
         if let Some(activity) = &request.activity {
             payload["activityKey"] = json!(activity.as_str());
         }
+        let limit = invoke_time_limit(request.deadline);
+        if limit.is_zero() {
+            return Err("no time was left before the deadline to ask for it".into());
+        }
         let call = self
             .lambda
             .invoke()
@@ -88,13 +109,30 @@ impl FollowUps {
             .invocation_type(InvocationType::Event)
             .payload(Blob::new(payload.to_string()))
             .send();
-        match tokio::time::timeout(Duration::from_secs(5), call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!(
                 "Lambda refused the follow-up invoke: {}",
                 aws_sdk_lambda::error::DisplayErrorContext(&e)
             )),
-            Err(_) => Err("Lambda did not answer the follow-up invoke within 5 s".into()),
+            Err(_) => Err(format!(
+                "Lambda did not answer the follow-up invoke within {} ms",
+                limit.as_millis()
+            )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invoke_never_waits_past_the_deadline() {
+        assert_eq!(invoke_time_limit(SystemTime::now()), Duration::ZERO);
+        let far = SystemTime::now() + Duration::from_secs(600);
+        assert_eq!(invoke_time_limit(far), Duration::from_secs(5));
+        let near = SystemTime::now() + Duration::from_secs(1);
+        assert!(invoke_time_limit(near) <= Duration::from_millis(750));
     }
 }

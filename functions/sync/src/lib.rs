@@ -25,6 +25,44 @@ use ltisync::sync::{PendingReason, RunSummary, SyncEngine, SyncRequest};
 use ltisync::{ActivityIds, ActivityKey};
 use serde::Deserialize;
 use serde_json::Value;
+use thiserror::Error;
+
+/// Why an invocation failed: each is something the deployment must fix, so
+/// the errors alarm fires. The kind reaches CloudWatch and the dead-letter
+/// queue as the Lambda error type (not a Rust type name).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SyncFailure {
+    /// LTIaaS refused ltisync's API key; every grade is still pending.
+    #[error("LTIaaS refused ltisync's API key; fix the secret named by LTIAAS_API_KEY_SECRET. Every grade is still pending.")]
+    ApiKeyRefused,
+    /// LTIaaS answered with a redirect; the grades are pending with the Location.
+    #[error("LTIaaS answered with a redirect, so the run stopped; {0} grades are still pending with the Location in lastError. Check LTIAAS_URL and whatever stands in front of LTIaaS (proxy, captive portal).")]
+    LtiaasRedirected(u64),
+    /// The table could not be used (throttling, an outage, a stall past the
+    /// time limits); nothing was lost.
+    #[error("{0}")]
+    StoreUnavailable(String),
+}
+
+impl SyncFailure {
+    /// The error type CloudWatch shows.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ApiKeyRefused => "ApiKeyRefused",
+            Self::LtiaasRedirected(_) => "LtiaasRedirected",
+            Self::StoreUnavailable(_) => "StoreUnavailable",
+        }
+    }
+}
+
+impl From<SyncFailure> for lambda_runtime::Diagnostic {
+    fn from(failure: SyncFailure) -> Self {
+        Self {
+            error_type: failure.kind().to_owned(),
+            error_message: failure.to_string(),
+        }
+    }
+}
 
 /// The fields of an invocation event that ltisync reads; all optional.
 #[derive(Debug, Default, Deserialize)]
@@ -124,7 +162,7 @@ impl SyncFunction {
     /// event could not help). The invocation fails only when the deployment
     /// must be fixed (API key refused, LTIaaS redirecting, table unusable),
     /// so the errors alarm fires.
-    pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<Value, String> {
+    pub async fn handle(&self, event: &Value, deadline: SystemTime) -> Result<Value, SyncFailure> {
         if let Some(records) = stream::read_batch(event) {
             let response = self.post_batch(&records, deadline).await;
             return Ok(serde_json::to_value(response).expect("plain data"));
@@ -173,10 +211,10 @@ impl SyncFunction {
         response
     }
 
-    async fn run(&self, request: SyncRequest, follow_up: u32) -> Result<RunSummary, String> {
+    async fn run(&self, request: SyncRequest, follow_up: u32) -> Result<RunSummary, SyncFailure> {
         let mut summary = self.engine.run(request.clone()).await.map_err(|e| {
             tracing::error!(error = %e, "sync run failed");
-            e.to_string()
+            SyncFailure::StoreUnavailable(e.to_string())
         })?;
         if let Some(follow_ups) = &self.follow_ups {
             summary.follow_up = follow_ups.after(&summary, &request, follow_up).await;
@@ -204,21 +242,13 @@ impl SyncFunction {
             .pending_reasons
             .contains_key(PendingReason::ApiKeyRefused.name())
         {
-            return Err(
-                "LTIaaS refused ltisync's API key; fix the secret named by LTIAAS_API_KEY_SECRET. \
-                 Every grade is still pending."
-                    .into(),
-            );
+            return Err(SyncFailure::ApiKeyRefused);
         }
         if let Some(count) = summary
             .pending_reasons
             .get(PendingReason::LtiaasRedirected.name())
         {
-            return Err(format!(
-                "LTIaaS answered with a redirect, so the run stopped; {count} grades are still \
-                 pending with the Location in lastError. Check LTIAAS_URL and whatever stands in \
-                 front of LTIaaS (proxy, captive portal)."
-            ));
+            return Err(SyncFailure::LtiaasRedirected(*count));
         }
         Ok(summary)
     }

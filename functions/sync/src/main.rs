@@ -5,8 +5,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use ltisync::config::{ProcessEnv, SyncSettings};
 use ltisync::sync::SyncEngine;
 use serde_json::Value;
-use sync::follow_up::FollowUps;
-use sync::SyncFunction;
+use sync_function::follow_up::FollowUps;
+use sync_function::SyncFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,10 +17,8 @@ async fn main() -> Result<(), Error> {
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = event.context.deadline();
-        function
-            .handle(&event.payload, deadline)
-            .await
-            .map_err(Error::from)
+        // A SyncFailure becomes a Lambda diagnostic: its kind is the error type.
+        function.handle(&event.payload, deadline).await
     }))
     .await
 }

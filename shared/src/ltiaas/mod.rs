@@ -1,4 +1,4 @@
-//! The LTIaaS API client (see `ltiaas-api.md` for the contract it speaks).
+//! The LTIaaS API client (see `docs/ltiaas-api.md` for the contract it speaks).
 //!
 //! One [`LtiaasClient`] is built per cold start and shared: it keeps a pool
 //! of connections, applies connect and request timeouts, caps the size of a
@@ -108,6 +108,10 @@ pub enum LtiaasError {
     /// The request was not sent: the run is about to hit its deadline.
     #[error("not sent: the run's deadline is near")]
     NotSent,
+    /// The HTTP client itself could not be built (TLS set-up); nothing was
+    /// sent, and nothing about LTIaaS is known.
+    #[error("the HTTP client for LTIaaS could not be built: {0}")]
+    ClientSetup(String),
 }
 
 impl LtiaasError {
@@ -176,7 +180,7 @@ impl LtiaasClient {
             .user_agent(concat!("ltisync/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| LtiaasError::Unreachable(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| LtiaasError::ClientSetup(error_chain(&e)))?;
         Ok(Self {
             http,
             base: settings.base_url.as_str().trim_end_matches('/').to_owned(),

@@ -1053,7 +1053,7 @@ async fn measure_stream(plan: &Plan) -> StreamFigures {
         ..SyncTuning::default()
     };
     let platform_limit = tuning.platform_concurrency;
-    let rig = SyncRig::Engine(sync::SyncFunction::new(
+    let rig = SyncRig::Engine(sync_function::SyncFunction::new(
         engine(&sim, &store, tuning),
         "bench",
     ));

@@ -1,6 +1,6 @@
 //! A simulated LTIaaS, served over real HTTP on 127.0.0.1.
 //!
-//! It enforces the contract in `ltiaas-api.md`: the exact `Authorization`
+//! It enforces the contract in `docs/ltiaas-api.md`: the exact `Authorization`
 //! schemes (`LTIK-AUTH-V2` only for the ID token; `LTIK-AUTH-V2` or
 //! `SERVICE-AUTH-V1` for line items and scores), the 401 envelope, line item
 //! ids as one percent-encoded path segment, paging through `next`/`?url=`,
@@ -720,7 +720,7 @@ fn post_score(
         .expect("static response")
 }
 
-/// The score rules of the LTIaaS reference (see ltiaas-api.md §6).
+/// The score rules of the LTIaaS reference (see docs/ltiaas-api.md §6).
 fn validate_score(body: Option<&Value>) -> Result<(), String> {
     let body = body
         .and_then(Value::as_object)
