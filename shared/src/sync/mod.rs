@@ -176,6 +176,17 @@ impl SyncEngine {
     }
 
     fn context(&self, dry_run: bool, deadline: SystemTime) -> RunContext {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        if left <= self.tuning.deadline_margin {
+            tracing::error!(
+                left_ms = left.as_millis() as u64,
+                margin_ms = self.tuning.deadline_margin.as_millis() as u64,
+                "SYNC_DEADLINE_MARGIN_MS leaves no time to post before the deadline; \
+                 lower it below the function's timeout"
+            );
+        }
         RunContext {
             run_id: uuid::Uuid::new_v4().to_string(),
             dry_run,
