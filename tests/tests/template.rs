@@ -331,3 +331,63 @@ async fn an_unreadable_api_key_secret_fails_the_start_naming_it() {
     );
     assert!(api.first_poll().is_none());
 }
+
+/// Each template parameter that sets a sync variable has the code's default
+/// and exactly the range the code accepts.
+#[test]
+fn parameter_defaults_and_ranges_equal_the_codes() {
+    use ltisync::config::SyncSettings;
+    let params = &template()["Parameters"];
+    let base = [
+        ("LTIAAS_URL", "https://tool.ltiaas.com"),
+        ("LTIAAS_API_KEY", "key"),
+        ("TABLE_NAME", "ltisync"),
+    ];
+    let settings = |extra: Option<(&str, String)>| {
+        let mut vars: std::collections::HashMap<String, String> = base
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some((k, v)) = extra {
+            vars.insert(k.to_owned(), v);
+        }
+        SyncSettings::from_env(&move |name: &str| vars.get(name).cloned())
+    };
+    let defaults = settings(None).expect("the defaults are valid");
+    let code_default = |variable: &str| match variable {
+        "SYNC_CONCURRENCY" => defaults.tuning.concurrency as u64,
+        "SYNC_PLATFORM_CONCURRENCY" => defaults.tuning.platform_concurrency as u64,
+        "SYNC_RATE_LIMIT" => u64::from(defaults.tuning.rate_limit.unwrap_or(0)),
+        "SYNC_MAX_FOLLOW_UPS" => u64::from(defaults.max_follow_ups),
+        other => panic!("{other}"),
+    };
+    for (parameter, variable) in [
+        ("SyncConcurrency", "SYNC_CONCURRENCY"),
+        ("SyncPlatformConcurrency", "SYNC_PLATFORM_CONCURRENCY"),
+        ("SyncRateLimit", "SYNC_RATE_LIMIT"),
+        ("SyncMaxFollowUps", "SYNC_MAX_FOLLOW_UPS"),
+    ] {
+        let p = &params[parameter];
+        let number = |name: &str| {
+            p[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{parameter}.{name}"))
+        };
+        assert_eq!(
+            number("Default"),
+            code_default(variable),
+            "{parameter} default"
+        );
+        let (min, max) = (number("MinValue"), number("MaxValue"));
+        for inside in [min, max] {
+            assert!(
+                settings(Some((variable, inside.to_string()))).is_ok(),
+                "{parameter} {inside}"
+            );
+        }
+        for outside in [min.checked_sub(1), Some(max + 1)].into_iter().flatten() {
+            let err = settings(Some((variable, outside.to_string()))).unwrap_err();
+            assert_eq!(err.variable, variable, "{parameter} {outside}");
+        }
+    }
+}

@@ -294,11 +294,41 @@ impl LtiaasClient {
         credential: Credential,
         secret: &str,
     ) -> Result<Vec<u8>, LtiaasError> {
+        let auth = self.authorization(credential, secret)?;
+        let response = request
+            .header(header::AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let throttling = ThrottleSignals::of(response.headers());
+        if status.is_redirection() {
+            return Err(self.redirected(status, response.headers(), secret));
+        }
+        let body = read_capped(response).await.map_err(|e| match e {
+            ReadError::Transport(e) => self.transport_error(e),
+            ReadError::TooLarge => {
+                LtiaasError::BadResponse(format!("the body exceeds {MAX_RESPONSE_BYTES} bytes"))
+            }
+        })?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(self.refusal(status, &body, throttling, credential, secret))
+    }
+
+    /// `<scheme> <API key>:<credential>`, marked sensitive so no HTTP
+    /// library logs it. A credential that cannot travel in a header is as
+    /// good as refused.
+    fn authorization(
+        &self,
+        credential: Credential,
+        secret: &str,
+    ) -> Result<header::HeaderValue, LtiaasError> {
         let scheme = match credential {
             Credential::Ltik => "LTIK-AUTH-V2",
             Credential::ServiceKey => "SERVICE-AUTH-V1",
         };
-        // A credential that cannot travel in a header is as good as refused.
         if header::HeaderValue::try_from(self.api_key.expose_secret()).is_err() {
             return Err(LtiaasError::ApiKeyRefused(
                 "the API key contains characters not allowed in an HTTP header".into(),
@@ -315,66 +345,57 @@ impl LtiaasClient {
             ),
         })?;
         auth.set_sensitive(true);
-        let response = request
-            .header(header::AUTHORIZATION, auth)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        // Canvas reports its throttle budget; an exhausted one means a 403 is throttling.
-        let budget_exhausted = response
-            .headers()
-            .get("x-rate-limit-remaining")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .is_some_and(|remaining| remaining <= 0.0);
-        if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .map(|v| {
-                    let raw = String::from_utf8_lossy(v.as_bytes())
-                        .replace(secret, "[redacted]")
-                        .replace(self.api_key.expose_secret(), "[redacted]");
-                    crate::excerpt::excerpt(&raw)
-                })
-                .unwrap_or_else(|| "no Location".into());
-            return Err(LtiaasError::Redirected {
-                status: status.as_u16(),
-                location,
-            });
+        Ok(auth)
+    }
+
+    /// `text` with every copy of the secrets replaced. Applied to a whole
+    /// body before anything is cut from it, so no part of a secret echoed
+    /// back by a server (or a proxy) survives.
+    fn redacted(&self, text: &str, secret: &str) -> String {
+        text.replace(secret, "[redacted]")
+            .replace(self.api_key.expose_secret(), "[redacted]")
+    }
+
+    fn redirected(
+        &self,
+        status: StatusCode,
+        headers: &header::HeaderMap,
+        secret: &str,
+    ) -> LtiaasError {
+        let location = headers
+            .get(header::LOCATION)
+            .map(|v| {
+                let raw = String::from_utf8_lossy(v.as_bytes());
+                crate::excerpt::excerpt(&self.redacted(&raw, secret))
+            })
+            .unwrap_or_else(|| "no Location".into());
+        LtiaasError::Redirected {
+            status: status.as_u16(),
+            location,
         }
-        let body = read_capped(response).await.map_err(|e| match e {
-            ReadError::Transport(e) => self.transport_error(e),
-            ReadError::TooLarge => {
-                LtiaasError::BadResponse(format!("the body exceeds {MAX_RESPONSE_BYTES} bytes"))
-            }
-        })?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        // Redact the whole body before anything is cut from it, so no part of
-        // a secret echoed back by a server (or a proxy) survives.
-        let redact = |text: &str| {
-            text.replace(secret, "[redacted]")
-                .replace(self.api_key.expose_secret(), "[redacted]")
-        };
-        let raw = redact(&String::from_utf8_lossy(&body));
+    }
+
+    /// The error a non-2xx answer stands for.
+    fn refusal(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        throttling: ThrottleSignals,
+        credential: Credential,
+        secret: &str,
+    ) -> LtiaasError {
+        let raw = self.redacted(&String::from_utf8_lossy(body), secret);
         let throttled = status == StatusCode::FORBIDDEN
-            && (budget_exhausted || raw.to_ascii_lowercase().contains("rate limit exceeded"));
-        let message = shorten(&redact(&error_message(status, &body)));
-        Err(classify(
+            && (throttling.budget_exhausted
+                || raw.to_ascii_lowercase().contains("rate limit exceeded"));
+        let message = shorten(&self.redacted(&error_message(status, body), secret));
+        classify(
             status,
             message,
-            retry_after,
+            throttling.retry_after,
             credential,
             throttled,
-        ))
+        )
     }
 
     fn transport_error(&self, e: reqwest::Error) -> LtiaasError {
@@ -382,6 +403,32 @@ impl LtiaasClient {
             LtiaasError::Timeout(self.request_timeout)
         } else {
             LtiaasError::Unreachable(error_chain(&e))
+        }
+    }
+}
+
+/// What an answer's headers say about throttling.
+#[derive(Debug, Clone, Copy)]
+struct ThrottleSignals {
+    /// The server's `Retry-After`.
+    retry_after: Option<Duration>,
+    /// Canvas reports its throttle budget; an exhausted one means a 403 is
+    /// throttling, not a refusal.
+    budget_exhausted: bool,
+}
+
+impl ThrottleSignals {
+    fn of(headers: &header::HeaderMap) -> Self {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &header::HeaderValue| v.to_str().ok())
+        };
+        Self {
+            retry_after: text(header::RETRY_AFTER.as_str()).and_then(parse_retry_after),
+            budget_exhausted: text("x-rate-limit-remaining")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .is_some_and(|remaining| remaining <= 0.0),
         }
     }
 }
