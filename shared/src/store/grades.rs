@@ -336,16 +336,8 @@ impl Store {
         stamp: &AttributeValue,
     ) -> Result<WriteOutcome, StoreError> {
         let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(grade.pk.clone()))
-            .key(schema::SK, AttributeValue::S(grade.sk.clone()))
-            .consistent_read(true)
-            .send()
-            .within(self)
-            .await??
-            .item
+            .item_at(&grade.pk, &grade.sk)
+            .await?
             .unwrap_or_default();
         let unchanged = TOOL_ATTRIBUTES.iter().all(|name| {
             let expected = match *name {

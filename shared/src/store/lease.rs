@@ -165,17 +165,7 @@ impl Store {
     }
 
     async fn holder(&self, lock: LockItem<'_>) -> Result<Option<Lease>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(lock.pk.into()))
-            .key(schema::SK, AttributeValue::S(lock.sk.into()))
-            .consistent_read(true)
-            .send()
-            .within(self)
-            .await??;
-        let Some(item) = out.item else {
+        let Some(item) = self.item_at(lock.pk, lock.sk).await? else {
             return Ok(None);
         };
         let owner = match item.get("owner") {

@@ -124,6 +124,30 @@ impl Store {
         &self.table
     }
 
+    /// One item by its keys, read consistently (after a failed condition:
+    /// what is there now).
+    async fn item_at(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<
+        Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        StoreError,
+    > {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(pk.to_owned()))
+            .key(schema::SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .within(self)
+            .await??;
+        Ok(out.item)
+    }
+
     /// The same store, whose calls are cut at `cut_at`: a call that has not
     /// answered by then fails as [`StoreError::Unavailable`]. A write cut
     /// this way may or may not have taken effect; every write the sync makes
