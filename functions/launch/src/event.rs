@@ -252,7 +252,8 @@ fn check_uri_part(part: &str, text: &str) -> Result<(), String> {
 
 fn check_header(name: &str, value: &str) -> Result<(), String> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(token) {
+    // A bounded name: the messages below quote it whole.
+    if name.is_empty() || name.len() > 128 || !name.bytes().all(token) {
         return Err(format!("'{}' is not a header name", excerpt(name)));
     }
     if value.len() > MAX_HEADER_BYTES {
@@ -450,6 +451,16 @@ mod tests {
                 }
                 other => panic!("{event}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_huge_header_name_is_refused_without_being_quoted_whole() {
+        let mut event = v2("ltik=a");
+        event["headers"]["x".repeat(10_000)] = json!("v");
+        match read_event(&event) {
+            Err(EventError::BadRequest(message)) => assert!(message.len() < 300, "{message}"),
+            other => panic!("{other:?}"),
         }
     }
 
