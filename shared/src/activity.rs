@@ -164,6 +164,59 @@ pub struct LaunchCapture {
     /// The line item the LMS tied to this link, when it told us
     /// (`services.assignmentAndGrades.lineItemId`).
     pub line_item_hint: Option<String>,
+    /// What the service key may do, as the launch that carried it said.
+    pub services: GrantedServices,
+}
+
+/// What an activity's service key may do, as its launch reported it
+/// (`platform.productFamilyCode`, `services.namesAndRoles.available`,
+/// `services.assignmentAndGrades.scopes`). `None` everywhere means
+/// "not reported" (an older launch, a sparse ID token): the sync then
+/// behaves as if everything were granted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GrantedServices {
+    /// The LMS product (`canvas`, `moodle`, ...).
+    pub product_family_code: Option<String>,
+    /// Whether the names and roles service (the course roster) is offered.
+    pub names_and_roles: Option<bool>,
+    /// The AGS scopes granted.
+    pub ags_scopes: Option<Vec<String>>,
+}
+
+/// AGS scope: read and write line items.
+pub const LINE_ITEM_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem";
+/// AGS scope: read line items only.
+pub const LINE_ITEM_READONLY_SCOPE: &str =
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly";
+/// AGS scope: post scores.
+pub const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+
+impl GrantedServices {
+    fn grants(&self, scope: &str) -> bool {
+        self.ags_scopes
+            .as_ref()
+            .is_none_or(|granted| granted.iter().any(|s| s == scope))
+    }
+
+    /// Whether scores may be posted.
+    pub fn may_post_scores(&self) -> bool {
+        self.grants(SCORE_SCOPE)
+    }
+
+    /// Whether line items may be listed.
+    pub fn may_list_line_items(&self) -> bool {
+        self.grants(LINE_ITEM_SCOPE) || self.grants(LINE_ITEM_READONLY_SCOPE)
+    }
+
+    /// Whether line items may be created.
+    pub fn may_create_line_items(&self) -> bool {
+        self.grants(LINE_ITEM_SCOPE)
+    }
+
+    /// How scores for this LMS are written.
+    pub fn score_dialect(&self) -> crate::grade::ScoreDialect {
+        crate::grade::ScoreDialect::of_product_family(self.product_family_code.as_deref())
+    }
 }
 
 /// An activity as the sync reads it.
@@ -185,6 +238,8 @@ pub struct Activity {
     pub line_item_preferences: LineItemPreferences,
     /// Set when LTIaaS rejected the service key; cleared by the next launch.
     pub needs_relaunch: Option<String>,
+    /// What the service key may do.
+    pub services: GrantedServices,
 }
 
 /// How the sync picks or creates the activity's line item.
@@ -232,6 +287,24 @@ mod tests {
             assert!(ActivityKey::parse(bad).is_err(), "{bad} accepted");
         }
         assert!(ActivityKey::parse("a%2Fx#b#c").is_ok());
+    }
+
+    #[test]
+    fn unreported_scopes_grant_everything_and_reported_ones_only_themselves() {
+        let unknown = GrantedServices::default();
+        assert!(unknown.may_post_scores() && unknown.may_create_line_items());
+        let score_only = GrantedServices {
+            ags_scopes: Some(vec![SCORE_SCOPE.into()]),
+            ..Default::default()
+        };
+        assert!(score_only.may_post_scores());
+        assert!(!score_only.may_list_line_items() && !score_only.may_create_line_items());
+        let read_only = GrantedServices {
+            ags_scopes: Some(vec![LINE_ITEM_READONLY_SCOPE.into()]),
+            ..Default::default()
+        };
+        assert!(read_only.may_list_line_items() && !read_only.may_create_line_items());
+        assert!(!read_only.may_post_scores());
     }
 
     #[test]

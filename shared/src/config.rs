@@ -153,6 +153,9 @@ pub struct SyncTuning {
     /// Stop starting posts when less than this is left before the Lambda
     /// deadline (`SYNC_DEADLINE_MARGIN_MS`, 30000).
     pub deadline_margin: Duration,
+    /// Read each activity's course roster once per run and post only to
+    /// active learners (`SYNC_ROSTER_CHECK`, true).
+    pub roster_check: bool,
 }
 
 impl Default for SyncTuning {
@@ -166,6 +169,7 @@ impl Default for SyncTuning {
             retry_max_delay: Duration::from_secs(20),
             retry_budget: 1000,
             deadline_margin: Duration::from_secs(30),
+            roster_check: true,
         }
     }
 }
@@ -243,6 +247,7 @@ impl SyncTuning {
                 d.deadline_margin,
                 0..=900_000,
             )?,
+            roster_check: flag(env, "SYNC_ROSTER_CHECK", d.roster_check)?,
         })
     }
 }
@@ -363,6 +368,20 @@ fn number(
     }
 }
 
+fn flag(env: &impl Lookup, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    let Some(raw) = env.get(variable) else {
+        return Ok(default);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(
+            variable,
+            format!("must be true or false, got '{raw}'"),
+        )),
+    }
+}
+
 fn millis(
     env: &impl Lookup,
     variable: &'static str,
@@ -441,6 +460,10 @@ mod tests {
         }
         let err = SyncSettings::from_env(&env(&with(&[("SYNC_CONCURRENCY", "0")]))).unwrap_err();
         assert_eq!(err.variable, "SYNC_CONCURRENCY");
+        let err = SyncSettings::from_env(&env(&with(&[("SYNC_ROSTER_CHECK", "no")]))).unwrap_err();
+        assert_eq!(err.variable, "SYNC_ROSTER_CHECK");
+        let off = SyncSettings::from_env(&env(&with(&[("SYNC_ROSTER_CHECK", "False")]))).unwrap();
+        assert!(!off.tuning.roster_check);
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub enum InvalidGrade {
         /// The type found.
         found: &'static str,
     },
+    /// `startedAt` later than `submittedAt`.
+    #[error("startedAt must not be later than submittedAt")]
+    StartedAfterSubmitted,
     /// A stored item ltisync cannot read (missing key parts, another schema
     /// version, unparsable values).
     #[error("the grade item is malformed: {0}")]
@@ -132,6 +135,11 @@ pub struct Grade {
     pub grading_progress: GradingProgress,
     /// When the tool graded it.
     pub graded_at: OffsetDateTime,
+    /// When the learner started the work, when the tool knows.
+    pub started_at: Option<OffsetDateTime>,
+    /// When the learner submitted the work: what the LMS should count as
+    /// the submission time (the post itself comes later).
+    pub submitted_at: Option<OffsetDateTime>,
 }
 
 impl Grade {
@@ -150,6 +158,8 @@ impl Grade {
             activity_progress: ActivityProgress::default(),
             grading_progress: GradingProgress::default(),
             graded_at: OffsetDateTime::now_utc(),
+            started_at: None,
+            submitted_at: None,
         };
         grade.validate()?;
         Ok(grade)
@@ -165,6 +175,17 @@ impl Grade {
     pub fn with_progress(mut self, activity: ActivityProgress, grading: GradingProgress) -> Self {
         self.activity_progress = activity;
         self.grading_progress = grading;
+        self
+    }
+
+    /// Sets when the learner started and submitted the work.
+    pub fn with_submission(
+        mut self,
+        started_at: Option<OffsetDateTime>,
+        submitted_at: Option<OffsetDateTime>,
+    ) -> Self {
+        self.started_at = started_at;
+        self.submitted_at = submitted_at;
         self
     }
 
@@ -186,12 +207,29 @@ impl Grade {
         if self.score_given.is_some() && self.score_maximum.is_none() {
             return Err(InvalidGrade::MissingMaximum);
         }
+        if let (Some(started), Some(submitted)) = (self.started_at, self.submitted_at) {
+            if started > submitted {
+                return Err(InvalidGrade::StartedAfterSubmitted);
+            }
+        }
         Ok(())
     }
 
     /// The score LTIaaS receives: progress always set, `scoreMaximum` sent
-    /// together with `scoreGiven`, no `timestamp` (LTIaaS stamps it).
-    pub fn to_score(&self) -> ScorePost {
+    /// together with `scoreGiven`, no `timestamp` (LTIaaS stamps it), and
+    /// the submission times in the form `dialect` reads.
+    pub fn to_score(&self, dialect: ScoreDialect) -> ScorePost {
+        let submission =
+            (self.started_at.is_some() || self.submitted_at.is_some()).then(|| Submission {
+                started_at: self.started_at.map(rfc3339),
+                submitted_at: self.submitted_at.map(rfc3339),
+            });
+        let canvas_submission = match (dialect, self.submitted_at) {
+            (ScoreDialect::Canvas, Some(at)) => Some(CanvasSubmission {
+                submitted_at: rfc3339(at),
+            }),
+            _ => None,
+        };
         ScorePost {
             user_id: self.user_id.clone(),
             activity_progress: self.activity_progress,
@@ -199,8 +237,62 @@ impl Grade {
             score_given: self.score_given,
             score_maximum: self.score_given.and(self.score_maximum),
             comment: self.comment.clone(),
+            submission,
+            canvas_submission,
         }
     }
+}
+
+/// Which LMS reads the score, where that changes what is sent.
+///
+/// Canvas takes a submission's time from the moment the score arrives
+/// unless its own extension says otherwise, so a grade synced after the due
+/// date would be marked late; every other LMS reads the AGS `submission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScoreDialect {
+    /// AGS as written.
+    #[default]
+    Standard,
+    /// AGS plus Canvas's `https://canvas.instructure.com/lti/submission`.
+    Canvas,
+}
+
+impl ScoreDialect {
+    /// The dialect of a platform, from the ID token's
+    /// `platform.productFamilyCode` (`canvas`, `moodle`, ...).
+    pub fn of_product_family(code: Option<&str>) -> Self {
+        match code {
+            Some(code) if code.trim().eq_ignore_ascii_case("canvas") => Self::Canvas,
+            _ => Self::Standard,
+        }
+    }
+}
+
+/// A time as RFC 3339 in UTC (`2026-11-28T09:30:00Z`).
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a valid time formats as RFC 3339")
+}
+
+/// AGS `submission`: when the learner worked on what is graded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Submission {
+    /// When the learner started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When the learner submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+}
+
+/// Canvas's score extension: the submission time Canvas records (and
+/// judges lateness by) instead of the time the score arrives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanvasSubmission {
+    /// When the learner submitted.
+    pub submitted_at: String,
 }
 
 /// `POST /api/lineitems/:id/scores` body.
@@ -222,6 +314,15 @@ pub struct ScorePost {
     /// Comment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// When the learner started and submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submission: Option<Submission>,
+    /// Canvas only: the submission time Canvas records.
+    #[serde(
+        rename = "https://canvas.instructure.com/lti/submission",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub canvas_submission: Option<CanvasSubmission>,
 }
 
 #[cfg(test)]
@@ -252,7 +353,9 @@ mod tests {
 
     #[test]
     fn zero_is_a_valid_score_and_is_sent() {
-        let score = Grade::new("u", 0.0, 10.0).unwrap().to_score();
+        let score = Grade::new("u", 0.0, 10.0)
+            .unwrap()
+            .to_score(ScoreDialect::Canvas);
         let json = serde_json::to_value(&score).unwrap();
         assert_eq!(
             json,
@@ -265,8 +368,56 @@ mod tests {
     fn a_cleared_score_sends_no_maximum() {
         let mut grade = Grade::new("u", 1.0, 10.0).unwrap().with_comment("redo");
         grade.score_given = None;
-        let json = serde_json::to_value(grade.to_score()).unwrap();
+        let json = serde_json::to_value(grade.to_score(ScoreDialect::Standard)).unwrap();
         assert!(json.get("scoreMaximum").is_none());
         assert_eq!(json["comment"], "redo");
+    }
+
+    #[test]
+    fn submission_times_go_as_ags_and_for_canvas_also_as_its_extension() {
+        let at = |s: &str| {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let grade = Grade::new("u", 1.0, 2.0).unwrap().with_submission(
+            Some(at("2026-11-20T09:00:00+01:00")),
+            Some(at("2026-11-20T10:15:30.5Z")),
+        );
+        let canvas = serde_json::to_value(grade.to_score(ScoreDialect::Canvas)).unwrap();
+        assert_eq!(
+            canvas["submission"],
+            serde_json::json!({"startedAt": "2026-11-20T08:00:00Z",
+                               "submittedAt": "2026-11-20T10:15:30.5Z"})
+        );
+        assert_eq!(
+            canvas["https://canvas.instructure.com/lti/submission"],
+            serde_json::json!({"submitted_at": "2026-11-20T10:15:30.5Z"})
+        );
+        let moodle = serde_json::to_value(grade.to_score(ScoreDialect::Standard)).unwrap();
+        assert!(moodle
+            .get("https://canvas.instructure.com/lti/submission")
+            .is_none());
+        assert_eq!(moodle["submission"], canvas["submission"]);
+        let backwards = grade.with_submission(
+            Some(at("2026-11-21T00:00:00Z")),
+            Some(at("2026-11-20T00:00:00Z")),
+        );
+        assert_eq!(
+            backwards.validate().unwrap_err(),
+            InvalidGrade::StartedAfterSubmitted
+        );
+    }
+
+    #[test]
+    fn the_dialect_follows_the_product_family() {
+        assert_eq!(
+            ScoreDialect::of_product_family(Some("Canvas")),
+            ScoreDialect::Canvas
+        );
+        for other in [Some("moodle"), Some(""), None] {
+            assert_eq!(
+                ScoreDialect::of_product_family(other),
+                ScoreDialect::Standard
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::activity::{ActivityIds, ActivityKey, LaunchCapture};
+use crate::activity::{ActivityIds, ActivityKey, GrantedServices, LaunchCapture};
 use crate::ltiaas::{IdToken, LtiaasClient, LtiaasError};
 use crate::secrets::Ltik;
 use crate::store::{Store, StoreError};
@@ -150,6 +150,14 @@ pub fn capture_from_token(token: IdToken) -> Result<LaunchCapture, String> {
     let ids =
         ActivityIds::new(token.platform.id, context.id, link.id).map_err(|e| e.to_string())?;
     let services = token.services.unwrap_or_default();
+    let granted = GrantedServices {
+        product_family_code: token.platform.product_family_code.clone(),
+        names_and_roles: services.names_and_roles.as_ref().map(|n| n.available),
+        ags_scopes: services
+            .assignment_and_grades
+            .as_ref()
+            .and_then(|ags| ags.scopes.clone()),
+    };
     Ok(LaunchCapture {
         ids,
         service_key: services.service_key,
@@ -161,6 +169,7 @@ pub fn capture_from_token(token: IdToken) -> Result<LaunchCapture, String> {
             .assignment_and_grades
             .filter(|ags| ags.available)
             .and_then(|ags| ags.line_item_id),
+        services: granted,
     })
 }
 

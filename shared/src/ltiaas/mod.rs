@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 pub use types::{
-    AssignmentAndGrades, Context, IdToken, LaunchClaims, LineItem, LineItemPage, NewLineItem,
-    Platform, ResourceLink, Services,
+    AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LineItem, LineItemPage,
+    Member, MembershipPage, NewLineItem, Platform, ResourceLink, Services,
 };
 
 use crate::activity::KEY_COMPONENT;
@@ -280,6 +280,33 @@ impl LtiaasClient {
         check_score_accepted(&body)
     }
 
+    /// `GET /api/memberships?role=Learner`: the first page of the service
+    /// key's course roster, learners only where the LMS filters by role.
+    pub async fn learners(&self, key: &ServiceKey) -> Result<MembershipPage, LtiaasError> {
+        let request = self
+            .request(Method::GET, "/api/memberships")
+            .query(&[("role", "Learner")]);
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
+    /// `GET /api/memberships?url=...`: a further page, from a page's `next`.
+    pub async fn memberships_page(
+        &self,
+        key: &ServiceKey,
+        next: &str,
+    ) -> Result<MembershipPage, LtiaasError> {
+        let request = self
+            .request(Method::GET, "/api/memberships")
+            .query(&[("url", next)]);
+        let body = self
+            .send(request, Credential::ServiceKey, key.expose_secret())
+            .await?;
+        parse(&body)
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))
@@ -488,16 +515,14 @@ fn classify(
     }
 }
 
-/// The most useful text of an error answer: the envelope's description and
-/// message, else the raw body (shortened), else the status reason.
+/// The most useful text of an error answer: the envelope's code and
+/// description, the messages of `details.errors[]`, and what the LMS itself
+/// said (`details.bodyReceived`), so "course concluded" reaches `lastError`
+/// as such; else the raw body; else the status reason. Both envelope
+/// shapes are in docs/ltiaas-api.md §2.
 fn error_message(status: StatusCode, body: &[u8]) -> String {
-    if let Ok(envelope) = serde_json::from_slice::<types::ErrorEnvelope>(body) {
-        let details = envelope.details.unwrap_or_default();
-        let parts: Vec<String> = [details.message, details.description, envelope.error]
-            .into_iter()
-            .flatten()
-            .filter(|s| !s.is_empty())
-            .collect();
+    if let Ok(serde_json::Value::Object(envelope)) = serde_json::from_slice(body) {
+        let parts = envelope_messages(&envelope);
         if !parts.is_empty() {
             return parts.join(": ");
         }
@@ -508,6 +533,81 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
         status.canonical_reason().unwrap_or("no details").to_owned()
     } else {
         text.to_owned()
+    }
+}
+
+fn envelope_messages(envelope: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let details = envelope.get("details");
+    let field = |name: &str| details.and_then(|d| d.get(name));
+    let mut parts: Vec<String> = Vec::new();
+    let mut add = |part: String| {
+        if !part.is_empty() && !parts.contains(&part) {
+            parts.push(part);
+        }
+    };
+    for name in ["message", "description"] {
+        if let Some(serde_json::Value::String(text)) = field(name) {
+            add(text.trim().to_owned());
+        }
+    }
+    if let Some(errors) = field("errors") {
+        messages_in(errors, 0).into_iter().for_each(&mut add);
+    }
+    if let Some(said) = field("bodyReceived").and_then(lms_message) {
+        add(format!("the LMS said: {said}"));
+    }
+    if let Some(serde_json::Value::String(error)) = envelope.get("error") {
+        add(error.trim().to_owned());
+    }
+    parts
+}
+
+/// The LMS's own answer, relayed by LTIaaS as JSON or as text.
+fn lms_message(received: &serde_json::Value) -> Option<String> {
+    let parsed;
+    let value = match received {
+        serde_json::Value::String(text) => match serde_json::from_str(text) {
+            Ok(json) => {
+                parsed = json;
+                &parsed
+            }
+            Err(_) => return Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
+        },
+        other => other,
+    };
+    let messages = messages_in(value, 0);
+    if messages.is_empty() {
+        Some(value.to_string()).filter(|t| t != "null" && t != "{}")
+    } else {
+        Some(messages.join("; "))
+    }
+}
+
+/// The human-readable messages in an error body, however the LMS nests
+/// them (`message`, `error`, `error_description`, `detail`, `errors`).
+fn messages_in(value: &serde_json::Value, depth: usize) -> Vec<String> {
+    const FIELDS: [&str; 6] = [
+        "message",
+        "error_description",
+        "detail",
+        "description",
+        "errors",
+        "error",
+    ];
+    match value {
+        _ if depth > 4 => Vec::new(),
+        serde_json::Value::String(text) if !text.trim().is_empty() => vec![text.trim().to_owned()],
+        serde_json::Value::Array(items) => items
+            .iter()
+            .flat_map(|item| messages_in(item, depth + 1))
+            .collect(),
+        serde_json::Value::Object(object) => FIELDS
+            .iter()
+            .filter_map(|name| object.get(*name))
+            .map(|inner| messages_in(inner, depth + 1))
+            .find(|found| !found.is_empty())
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
@@ -641,5 +741,29 @@ mod tests {
             "INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.: Unauthorized"
         );
         assert_eq!(error_message(StatusCode::BAD_GATEWAY, b""), "Bad Gateway");
+    }
+
+    #[test]
+    fn the_lms_message_is_found_in_both_envelope_shapes() {
+        let relayed = br#"{"status":422,"error":"Unprocessable Entity","details":{"message":"LMS_ERROR","externalError":true,"bodyReceived":{"errors":{"type":"unprocessable_entity","message":"Course has concluded"}}}}"#;
+        assert_eq!(
+            error_message(StatusCode::UNPROCESSABLE_ENTITY, relayed),
+            "LMS_ERROR: the LMS said: Course has concluded: Unprocessable Entity"
+        );
+        let as_text = br#"{"status":400,"details":{"bodyReceived":"{\"error\":\"Incorrect score received\"}"}}"#;
+        assert_eq!(
+            error_message(StatusCode::BAD_REQUEST, as_text),
+            "the LMS said: Incorrect score received"
+        );
+        let listed = br#"{"status":403,"error":"Forbidden","details":{"errors":["SERVICE_NOT_AVAILABLE_FOR_CONTEXT",{"message":"Maximum attempts reached"}]}}"#;
+        assert_eq!(
+            error_message(StatusCode::FORBIDDEN, listed),
+            "SERVICE_NOT_AVAILABLE_FOR_CONTEXT: Maximum attempts reached: Forbidden"
+        );
+        let opaque = br#"{"details":{"bodyReceived":{"code":7}}}"#;
+        assert_eq!(
+            error_message(StatusCode::BAD_REQUEST, opaque),
+            r#"the LMS said: {"code":7}"#
+        );
     }
 }

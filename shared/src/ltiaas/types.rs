@@ -93,9 +93,20 @@ pub struct Services {
     /// Assignment and Grade Services.
     #[serde(default)]
     pub assignment_and_grades: Option<AssignmentAndGrades>,
+    /// Names and Roles Provisioning (the course roster).
+    #[serde(default)]
+    pub names_and_roles: Option<Availability>,
     /// The context's service key: present only when AGS or NRPS is available.
     #[serde(default, deserialize_with = "optional_service_key")]
     pub service_key: Option<ServiceKey>,
+}
+
+/// A service that is offered or not (`{"available": bool}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Availability {
+    /// Whether the LMS offers it here.
+    #[serde(default)]
+    pub available: bool,
 }
 
 /// `services.assignmentAndGrades`.
@@ -108,6 +119,36 @@ pub struct AssignmentAndGrades {
     /// The line item tied to this link, when exactly one is.
     #[serde(default)]
     pub line_item_id: Option<String>,
+    /// The AGS scopes the LMS granted (absent: not reported).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `GET /api/memberships`: one page of the course roster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MembershipPage {
+    /// Members on this page.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// The next page, to pass back verbatim as `?url=`.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// One member of the roster; personal data (name, email) is never read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The LMS user id (the `userId` a score names).
+    #[serde(deserialize_with = "string_or_number")]
+    pub user_id: String,
+    /// LIS role URIs (or short names) in the course.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// `Active` (also when absent), `Inactive` or `Deleted`.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// One AGS line item (a gradebook column).
@@ -165,23 +206,6 @@ pub struct NewLineItem {
     /// Tool-defined tag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
-}
-
-/// The LTIaaS error envelope; every part optional.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorEnvelope {
-    #[serde(default)]
-    pub error: Option<String>,
-    #[serde(default)]
-    pub details: Option<ErrorDetails>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorDetails {
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedC
 use serde::Deserialize;
 
 use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
-use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
+use crate::activity::{
+    Activity, ActivityIds, ActivityKey, GrantedServices, LaunchCapture, LineItemPreferences,
+};
 use crate::secrets::{ExposeSecret, ServiceKey};
 
 /// An activity item as stored (see the README for every attribute).
@@ -34,6 +36,12 @@ struct ActivityItem {
     line_item_score_maximum: Option<f64>,
     #[serde(default)]
     needs_relaunch: Option<String>,
+    #[serde(default)]
+    product_family_code: Option<String>,
+    #[serde(default)]
+    names_and_roles_available: Option<bool>,
+    #[serde(default)]
+    ags_scopes: Option<Vec<String>>,
 }
 
 impl TryFrom<ActivityItem> for Activity {
@@ -56,6 +64,11 @@ impl TryFrom<ActivityItem> for Activity {
                 score_maximum: item.line_item_score_maximum,
             },
             needs_relaunch: item.needs_relaunch,
+            services: GrantedServices {
+                product_family_code: item.product_family_code,
+                names_and_roles: item.names_and_roles_available,
+                ags_scopes: item.ags_scopes,
+            },
         })
     }
 }
@@ -93,6 +106,14 @@ impl Update {
     fn set_optional(&mut self, attribute: &str, value: Option<&String>) {
         if let Some(v) = value {
             self.set(attribute, AttributeValue::S(v.clone()));
+        }
+    }
+
+    /// Sets `attribute` to `value`, or removes it when there is none.
+    fn replace(&mut self, attribute: &str, value: Option<AttributeValue>) {
+        match value {
+            Some(v) => self.set(attribute, v),
+            None => self.remove(attribute),
         }
     }
 
@@ -159,10 +180,10 @@ impl Store {
         update.set("lastLaunchAt", now.clone());
         update.set_if_absent("firstLaunchAt", now.clone());
         update.add("launchCount", AttributeValue::N("1".into()));
-        match &launch.line_item_hint {
-            Some(id) => update.set("launchLineItemId", AttributeValue::S(id.clone())),
-            None => update.remove("launchLineItemId"),
-        }
+        update.replace(
+            "launchLineItemId",
+            launch.line_item_hint.clone().map(AttributeValue::S),
+        );
         if let Some(service_key) = &launch.service_key {
             update.set(
                 "serviceKey",
@@ -170,6 +191,7 @@ impl Store {
             );
             update.set("serviceKeyAt", now);
             update.remove("needsRelaunch");
+            record_services(&mut update, &launch.services);
         }
         self.client
             .update_item()
@@ -411,6 +433,26 @@ fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, Sto
     let parsed: ActivityItem =
         serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
     Activity::try_from(parsed)
+}
+
+/// What the new service key may do: recorded with the key (and only with
+/// one), since it describes that key. Anything the launch did not report is
+/// removed, so a stale scope list never outlives its key.
+fn record_services(update: &mut Update, services: &GrantedServices) {
+    update.replace(
+        "productFamilyCode",
+        services.product_family_code.clone().map(AttributeValue::S),
+    );
+    update.replace(
+        "namesAndRolesAvailable",
+        services.names_and_roles.map(AttributeValue::Bool),
+    );
+    update.replace(
+        "agsScopes",
+        services.ags_scopes.as_ref().map(|scopes| {
+            AttributeValue::L(scopes.iter().cloned().map(AttributeValue::S).collect())
+        }),
+    );
 }
 
 /// A failed condition is an expected race, not an error.

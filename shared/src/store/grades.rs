@@ -25,6 +25,8 @@ const TOOL_ATTRIBUTES: &[&str] = &[
     "activityProgress",
     "gradingProgress",
     "gradedAt",
+    "startedAt",
+    "submittedAt",
 ];
 
 /// A grade waiting to be posted, as read from the table.
@@ -136,6 +138,14 @@ impl Store {
         }
         if let Some(comment) = &grade.comment {
             item.insert("comment".into(), AttributeValue::S(comment.clone()));
+        }
+        for (name, at) in [
+            ("startedAt", grade.started_at),
+            ("submittedAt", grade.submitted_at),
+        ] {
+            if let Some(at) = at {
+                item.insert(name.into(), AttributeValue::S(now_rfc3339(at)));
+            }
         }
         self.client
             .put_item()
@@ -486,14 +496,8 @@ fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade,
             excerpt(&grade_sk(&user_id))
         )));
     }
-    let graded_at = match text(&item, "gradedAt")? {
-        Some(text) => OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| {
-            InvalidGrade::Malformed(format!(
-                "gradedAt '{}' is not an ISO 8601 time ({e})",
-                excerpt(&text)
-            ))
-        })?,
-        None => return Err(InvalidGrade::Malformed("gradedAt is missing".into())),
+    let Some(graded_at) = time_at(&item, "gradedAt")? else {
+        return Err(InvalidGrade::Malformed("gradedAt is missing".into()));
     };
     let grade = Grade {
         user_id,
@@ -509,6 +513,8 @@ fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade,
             .transpose()?
             .unwrap_or_default(),
         graded_at,
+        started_at: time_at(&item, "startedAt")?,
+        submitted_at: time_at(&item, "submittedAt")?,
     };
     grade.validate()?;
     Ok(grade)
@@ -526,6 +532,24 @@ fn text(
         Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
         Some(other) => Err(wrong_type(name, "a string (S)", other)),
     }
+}
+
+/// An RFC 3339 time attribute (a string), as [`text`] does for strings.
+fn time_at(
+    item: &HashMap<String, AttributeValue>,
+    name: &'static str,
+) -> Result<Option<OffsetDateTime>, InvalidGrade> {
+    let Some(raw) = text(item, name)? else {
+        return Ok(None);
+    };
+    OffsetDateTime::parse(&raw, &Rfc3339)
+        .map(Some)
+        .map_err(|e| {
+            InvalidGrade::Malformed(format!(
+                "{name} '{}' is not an RFC 3339 time such as 2026-11-28T09:30:00Z ({e})",
+                excerpt(&raw)
+            ))
+        })
 }
 
 /// A number attribute, as [`text`] does for strings.
@@ -661,6 +685,16 @@ mod tests {
                 "scoreMaximum: expected a number (N), found a boolean (BOOL)",
             ),
             ("gradedAt", s("yesterday"), "gradedAt 'yesterday'"),
+            (
+                "submittedAt",
+                s("2026-13-01"),
+                "submittedAt '2026-13-01' is not an RFC 3339 time",
+            ),
+            (
+                "startedAt",
+                n("1700000000"),
+                "startedAt: expected a string (S), found a number (N)",
+            ),
             ("pending", s("other"), "copy of pk"),
             ("sk", s("GRADE#someone-else"), "sk must be"),
             ("pk", s("ACT#bad"), "is not 'ACT#'"),

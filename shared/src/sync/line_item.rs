@@ -75,32 +75,35 @@ pub fn belongs(activity: &Activity, item: &LineItem) -> bool {
             .is_none_or(|t| item.tag.as_deref() == Some(t))
 }
 
-/// The known id, if any (step 1).
+/// The known id, if any (step 1). Where the LMS grants no line item
+/// scope, the launch's id comes first: it is the LMS's own word, and
+/// nothing else can be checked.
 pub fn known(activity: &Activity) -> Option<Resolved> {
-    activity
-        .line_item_id
-        .clone()
-        .map(|id| Resolved {
-            id,
-            source: Source::Cache,
-        })
-        .or_else(|| {
-            activity.launch_line_item_id.clone().map(|id| Resolved {
-                id,
-                source: Source::Launch,
-            })
-        })
+    let cached = activity.line_item_id.clone().map(|id| Resolved {
+        id,
+        source: Source::Cache,
+    });
+    let launched = activity.launch_line_item_id.clone().map(|id| Resolved {
+        id,
+        source: Source::Launch,
+    });
+    if activity.services.may_list_line_items() {
+        cached.or(launched)
+    } else {
+        launched.or(cached)
+    }
 }
 
 /// Steps 2 and 3. Retried as a whole, so a create whose answer was lost is
 /// found by the next attempt's listing instead of being created twice.
+/// `None`: nothing listed, and the LMS grants no scope to create one.
 pub async fn find_or_create(
     client: &LtiaasClient,
     gate: &RequestGate,
     activity: &Activity,
     key: &ServiceKey,
     score_maximum_hint: Option<f64>,
-) -> Result<Resolved, LtiaasError> {
+) -> Result<Option<Resolved>, LtiaasError> {
     let platform = activity.ids.platform_id.as_str();
     gate.with_retries(|| async {
         let prefs = &activity.line_item_preferences;
@@ -117,16 +120,19 @@ pub async fn find_or_create(
         let mut seen_next = std::collections::HashSet::new();
         loop {
             if let Some(item) = page.line_items.iter().find(|i| belongs(activity, i)) {
-                return Ok(Resolved {
+                return Ok(Some(Resolved {
                     id: item.id.clone(),
                     source: Source::Listed,
-                });
+                }));
             }
             let Some(next) = page.next.take() else { break };
-            check_next_page(&mut seen_next, &next)?;
+            check_next_page(&mut seen_next, &next, MAX_PAGES, "line items for one link")?;
             page = gate
                 .send(platform, || client.line_items_page(key, &next))
                 .await?;
+        }
+        if !activity.services.may_create_line_items() {
+            return Ok(None);
         }
         let new = NewLineItem {
             label: prefs
@@ -143,20 +149,22 @@ pub async fn find_or_create(
         let created = gate
             .send(platform, || client.create_line_item(key, &new))
             .await?;
-        Ok(Resolved {
+        Ok(Some(Resolved {
             id: created.id,
             source: Source::Created,
-        })
+        }))
     })
     .await
 }
 
-/// Stops a listing whose `next` links loop or never end. Creating a line
-/// item then could duplicate a column on an unread page, so the activity
-/// waits with the reason instead.
-fn check_next_page(
+/// Stops a listing whose `next` links loop or pass `limit` pages (of
+/// `listing`, for the message). For line items, creating one then could
+/// duplicate a column on an unread page, so the activity waits instead.
+pub(super) fn check_next_page(
     seen: &mut std::collections::HashSet<String>,
     next: &str,
+    limit: usize,
+    listing: &str,
 ) -> Result<(), LtiaasError> {
     if !seen.insert(next.to_owned()) {
         return Err(LtiaasError::Paging(format!(
@@ -164,9 +172,9 @@ fn check_next_page(
             crate::excerpt::excerpt(next)
         )));
     }
-    if seen.len() >= MAX_PAGES {
+    if seen.len() >= limit {
         return Err(LtiaasError::Paging(format!(
-            "the LMS listed more than {MAX_PAGES} pages of line items for one link"
+            "the LMS listed more than {limit} pages of {listing}"
         )));
     }
     Ok(())
@@ -188,6 +196,7 @@ mod tests {
             launch_line_item_id: None,
             line_item_preferences: prefs,
             needs_relaunch: None,
+            services: Default::default(),
         }
     }
 
@@ -228,9 +237,10 @@ mod tests {
     #[test]
     fn a_repeating_next_link_stops_the_listing() {
         let mut seen = std::collections::HashSet::new();
-        assert!(check_next_page(&mut seen, "https://lms/p2").is_ok());
-        assert!(check_next_page(&mut seen, "https://lms/p3").is_ok());
-        let err = check_next_page(&mut seen, "https://lms/p2").unwrap_err();
+        let mut check = |next| check_next_page(&mut seen, next, 10, "things");
+        assert!(check("https://lms/p2").is_ok());
+        assert!(check("https://lms/p3").is_ok());
+        let err = check("https://lms/p2").unwrap_err();
         assert!(
             err.to_string().contains("'https://lms/p2' repeats"),
             "{err}"

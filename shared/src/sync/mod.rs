@@ -29,6 +29,7 @@ pub mod limits;
 pub mod line_item;
 pub mod plan;
 mod post;
+pub mod roster;
 pub mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -376,7 +377,7 @@ impl SyncEngine {
                 .would_post
                 .extend(work.grades.iter().map(|g| PlannedScore {
                     activity_key: work.activity.key.to_string(),
-                    score: g.grade.to_score(),
+                    score: g.grade.to_score(work.activity.services.score_dialect()),
                 }));
         }
         plan.decided
@@ -437,6 +438,8 @@ impl SyncEngine {
             .await;
         summary.activities_needing_relaunch += state.relaunch_marked.load(Ordering::Relaxed);
         summary.line_items_created = state.line_items_created.load(Ordering::Relaxed);
+        summary.rosters_read = state.rosters_read.load(Ordering::Relaxed);
+        summary.rosters_unavailable = state.rosters_unavailable.load(Ordering::Relaxed);
         summary.requests = gate.requests();
         summary.retries = gate.retries();
         settled

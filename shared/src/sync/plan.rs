@@ -86,12 +86,12 @@ pub fn plan(
     plan.activities_seen = by_activity.len() as u64;
     for (key, grades) in by_activity {
         match readiness(activities.remove(&key)) {
-            Ok((activity, service_key)) => plan.ready.push(ActivityWork {
-                activity,
+            Readiness::Ready(activity, service_key) => plan.ready.push(ActivityWork {
+                activity: *activity,
                 service_key,
                 grades,
             }),
-            Err(reason) => {
+            Readiness::Waits(reason) => {
                 if reason == PendingReason::NeedsRelaunch {
                     plan.activities_needing_relaunch += 1;
                 }
@@ -103,26 +103,60 @@ pub fn plan(
                     outcome: GradeOutcome::Pending(reason),
                 }));
             }
+            Readiness::Fails(reason) => {
+                tracing::warn!(activity = %key, reason, "the activity's grades cannot be posted");
+                plan.decided.extend(grades.into_iter().map(|g| Decided {
+                    stored: g.stored,
+                    outcome: GradeOutcome::Failed {
+                        status: None,
+                        reason: reason.clone(),
+                    },
+                }));
+            }
         }
     }
     plan
 }
 
-/// Whether an activity's grades can be posted, and with which key.
-fn readiness(
-    activity: Option<Result<Activity, String>>,
-) -> Result<(Activity, ServiceKey), PendingReason> {
-    match activity {
-        None => Err(PendingReason::ActivityNotLaunched),
-        Some(Err(_)) => Err(PendingReason::ActivityMalformed),
-        Some(Ok(activity)) if activity.needs_relaunch.is_some() => {
-            Err(PendingReason::NeedsRelaunch)
-        }
-        Some(Ok(activity)) => match activity.service_key.clone() {
-            Some(key) => Ok((activity, key)),
-            None => Err(PendingReason::NoServiceKey),
-        },
+/// Whether an activity's grades can be posted now, wait, or never can
+/// with what the LMS granted.
+enum Readiness {
+    Ready(Box<Activity>, ServiceKey),
+    Waits(PendingReason),
+    Fails(String),
+}
+
+/// `lastError` of grades whose activity's key may not post scores.
+pub const NO_SCORE_SCOPE: &str = "NO_SCORE_SCOPE: the LMS did not grant the AGS score scope \
+     for this activity, so no score can be posted; enable it in the LMS's tool settings, \
+     launch the activity once, then requeue";
+
+/// `lastError` of grades whose activity has no line item ltisync may use.
+pub const NO_LINE_ITEM_SCOPE: &str = "NO_LINE_ITEM_SCOPE: the LMS granted no line item \
+     scope and named no line item at launch, so there is no column to post to; give the link \
+     a gradebook column (or the line item scope) in the LMS, launch once, then requeue";
+
+fn readiness(activity: Option<Result<Activity, String>>) -> Readiness {
+    let activity = match activity {
+        None => return Readiness::Waits(PendingReason::ActivityNotLaunched),
+        Some(Err(_)) => return Readiness::Waits(PendingReason::ActivityMalformed),
+        Some(Ok(activity)) => activity,
+    };
+    if activity.needs_relaunch.is_some() {
+        return Readiness::Waits(PendingReason::NeedsRelaunch);
     }
+    let Some(key) = activity.service_key.clone() else {
+        return Readiness::Waits(PendingReason::NoServiceKey);
+    };
+    let services = &activity.services;
+    if !services.may_post_scores() {
+        return Readiness::Fails(NO_SCORE_SCOPE.into());
+    }
+    let known_line_item = activity.launch_line_item_id.is_some() || activity.line_item_id.is_some();
+    if !services.may_list_line_items() && !known_line_item {
+        return Readiness::Fails(NO_LINE_ITEM_SCOPE.into());
+    }
+    Readiness::Ready(Box::new(activity), key)
 }
 
 /// The order to post in, as (activity, grade) indexes into `ready`:
@@ -176,6 +210,7 @@ mod tests {
             launch_line_item_id: None,
             line_item_preferences: LineItemPreferences::default(),
             needs_relaunch: None,
+            services: Default::default(),
         }
     }
 
@@ -264,6 +299,40 @@ mod tests {
             ]
         );
         assert_eq!(plan.activities_needing_relaunch, 1);
+    }
+
+    #[test]
+    fn missing_scopes_fail_the_grades_once_with_the_reason() {
+        use crate::activity::{LINE_ITEM_SCOPE, SCORE_SCOPE};
+        let scopes = |list: &[&str]| Some(list.iter().map(|s| s.to_string()).collect());
+        let mut no_score = activity("p", "no-score", Some("k"));
+        no_score.services.ags_scopes = scopes(&[LINE_ITEM_SCOPE]);
+        let mut no_column = activity("p", "no-column", Some("k"));
+        no_column.services.ags_scopes = scopes(&[SCORE_SCOPE]);
+        let mut named = activity("p", "named", Some("k"));
+        named.services.ags_scopes = scopes(&[SCORE_SCOPE]);
+        named.launch_line_item_id = Some("https://lms/li/1".into());
+        let plan = plan(
+            vec![
+                grade(&no_score, "a", "1"),
+                grade(&no_column, "b", "1"),
+                grade(&named, "c", "1"),
+            ],
+            known(&[&no_score, &no_column, &named]),
+        );
+        assert_eq!(plan.ready.len(), 1);
+        assert_eq!(plan.ready[0].activity.ids.resource_link_id, "named");
+        let mut failed: Vec<(String, String)> = plan
+            .decided
+            .iter()
+            .map(|d| match &d.outcome {
+                GradeOutcome::Failed { reason, .. } => (d.stored.user_label(), reason.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        failed.sort();
+        assert!(failed[0].1.starts_with("NO_SCORE_SCOPE:"), "{failed:?}");
+        assert!(failed[1].1.starts_with("NO_LINE_ITEM_SCOPE:"), "{failed:?}");
     }
 
     #[test]

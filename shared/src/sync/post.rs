@@ -15,6 +15,7 @@ use crate::store::{PendingGrade, StoreError, WriteOutcome};
 use super::limits::RequestGate;
 use super::line_item::{self, Resolved, Source};
 use super::plan::{ActivityWork, ReadyGrade};
+use super::roster::{self, Roster};
 use super::summary::{GradeOutcome, PendingReason};
 use super::SyncEngine;
 
@@ -34,6 +35,9 @@ pub(super) enum Consequence {
     Relaunch,
     /// Every further call would fail the same way: stop the run's calls.
     StopRun(PendingReason),
+    /// ltisync itself knows the LMS cannot take this grade (not a learner,
+    /// no column it may use): record it as failed, with no HTTP status.
+    Unpostable(String),
 }
 
 /// The one place that decides what an LTIaaS error means. While resolving
@@ -57,11 +61,12 @@ pub(super) fn consequence(error: &LtiaasError, resolving_line_item: bool) -> Con
 enum LineItemState {
     Unresolved,
     Ready(Resolved),
-    Failed(LineItemFailure),
+    Failed(Failure),
 }
 
+/// Why a grade was not posted, and what that means.
 #[derive(Clone)]
-struct LineItemFailure {
+struct Failure {
     consequence: Consequence,
     reason: String,
 }
@@ -75,6 +80,8 @@ pub(super) struct ActivityPoster {
     re_resolved: AtomicBool,
     /// Set when LTIaaS refused the service key: why.
     key_refused: Mutex<Option<String>>,
+    /// The course roster, read at the activity's first post of the run.
+    roster: tokio::sync::Mutex<Option<Roster>>,
     score_maximum_hint: Option<f64>,
 }
 
@@ -86,6 +93,7 @@ impl ActivityPoster {
             line_item: tokio::sync::Mutex::new(LineItemState::Unresolved),
             re_resolved: AtomicBool::new(false),
             key_refused: Mutex::new(None),
+            roster: tokio::sync::Mutex::new(None),
             score_maximum_hint: work
                 .grades
                 .iter()
@@ -104,6 +112,8 @@ impl ActivityPoster {
 pub(super) struct RunState {
     pub(super) line_items_created: AtomicU64,
     pub(super) relaunch_marked: AtomicU64,
+    pub(super) rosters_read: AtomicU64,
+    pub(super) rosters_unavailable: AtomicU64,
     /// Set when every further call to LTIaaS would fail too (the API key
     /// was refused, or LTIaaS redirects): why, and the detail.
     stopped: OnceLock<(PendingReason, String)>,
@@ -133,8 +143,11 @@ impl SyncEngine {
                 .leave_pending(&ready.stored, PendingReason::NeedsRelaunch, &reason)
                 .await;
         }
-        let result = match self.line_item(poster, gate, state).await {
-            Ok(line_item) => self.post_score(poster, ready, line_item, gate, state).await,
+        let result = match self.check_learner(poster, ready, gate, state).await {
+            Ok(()) => match self.line_item(poster, gate, state).await {
+                Ok(line_item) => self.post_score(poster, ready, line_item, gate, state).await,
+                Err(failure) => Err(failure),
+            },
             Err(failure) => Err(failure),
         };
         match result {
@@ -167,8 +180,10 @@ impl SyncEngine {
         line_item: Resolved,
         gate: &RequestGate,
         state: &RunState,
-    ) -> Result<(), LineItemFailure> {
-        let score = ready.grade.to_score();
+    ) -> Result<(), Failure> {
+        let score = ready
+            .grade
+            .to_score(poster.activity.services.score_dialect());
         let platform = poster.activity.ids.platform_id.as_str();
         let post = |id: String| {
             let score = &score;
@@ -190,7 +205,7 @@ impl SyncEngine {
                 result = post(fresh.id).await;
             }
         }
-        result.map_err(|error| LineItemFailure {
+        result.map_err(|error| Failure {
             consequence: consequence(&error, false),
             reason: error.to_string(),
         })
@@ -208,15 +223,11 @@ impl SyncEngine {
         match consequence {
             Consequence::Rejected { status, message } => {
                 tracing::warn!(status, reason = %message, "the LMS rejected a grade");
-                let written = self
-                    .store
-                    .mark_failed(grade, Some(status), &message, OffsetDateTime::now_utc())
-                    .await;
-                let outcome = GradeOutcome::Failed {
-                    status: Some(status),
-                    reason: message,
-                };
-                settle(outcome, written)
+                self.fail(grade, Some(status), message).await
+            }
+            Consequence::Unpostable(why) => {
+                tracing::info!(reason = %why, "a grade cannot be posted");
+                self.fail(grade, None, why).await
             }
             // Nothing was sent: the run's time is up; nothing to note.
             Consequence::Wait(PendingReason::Deadline) => {
@@ -239,13 +250,78 @@ impl SyncEngine {
         }
     }
 
+    async fn fail(
+        &self,
+        grade: &PendingGrade,
+        status: Option<u16>,
+        reason: String,
+    ) -> GradeOutcome {
+        let written = self
+            .store
+            .mark_failed(grade, status, &reason, OffsetDateTime::now_utc())
+            .await;
+        settle(GradeOutcome::Failed { status, reason }, written)
+    }
+
+    /// Refuses a grade for anyone the course roster does not list as an
+    /// active learner (the roster is read once per activity per run).
+    async fn check_learner(
+        &self,
+        poster: &ActivityPoster,
+        ready: &ReadyGrade,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<(), Failure> {
+        let mut roster = poster.roster.lock().await;
+        if roster.is_none() {
+            *roster = Some(self.read_roster(poster, gate, state).await?);
+        }
+        let refusal = roster
+            .as_ref()
+            .and_then(|r| r.refusal(&ready.grade.user_id));
+        match refusal {
+            None => Ok(()),
+            Some(why) => Err(Failure {
+                consequence: Consequence::Unpostable(why.clone()),
+                reason: why,
+            }),
+        }
+    }
+
+    async fn read_roster(
+        &self,
+        poster: &ActivityPoster,
+        gate: &RequestGate,
+        state: &RunState,
+    ) -> Result<Roster, Failure> {
+        if !self.tuning.roster_check {
+            return Ok(Roster::NotChecked);
+        }
+        let read = roster::read(&self.client, gate, &poster.activity, &poster.service_key).await;
+        match read {
+            Ok(Roster::Unavailable(why)) => {
+                state.rosters_unavailable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(reason = %why, "no roster check for this activity; posting unchecked");
+                Ok(Roster::Unavailable(why))
+            }
+            Ok(roster) => {
+                state.rosters_read.fetch_add(1, Ordering::Relaxed);
+                Ok(roster)
+            }
+            Err(error) => Err(Failure {
+                consequence: consequence(&error, true),
+                reason: format!("roster: {error}"),
+            }),
+        }
+    }
+
     /// The activity's line item, resolved once per run.
     async fn line_item(
         &self,
         poster: &ActivityPoster,
         gate: &RequestGate,
         state: &RunState,
-    ) -> Result<Resolved, LineItemFailure> {
+    ) -> Result<Resolved, Failure> {
         let mut current = poster.line_item.lock().await;
         match &*current {
             LineItemState::Ready(resolved) => return Ok(resolved.clone()),
@@ -271,14 +347,16 @@ impl SyncEngine {
         stale: &Resolved,
         gate: &RequestGate,
         state: &RunState,
-    ) -> Result<Option<Resolved>, LineItemFailure> {
+    ) -> Result<Option<Resolved>, Failure> {
         let mut current = poster.line_item.lock().await;
         match &*current {
             LineItemState::Ready(now) if now.id != stale.id => return Ok(Some(now.clone())),
             LineItemState::Failed(failure) => return Err(failure.clone()),
             _ => {}
         }
-        if poster.re_resolved.swap(true, Ordering::SeqCst) {
+        if !poster.activity.services.may_list_line_items()
+            || poster.re_resolved.swap(true, Ordering::SeqCst)
+        {
             return Ok(None);
         }
         if stale.source == Source::Cache {
@@ -304,7 +382,7 @@ impl SyncEngine {
         poster: &ActivityPoster,
         gate: &RequestGate,
         state: &RunState,
-    ) -> Result<Resolved, LineItemFailure> {
+    ) -> Result<Resolved, Failure> {
         let found = line_item::find_or_create(
             &self.client,
             gate,
@@ -313,9 +391,13 @@ impl SyncEngine {
             poster.score_maximum_hint,
         )
         .await
-        .map_err(|error| LineItemFailure {
+        .map_err(|error| Failure {
             consequence: consequence(&error, true),
             reason: format!("line item: {error}"),
+        })?
+        .ok_or_else(|| Failure {
+            consequence: Consequence::Unpostable(NO_LINE_ITEM_TO_CREATE.into()),
+            reason: NO_LINE_ITEM_TO_CREATE.into(),
         })?;
         if found.source == Source::Created {
             state.line_items_created.fetch_add(1, Ordering::Relaxed);
@@ -376,6 +458,12 @@ impl SyncEngine {
         settle(GradeOutcome::Pending(reason), written)
     }
 }
+
+/// `lastError` when no line item was listed and the LMS lets ltisync read
+/// line items but not create them.
+const NO_LINE_ITEM_TO_CREATE: &str = "NO_LINE_ITEM_SCOPE: the LMS lists no line item for \
+     this link and grants only the read-only line item scope, so none can be created; add a \
+     gradebook column for the link in the LMS, launch once, then requeue";
 
 /// Stops the run's LTIaaS calls: every further one would fail the same way.
 fn stop_run(state: &RunState, why: PendingReason, reason: &str) {

@@ -192,6 +192,14 @@ pub struct RunSummary {
     pub activities_needing_relaunch: u64,
     /// Line items created at the LMS.
     pub line_items_created: u64,
+    /// Grades failed without a post because their user is not an active
+    /// learner in the course roster (also counted in `grades_failed`).
+    pub grades_not_learners: u64,
+    /// Course rosters read (one per activity with grades to post).
+    pub rosters_read: u64,
+    /// Activities whose roster could not be read, so their grades were
+    /// posted without the check.
+    pub rosters_unavailable: u64,
     /// Requests to LTIaaS, retries included.
     pub requests: u64,
     /// Retries made.
@@ -234,6 +242,9 @@ impl RunSummary {
             GradeOutcome::Posted => self.grades_posted += 1,
             GradeOutcome::Failed { status, reason } => {
                 self.grades_failed += 1;
+                if reason.starts_with(super::roster::NOT_A_LEARNER) {
+                    self.grades_not_learners += 1;
+                }
                 if self.failures.len() < MAX_LISTED_FAILURES {
                     self.failures.push(FailedGrade {
                         activity_key: activity_key.to_owned(),
@@ -263,6 +274,8 @@ impl RunSummary {
                 self.activities_needing_relaunch,
             ),
             ("LineItemsCreated", self.line_items_created),
+            ("GradesNotLearners", self.grades_not_learners),
+            ("RostersUnavailable", self.rosters_unavailable),
             ("Retries", self.retries),
             ("ItemsRead", self.items_read),
         ];

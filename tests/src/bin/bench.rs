@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
-use ltisync::activity::LaunchCapture;
+use ltisync::activity::{GrantedServices, LaunchCapture};
 use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
 use ltisync::ltiaas::LtiaasClient;
 use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
@@ -316,6 +316,12 @@ async fn set_up_activities(
             platform_name: None,
             platform_url: None,
             line_item_hint: None,
+            // Throughput of posts alone: no roster read (one more request,
+            // plus a page per 100 members or so, per activity per run).
+            services: GrantedServices {
+                names_and_roles: Some(false),
+                ..GrantedServices::default()
+            },
         };
         store
             .record_launch(&capture, time::OffsetDateTime::now_utc())

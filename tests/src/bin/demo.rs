@@ -142,13 +142,21 @@ async fn main() {
         .send()
         .await
         .expect("settings");
-    say("(the simulated LMS answers in 20 ms and will refuse test-student with 422, as Canvas does for test students)");
-    http.post(admin("faults"))
-        .json(&json!({"route": "postScore", "userId": "test-student", "action": {"kind": "status", "status": 422,
-            "body": "{\"status\":422,\"error\":\"Unprocessable Entity\",\"details\":{\"message\":\"USER_NOT_STUDENT\",\"description\":\"User is not a student in this course\"}}"}}))
+    say("(the simulated LMS answers in 20 ms; its course roster has three learners and an instructor, \
+         and no test-student, so the sync fails that grade as NOT_A_LEARNER without asking the LMS)");
+    let learner = |user: &str, role: &str| {
+        json!({"userId": user, "roles": [format!("http://purl.imsglobal.org/vocab/lis/v2/membership#{role}")],
+               "status": "Active"})
+    };
+    http.post(admin("rosters"))
+        .json(
+            &json!({"platformId": "demo-platform", "contextId": "course-101", "members": [
+            learner("learner-ada", "Learner"), learner("learner-grace", "Learner"),
+            learner("learner-alan", "Learner"), learner("prof-hopper", "Instructor")]}),
+        )
         .send()
         .await
-        .expect("fault registered");
+        .expect("roster registered");
 
     step("The tool records grades: one PutItem each, as the README documents");
     let written = Instant::now();
@@ -174,6 +182,10 @@ async fn main() {
             (
                 "gradedAt".to_owned(),
                 AttributeValue::S("2026-11-28T09:30:00Z".into()),
+            ),
+            (
+                "submittedAt".to_owned(),
+                AttributeValue::S("2026-11-27T22:05:00Z".into()),
             ),
         ]);
         dynamo

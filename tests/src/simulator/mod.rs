@@ -4,7 +4,9 @@
 //! schemes (`LTIK-AUTH-V2` only for the ID token; `LTIK-AUTH-V2` or
 //! `SERVICE-AUTH-V1` for line items and scores), the 401 envelope, line item
 //! ids as one percent-encoded path segment, paging through `next`/`?url=`,
-//! line item and score validation, and `204` for accepted scores. Faults
+//! line item and score validation, course rosters (`GET /api/memberships`,
+//! with Canvas's 422 for scores of non-learners), and `204` for accepted
+//! scores. Faults
 //! (latency, delays past the client's timeout, dropped connections, any
 //! status with `Retry-After`, throttling 403, stale service keys, malformed
 //! bodies) are injected on demand, and everything received is recorded so
@@ -13,6 +15,7 @@
 //! Tests drive it in-process through [`Simulator`]; the `ltiaas-sim`
 //! binary serves the same thing with a small `/_sim/*` admin API.
 
+mod roster;
 mod state;
 
 use std::convert::Infallible;
@@ -32,9 +35,10 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use roster::NOT_A_STUDENT;
 pub use state::{
-    Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest, Route,
-    SimLineItem, SimState,
+    lis_role, Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest,
+    Route, SimLineItem, SimMember, SimState, SCOPE_LINE_ITEM, SCOPE_SCORE,
 };
 
 /// The API key the simulator accepts unless told otherwise.
@@ -246,7 +250,16 @@ impl Simulator {
         self.lock().latency = latency;
     }
 
-    /// Makes the list ignore `resourceId` and `tag`, as some LMSs do.
+    /// Gives a course a roster (without one, memberships answers 403
+    /// `SERVICE_NOT_AVAILABLE_FOR_CONTEXT`, and any user's score is taken).
+    /// With one, scores for anyone not an active learner get Canvas's 422.
+    pub fn set_roster(&self, platform_id: &str, context_id: &str, members: Vec<SimMember>) {
+        self.lock()
+            .rosters
+            .insert((platform_id.to_owned(), context_id.to_owned()), members);
+    }
+
+    /// Behave like an LMS that ignores the `resourceId`, `tag` and `role` filters.
     pub fn ignore_filters(&self, ignore: bool) {
         self.lock().ignore_filters = ignore;
     }
@@ -435,6 +448,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         (&Method::POST, ["api", "lineitems"]) => Route::CreateLineItem,
         (&Method::GET, ["api", "lineitems", _]) => Route::GetLineItem,
         (&Method::POST, ["api", "lineitems", _, "scores"]) => Route::PostScore,
+        (&Method::GET, ["api", "memberships"]) => Route::Memberships,
         _ => Route::Other,
     }
 }
@@ -511,6 +525,7 @@ fn serve(
     let context = (binding.platform_id.clone(), binding.context_id.clone());
     match route {
         Route::ListLineItems => list_line_items(&state, &binding, query),
+        Route::Memberships => roster::list_memberships(&state, &binding, query),
         Route::CreateLineItem => create_line_item(&mut state, &binding, body),
         Route::GetLineItem | Route::PostScore => {
             let segment = path
@@ -559,27 +574,10 @@ fn list_line_items(
     binding: &Binding,
     query: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let mut params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    // `url` replaces every other parameter: it is a page link we handed out.
-    if let Some((_, page_url)) = params.iter().find(|(k, _)| k == "url").cloned() {
-        let Ok(parsed) = url::Url::parse(&page_url) else {
-            return envelope(
-                StatusCode::BAD_REQUEST,
-                "INVALID_URL",
-                "The url parameter is not a URL.",
-            );
-        };
-        params = parsed.query_pairs().into_owned().collect();
-    }
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+    let Some(params) = page_params(query) else {
+        return bad_page_url();
     };
+    let get = |name: &str| params.get(name);
     let link_filter = get("resourceLinkId").map(|v| {
         if v == "true" {
             binding.resource_link_id.clone()
@@ -632,6 +630,44 @@ fn list_line_items(
         response["next"] = json!(next.to_string());
     }
     json_response(StatusCode::OK, &response)
+}
+
+/// A listing's query parameters; `url` (a page link the simulator handed
+/// out) replaces every other one. `None`: `url` is not a URL.
+pub(crate) fn page_params(query: Option<&str>) -> Option<QueryParams> {
+    let params = QueryParams(
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    );
+    match params.get("url") {
+        None => Some(params),
+        Some(page_url) => url::Url::parse(&page_url)
+            .ok()
+            .map(|parsed| QueryParams(parsed.query_pairs().into_owned().collect())),
+    }
+}
+
+/// Decoded query parameters, in order.
+pub(crate) struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    /// The first value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// The answer to a `url` parameter that is not a URL.
+pub(crate) fn bad_page_url() -> Response<Full<Bytes>> {
+    envelope(
+        StatusCode::BAD_REQUEST,
+        "INVALID_URL",
+        "The url parameter is not a URL.",
+    )
 }
 
 fn create_line_item(
@@ -704,6 +740,9 @@ fn post_score(
     if let Err(problem) = validate_score(body) {
         return envelope(StatusCode::BAD_REQUEST, "INVALID_SCORE", &problem);
     }
+    if let Some(refusal) = roster::refuse_non_learner(state, binding, body) {
+        return refusal;
+    }
     state.scores.push(ReceivedScore {
         line_item_id: item.id.clone(),
         platform_id: binding.platform_id.clone(),
@@ -757,6 +796,32 @@ fn validate_score(body: Option<&Value>) -> Result<(), String> {
     if body.contains_key("timestamp") {
         return Err("timestamp is set by LTIaaS and must not be sent.".into());
     }
+    let times = [
+        (
+            "submission.startedAt",
+            body.get("submission").and_then(|s| s.get("startedAt")),
+        ),
+        (
+            "submission.submittedAt",
+            body.get("submission").and_then(|s| s.get("submittedAt")),
+        ),
+        (
+            "submitted_at (Canvas)",
+            body.get("https://canvas.instructure.com/lti/submission")
+                .and_then(|s| s.get("submitted_at")),
+        ),
+    ];
+    for (name, value) in times {
+        let valid = value.is_none_or(|v| {
+            v.as_str().is_some_and(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .is_ok()
+            })
+        });
+        if !valid {
+            return Err(format!("{name} must be an RFC 3339 time."));
+        }
+    }
     Ok(())
 }
 
@@ -799,6 +864,16 @@ fn admin_route(
                 &json!({"latencyMs": state.latency.as_millis() as u64, "pageSize": state.page_size}),
             )
         }
+        (&Method::POST, "rosters") => match serde_json::from_slice::<RosterSpec>(body) {
+            Ok(spec) => {
+                let members = spec.members.len();
+                state
+                    .rosters
+                    .insert((spec.platform_id, spec.context_id), spec.members);
+                json_response(StatusCode::CREATED, &json!({"members": members}))
+            }
+            Err(e) => bad(e.to_string()),
+        },
         (&Method::GET, "scores") => json_response(StatusCode::OK, &json!(state.scores)),
         (&Method::GET, "requests") => json_response(StatusCode::OK, &json!(state.requests)),
         (&Method::GET, "line-items") => {
@@ -813,6 +888,15 @@ fn admin_route(
     }
 }
 
+/// `POST /_sim/rosters`: a course roster.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RosterSpec {
+    platform_id: String,
+    context_id: String,
+    members: Vec<SimMember>,
+}
+
 fn envelope(status: StatusCode, message: &str, description: &str) -> Response<Full<Bytes>> {
     json_response(
         status,
@@ -824,7 +908,7 @@ fn envelope(status: StatusCode, message: &str, description: &str) -> Response<Fu
     )
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, "application/json")

@@ -21,6 +21,8 @@ pub enum Route {
     GetLineItem,
     /// `POST /api/lineitems/:id/scores`
     PostScore,
+    /// `GET /api/memberships`
+    Memberships,
     /// Anything else.
     Other,
 }
@@ -160,6 +162,65 @@ pub struct LaunchSpec {
     /// The ltik to answer for (None: the simulator makes one up).
     #[serde(default)]
     pub ltik: Option<String>,
+    /// `platform.productFamilyCode`.
+    #[serde(default = "default_product")]
+    pub product_family_code: String,
+    /// `services.namesAndRoles.available` (None: whenever a service key is).
+    #[serde(default)]
+    pub names_and_roles: Option<bool>,
+    /// `services.assignmentAndGrades.scopes` (None: line item and score).
+    #[serde(default)]
+    pub ags_scopes: Option<Vec<String>>,
+}
+
+fn default_product() -> String {
+    "canvas".into()
+}
+
+/// AGS scopes as the LMS grants them.
+pub const SCOPE_LINE_ITEM: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem";
+/// The score scope.
+pub const SCOPE_SCORE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+
+/// The LIS context role URI of `role` (`Learner`, `Instructor`, ...).
+pub fn lis_role(role: &str) -> String {
+    format!("http://purl.imsglobal.org/vocab/lis/v2/membership#{role}")
+}
+
+/// A member of a simulated course roster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimMember {
+    /// The LMS user id.
+    pub user_id: String,
+    /// LIS role URIs.
+    pub roles: Vec<String>,
+    /// `Active`, `Inactive`, `Deleted` (None: not sent, which means Active).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl SimMember {
+    /// An active member with one context role (`Learner`, `Instructor`, ...).
+    pub fn new(user_id: &str, role: &str) -> Self {
+        Self {
+            user_id: user_id.into(),
+            roles: vec![lis_role(role)],
+            status: Some("Active".into()),
+        }
+    }
+
+    /// The same member with another status.
+    pub fn with_status(mut self, status: &str) -> Self {
+        self.status = Some(status.into());
+        self
+    }
+
+    /// Whether the LMS would take a score for this member.
+    pub fn is_active_learner(&self) -> bool {
+        self.status.as_deref().unwrap_or("Active") == "Active"
+            && self.roles.iter().any(|r| r.ends_with("#Learner"))
+    }
 }
 
 fn default_user() -> String {
@@ -180,6 +241,9 @@ impl LaunchSpec {
             line_item_id: None,
             id_token: None,
             ltik: None,
+            product_family_code: default_product(),
+            names_and_roles: None,
+            ags_scopes: None,
         }
     }
 
@@ -189,12 +253,15 @@ impl LaunchSpec {
             return token.clone();
         }
         let available = self.service_key.is_some();
+        let scopes = match (&self.ags_scopes, available) {
+            (Some(scopes), _) => json!(scopes),
+            (None, true) => json!([SCOPE_LINE_ITEM, SCOPE_SCORE]),
+            (None, false) => json!([]),
+        };
         let mut services = json!({
             "deepLinking": {"available": false},
-            "namesAndRoles": {"available": available},
-            "assignmentAndGrades": {"available": available, "scopes": if available {
-                json!(["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-                       "https://purl.imsglobal.org/spec/lti-ags/scope/score"]) } else { json!([]) }},
+            "namesAndRoles": {"available": self.names_and_roles.unwrap_or(available)},
+            "assignmentAndGrades": {"available": available, "scopes": scopes},
             "outcomes": {"available": false}
         });
         if let Some(key) = &self.service_key {
@@ -209,7 +276,7 @@ impl LaunchSpec {
                      "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
                      "email": "person@example.edu", "name": "A Person"},
             "platform": {"id": self.platform_id, "url": "https://lms.example.test", "clientId": "client-1",
-                         "deploymentId": "1", "name": "Simulated LMS", "productFamilyCode": "canvas",
+                         "deploymentId": "1", "name": "Simulated LMS", "productFamilyCode": self.product_family_code,
                          "version": "cloud"},
             "launch": {"type": "LtiResourceLinkRequest", "target": "https://tool.example.test/launch",
                        "context": {"id": self.context_id, "label": "SIM", "title": self.context_title,
@@ -303,6 +370,9 @@ pub struct SimState {
     pub line_items: HashMap<(String, String), Vec<SimLineItem>>,
     /// Line items created through the API.
     pub created: usize,
+    /// (platform, context) → course roster. A context without one answers
+    /// memberships as an LMS that does not offer names and roles there.
+    pub rosters: HashMap<(String, String), Vec<SimMember>>,
     /// Scores received.
     pub scores: Vec<ReceivedScore>,
     /// Requests received.
@@ -351,6 +421,7 @@ impl SimState {
             stale_keys: Vec::new(),
             line_items: HashMap::new(),
             created: 0,
+            rosters: HashMap::new(),
             scores: Vec::new(),
             requests: Vec::new(),
             faults: Vec::new(),

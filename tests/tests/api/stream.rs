@@ -4,68 +4,42 @@
 //! to the real `sync` binary, posted to the LTIaaS simulator; and the
 //! ordering guarantee between the stream path and the daily run.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync::config::{ApiKeySource, LtiaasSettings};
-use ltisync::launch::{LaunchService, LaunchTimings};
-use ltisync::ltiaas::LtiaasClient;
 use ltisync::store::GradeKey;
 use ltisync::sync::{GradeOutcome, PendingReason, SyncEngine, SyncRequest};
-use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
-use ltisync_tests::dynamo::{get_item, TestTable};
-use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
+use ltisync::{ActivityIds, Grade};
+use ltisync_tests::rigs::{event_file, Env, SyncRig, Via};
 use ltisync_tests::runtime_api::Outcome;
-use ltisync_tests::simulator::{Fault, LaunchSpec, Route, Simulator};
+use ltisync_tests::simulator::{Fault, Route};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_json::json;
 
-type Item = HashMap<String, AttributeValue>;
+use crate::helpers::{s, Item};
 
 const IDLE: Duration = Duration::from_millis(600);
 
+/// The shared [`crate::helpers::Stack`] with one launched activity
+/// (p, c, link; service key `k`), whose grades these tests write.
 struct Stack {
-    sim: Simulator,
-    table: TestTable,
-    store: Store,
+    app: crate::helpers::Stack,
     ids: ActivityIds,
 }
 
-impl Stack {
-    /// A launched activity (p, c, link) with service key `k`.
-    async fn start() -> Self {
-        let sim = Simulator::start().await.expect("simulator");
-        let table = TestTable::create().await;
-        let store = table.store();
-        let settings = LtiaasSettings {
-            base_url: sim.url().parse().unwrap(),
-            api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-        };
-        let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap();
-        let ltik = sim.add_launch(LaunchSpec::new("p", "c", "link", Some("k")));
-        LaunchService::new(client, store.clone())
-            .capture(&Ltik::new(ltik), &mut LaunchTimings::default())
-            .await
-            .expect("launch captured");
-        let ids = ActivityIds::new("p", "c", "link").unwrap();
-        Self {
-            sim,
-            table,
-            store,
-            ids,
-        }
-    }
+impl std::ops::Deref for Stack {
+    type Target = crate::helpers::Stack;
 
-    fn env(&self) -> Env {
-        sync_env(
-            &self.sim.url(),
-            &self.sim.api_key(),
-            &self.table.name,
-            &self.table.endpoint,
-        )
+    fn deref(&self) -> &Self::Target {
+        &self.app
+    }
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let app = crate::helpers::Stack::start().await;
+        let ids = app.launch("p", "c", "link", Some("k")).await;
+        Self { app, ids }
     }
 
     async fn mapping(&self, settings: MappingSettings) -> EventSourceMapping {
@@ -78,15 +52,7 @@ impl Stack {
     }
 
     async fn item(&self, user: &str) -> Item {
-        let sk = format!("GRADE#{}", ltisync::activity::encode_key_component(user));
-        get_item(
-            &self.table.client,
-            &self.table.name,
-            &format!("ACT#{}", self.ids.key()),
-            &sk,
-        )
-        .await
-        .expect("grade item exists")
+        self.app.item(&self.ids, user).await
     }
 
     fn received(&self, user: &str) -> Vec<f64> {
@@ -123,13 +89,6 @@ impl Stack {
             .iter()
             .filter(|a| a.route == Route::PostScore)
             .count()
-    }
-}
-
-fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v),
-        _ => None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ltisync::config::{ApiKeySource, LtiaasSettings};
-use ltisync::grade::ScorePost;
+use ltisync::grade::{ScoreDialect, ScorePost};
 use ltisync::ltiaas::{
     Credential, LtiaasClient, LtiaasError, NewLineItem, MAX_MESSAGE_CHARS, MAX_RESPONSE_BYTES,
 };
@@ -138,7 +138,13 @@ async fn line_item_ids_travel_as_one_encoded_segment() {
         "/api/lineitems/https%3A%2F%2Flms.example.test%2Fcourses%2F1%2Fline%20items%2F7%3Fx%3D%2541%26y%3D%C3%BC"
     );
     client
-        .post_score(&key, id, &Grade::new("u1", 7.0, 10.0).unwrap().to_score())
+        .post_score(
+            &key,
+            id,
+            &Grade::new("u1", 7.0, 10.0)
+                .unwrap()
+                .to_score(ScoreDialect::Standard),
+        )
         .await
         .unwrap();
     assert_eq!(sim.scores()[0].line_item_id, id);
@@ -186,7 +192,7 @@ async fn scores_are_posted_without_a_timestamp_and_validated() {
         .unwrap()
         .with_comment("Well done");
     client
-        .post_score(&key, &id, &grade.to_score())
+        .post_score(&key, &id, &grade.to_score(ScoreDialect::Standard))
         .await
         .unwrap();
     let body = &sim.scores()[0].body;
@@ -198,7 +204,7 @@ async fn scores_are_posted_without_a_timestamp_and_validated() {
     );
     let bad = ScorePost {
         score_given: Some(-1.0),
-        ..grade.to_score()
+        ..grade.to_score(ScoreDialect::Standard)
     };
     let err = client.post_score(&key, &id, &bad).await.unwrap_err();
     assert!(
@@ -206,7 +212,11 @@ async fn scores_are_posted_without_a_timestamp_and_validated() {
         "{err}"
     );
     let err = client
-        .post_score(&key, "https://lms.example.test/gone", &grade.to_score())
+        .post_score(
+            &key,
+            "https://lms.example.test/gone",
+            &grade.to_score(ScoreDialect::Standard),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -390,7 +400,9 @@ async fn a_refused_api_key_is_told_apart_from_a_refused_service_key() {
 async fn a_score_is_accepted_only_with_an_empty_or_json_success_body() {
     let (sim, client, key) = setup().await;
     let line_item = sim.add_line_item("p", "c", item("link-1", 1));
-    let score = Grade::new("u", 5.0, 10.0).unwrap().to_score();
+    let score = Grade::new("u", 5.0, 10.0)
+        .unwrap()
+        .to_score(ScoreDialect::Standard);
     let reply = |status: u16, body: &str| FaultAction::Status {
         status,
         body: Some(body.to_owned()),

@@ -7,134 +7,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use ltisync::config::{ApiKeySource, LtiaasSettings};
-use ltisync::launch::{LaunchService, LaunchTimings};
-use ltisync::ltiaas::LtiaasClient;
-use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
-use ltisync_tests::dynamo::{get_item, TestTable};
+use ltisync::ActivityIds;
 use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
-use ltisync_tests::simulator::{
-    Fault, FaultAction, LaunchSpec, ReceivedScore, Route, SimLineItem, Simulator,
-};
+use ltisync_tests::simulator::{Fault, FaultAction, Route, SimLineItem, Simulator};
 use serde_json::{json, Value};
 
-type Item = HashMap<String, AttributeValue>;
-
-const LONG: Duration = Duration::from_secs(60);
-
-struct Stack {
-    sim: Simulator,
-    table: TestTable,
-    store: Store,
-    launcher: LaunchService,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let sim = Simulator::start().await.expect("simulator");
-        let table = TestTable::create().await;
-        let store = table.store();
-        let settings = LtiaasSettings {
-            base_url: sim.url().parse().unwrap(),
-            api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-        };
-        let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap();
-        let launcher = LaunchService::new(client, store.clone());
-        Self {
-            sim,
-            table,
-            store,
-            launcher,
-        }
-    }
-
-    fn env(&self) -> Env {
-        sync_env(
-            &self.sim.url(),
-            &self.sim.api_key(),
-            &self.table.name,
-            &self.table.endpoint,
-        )
-    }
-
-    /// A real launch of (p, c, r) with `key`, through LTIaaS and the launch service.
-    async fn launch(&self, p: &str, c: &str, r: &str, key: Option<&str>) -> ActivityIds {
-        let ltik = self.sim.add_launch(LaunchSpec::new(p, c, r, key));
-        self.launcher
-            .capture(&Ltik::new(ltik), &mut LaunchTimings::default())
-            .await
-            .expect("launch captured");
-        ActivityIds::new(p, c, r).unwrap()
-    }
-
-    /// A launched activity with `count` pending grades (users u00, u01, …).
-    async fn with_grades(count: usize) -> (Self, ActivityIds) {
-        let stack = Self::start().await;
-        let ids = stack.launch("p", "c", "link", Some("k")).await;
-        for u in 0..count {
-            stack.grade(&ids, &format!("u{u:02}"), u as f64).await;
-        }
-        (stack, ids)
-    }
-
-    async fn grade(&self, ids: &ActivityIds, user: &str, score: f64) {
-        let grade = Grade::new(user, score, 100.0)
-            .unwrap()
-            .with_comment(format!("score {score}"));
-        self.store.record_grade(ids, &grade).await.unwrap();
-    }
-
-    async fn item(&self, ids: &ActivityIds, user: &str) -> Item {
-        let sk = format!("GRADE#{}", ltisync::activity::encode_key_component(user));
-        get_item(
-            &self.table.client,
-            &self.table.name,
-            &format!("ACT#{}", ids.key()),
-            &sk,
-        )
-        .await
-        .expect("grade item exists")
-    }
-
-    async fn activity_item(&self, ids: &ActivityIds) -> Item {
-        get_item(
-            &self.table.client,
-            &self.table.name,
-            &format!("ACT#{}", ids.key()),
-            "ACTIVITY",
-        )
-        .await
-        .expect("activity item exists")
-    }
-
-    fn received_for(&self, user: &str) -> Vec<ReceivedScore> {
-        self.sim
-            .scores()
-            .into_iter()
-            .filter(|s| s.body["userId"] == user)
-            .collect()
-    }
-
-    async fn run(&self, via: Via, env: &Env) -> Value {
-        let rig = SyncRig::start(via, env).await;
-        let summary = rig.run(&event_file("schedule.json"), LONG).await;
-        rig.finish().await;
-        summary
-    }
-}
-
-fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v),
-        _ => None,
-    }
-}
-
-fn is_synced(item: &Item) -> bool {
-    s(item, "syncStatus") == Some("SYNCED") && !item.contains_key("pending")
-}
+use crate::helpers::{is_synced, s, Item, Stack, LONG};
 
 #[tokio::test]
 async fn every_pending_grade_is_posted_once_and_a_second_run_posts_nothing() {
@@ -209,7 +87,8 @@ async fn a_missing_line_item_is_created_and_cached() {
         .iter()
         .map(|r| r.route)
         .collect();
-    assert_eq!(routes, vec![Route::PostScore]);
+    // The roster read (once per activity per run), then the post.
+    assert_eq!(routes, vec![Route::Memberships, Route::PostScore]);
     assert_eq!(stack.sim.created_line_items(), 1);
 }
 
@@ -491,11 +370,14 @@ async fn a_stale_key_needs_a_relaunch_while_other_activities_sync() {
             .requests()
             .iter()
             .filter(|r| {
-                r.authorization
-                    .as_deref()
-                    .is_some_and(|a| a.ends_with(":old-key"))
+                r.route != Route::Memberships
+                    && r.authorization
+                        .as_deref()
+                        .is_some_and(|a| a.ends_with(":old-key"))
             })
             .count();
+        // The roster read comes first; its 401 only means "no roster
+        // check"; the first post's 401 then marks the key.
         assert_eq!(
             requests_with_old_key, 1,
             "no further calls once the key was refused"

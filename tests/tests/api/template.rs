@@ -390,4 +390,17 @@ fn parameter_defaults_and_ranges_equal_the_codes() {
             assert_eq!(err.variable, variable, "{parameter} {outside}");
         }
     }
+    let roster = &params["SyncRosterCheck"];
+    assert_eq!(roster["Default"], defaults.tuning.roster_check.to_string());
+    for allowed in roster["AllowedValues"].as_sequence().unwrap() {
+        let value = allowed.as_str().unwrap().to_owned();
+        let parsed = settings(Some(("SYNC_ROSTER_CHECK", value.clone()))).unwrap();
+        assert_eq!(parsed.tuning.roster_check.to_string(), value);
+    }
+    for function in ["SyncFunction", "GradeStreamFunction"] {
+        let variables =
+            &template()["Resources"][function]["Properties"]["Environment"]["Variables"];
+        let set_to = format!("{:?}", variables["SYNC_ROSTER_CHECK"]);
+        assert!(set_to.contains("SyncRosterCheck"), "{function}: {set_to}");
+    }
 }

@@ -90,7 +90,9 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
     let mut python = block_after(&readme(), "### With Python (boto3)", "python");
     python.push_str(&format!(
         "\nimport os\ntable = boto3.resource('dynamodb', endpoint_url=os.environ['ENDPOINT']).Table('{}')\n\
-         record_grade(table, 'plat/1', 'course #2', 'quiz é', 'learner #2/ü', 7.5, 10, 'From Python')\n",
+         import datetime\n\
+         submitted = datetime.datetime(2026, 11, 27, 23, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))\n\
+         record_grade(table, 'plat/1', 'course #2', 'quiz é', 'learner #2/ü', 7.5, 10, 'From Python', submitted_at=submitted)\n",
         table.name
     ));
     let script = std::env::temp_dir().join(format!(
@@ -129,4 +131,15 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
     assert_eq!(bodies[0]["scoreGiven"], 7.5);
     assert_eq!(bodies[1]["userId"], "learner-ada");
     assert_eq!(bodies[1]["comment"], "Great work");
+    // Both examples send the submission time; the simulated LMS is Canvas.
+    for body in &bodies {
+        assert_eq!(
+            body["submission"]["submittedAt"], "2026-11-27T22:05:00Z",
+            "{body}"
+        );
+        assert_eq!(
+            body["https://canvas.instructure.com/lti/submission"]["submitted_at"],
+            "2026-11-27T22:05:00Z"
+        );
+    }
 }

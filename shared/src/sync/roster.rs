@@ -1,0 +1,225 @@
+//! The course roster: who may receive a score.
+//!
+//! LMSs refuse scores for people who are not active learners (Canvas
+//! answers 422 for test students and teachers, Moodle 400 "Incorrect score
+//! received"), and some accept them into a gradebook nobody reads. So
+//! before an activity's first post in a run, the sync reads the course
+//! roster through LTIaaS (`GET /api/memberships?role=Learner`, following
+//! `next`) once, and a grade for anyone who is not an active learner ends
+//! `FAILED` with a reason beginning [`NOT_A_LEARNER`], without a call to
+//! the LMS.
+//!
+//! The check only ever prevents a post the LMS would refuse: when the
+//! roster cannot be read (the LMS does not offer names and roles there,
+//! memberships is refused, or answers badly) the grades are posted as
+//! without the check, and the run counts the activity in
+//! `rostersUnavailable`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::activity::Activity;
+use crate::ltiaas::{LtiaasClient, LtiaasError, Member};
+use crate::secrets::ServiceKey;
+
+use super::limits::RequestGate;
+use super::line_item::check_next_page;
+
+/// How `lastError` begins for a grade whose user is not an active learner.
+pub const NOT_A_LEARNER: &str = "NOT_A_LEARNER";
+
+/// Roster pages followed at most (a course of 100,000 at 100 per page).
+const MAX_PAGES: usize = 1000;
+
+/// An activity's roster for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Roster {
+    /// The check is off (`SYNC_ROSTER_CHECK=false`).
+    NotChecked,
+    /// The roster could not be read (why): grades are posted unchecked.
+    Unavailable(String),
+    /// Each member's standing, by user id.
+    Read(HashMap<String, Standing>),
+}
+
+/// Where a member stands in the course.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// An active learner: scores go to the LMS.
+    ActiveLearner,
+    /// Anyone else, and why (for `lastError`).
+    NotALearner(String),
+}
+
+impl Roster {
+    /// Why `user_id` may not receive a score (a full `lastError`), or
+    /// `None` when the score may go to the LMS.
+    pub fn refusal(&self, user_id: &str) -> Option<String> {
+        let Roster::Read(members) = self else {
+            return None;
+        };
+        let why = match members.get(user_id) {
+            Some(Standing::ActiveLearner) => return None,
+            Some(Standing::NotALearner(why)) => why.clone(),
+            None => "not on the course's learner roster (not enrolled, dropped, \
+                     or a test student the LMS leaves out)"
+                .to_owned(),
+        };
+        Some(format!(
+            "{NOT_A_LEARNER}: user '{}' is {why}; the LMS accepts scores only for active learners",
+            crate::excerpt::excerpt(user_id)
+        ))
+    }
+}
+
+/// A member's standing from their roles and status.
+pub fn standing(member: &Member) -> Standing {
+    let status = member.status.as_deref().unwrap_or("Active").trim();
+    if !status.eq_ignore_ascii_case("active") {
+        return Standing::NotALearner(format!(
+            "{} in the course",
+            crate::excerpt::excerpt(&status.to_ascii_lowercase())
+        ));
+    }
+    if member.roles.iter().any(|role| is_learner_role(role)) {
+        return Standing::ActiveLearner;
+    }
+    let roles: Vec<&str> = member.roles.iter().map(|r| short_role(r)).collect();
+    Standing::NotALearner(format!(
+        "a member without the Learner role ({})",
+        crate::excerpt::excerpt(&roles.join(", "))
+    ))
+}
+
+/// `Learner` as LIS writes it: the context role URI
+/// (`...membership#Learner`), a Learner sub-role (`...membership/Learner#...`),
+/// or the short LTI 1.1 name.
+fn is_learner_role(role: &str) -> bool {
+    short_role(role) == "Learner" || role.contains("/membership/Learner#")
+}
+
+/// The last part of a role URI (`Instructor` for `...membership#Instructor`).
+fn short_role(role: &str) -> &str {
+    role.rsplit(['#', '/', ':']).next().unwrap_or(role)
+}
+
+/// Reads the roster, every page. `Err` only for what must stop or delay
+/// the activity's posts as any call would (see `consequence`); every other
+/// failure is [`Roster::Unavailable`].
+pub async fn read(
+    client: &LtiaasClient,
+    gate: &RequestGate,
+    activity: &Activity,
+    key: &ServiceKey,
+) -> Result<Roster, LtiaasError> {
+    if activity.services.names_and_roles == Some(false) {
+        return Ok(Roster::Unavailable(
+            "the LMS does not offer the names and roles service for this course".into(),
+        ));
+    }
+    match read_pages(client, gate, activity, key).await {
+        Ok(members) => Ok(Roster::Read(members)),
+        Err(
+            e @ (LtiaasError::ApiKeyRefused(_)
+            | LtiaasError::Redirected { .. }
+            | LtiaasError::NotSent),
+        ) => Err(e),
+        Err(e) => Ok(Roster::Unavailable(format!(
+            "the roster could not be read: {e}"
+        ))),
+    }
+}
+
+async fn read_pages(
+    client: &LtiaasClient,
+    gate: &RequestGate,
+    activity: &Activity,
+    key: &ServiceKey,
+) -> Result<HashMap<String, Standing>, LtiaasError> {
+    let platform = activity.ids.platform_id.as_str();
+    let mut members = HashMap::new();
+    let mut page = gate
+        .with_retries(|| gate.send(platform, || client.learners(key)))
+        .await?;
+    let mut seen_next = HashSet::new();
+    loop {
+        for member in &page.members {
+            members.insert(member.user_id.clone(), standing(member));
+        }
+        let Some(next) = page.next.take() else {
+            return Ok(members);
+        };
+        check_next_page(&mut seen_next, &next, MAX_PAGES, "the course roster")?;
+        page = gate
+            .with_retries(|| gate.send(platform, || client.memberships_page(key, &next)))
+            .await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(roles: &[&str], status: Option<&str>) -> Member {
+        Member {
+            user_id: "u".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            status: status.map(str::to_owned),
+        }
+    }
+
+    const LIS: &str = "http://purl.imsglobal.org/vocab/lis/v2/membership";
+
+    #[test]
+    fn only_active_members_with_the_learner_role_are_learners() {
+        let learner = format!("{LIS}#Learner");
+        let instructor = format!("{LIS}#Instructor");
+        let sub_role = format!("{LIS}/Learner#NonCreditLearner");
+        assert_eq!(
+            standing(&member(&[&learner], None)),
+            Standing::ActiveLearner
+        );
+        assert_eq!(
+            standing(&member(&["Learner"], Some("Active"))),
+            Standing::ActiveLearner
+        );
+        assert_eq!(
+            standing(&member(&[&sub_role], None)),
+            Standing::ActiveLearner
+        );
+        assert_eq!(
+            standing(&member(&[&instructor, "Mentor"], None)),
+            Standing::NotALearner("a member without the Learner role (Instructor, Mentor)".into())
+        );
+        assert_eq!(
+            standing(&member(&[&learner], Some("Inactive"))),
+            Standing::NotALearner("inactive in the course".into())
+        );
+        assert_eq!(
+            standing(&member(&[&learner], Some("Deleted"))),
+            Standing::NotALearner("deleted in the course".into())
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_user_and_begin_with_the_code() {
+        let roster = Roster::Read(HashMap::from([
+            ("ada".to_owned(), Standing::ActiveLearner),
+            (
+                "tim".to_owned(),
+                Standing::NotALearner("inactive in the course".into()),
+            ),
+        ]));
+        assert_eq!(roster.refusal("ada"), None);
+        let tim = roster.refusal("tim").unwrap();
+        assert!(
+            tim.starts_with("NOT_A_LEARNER: user 'tim' is inactive"),
+            "{tim}"
+        );
+        assert!(roster
+            .refusal("test-student")
+            .unwrap()
+            .contains("not on the course's learner roster"));
+        assert_eq!(Roster::Unavailable("x".into()).refusal("anyone"), None);
+        assert_eq!(Roster::NotChecked.refusal("anyone"), None);
+    }
+}

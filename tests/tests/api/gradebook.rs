@@ -1,0 +1,356 @@
+//! Scores the gradebook records as the instructor expects: on time
+//! (submission times, Canvas's extension), only for active learners (the
+//! course roster), with the LMS's own words when it refuses, and within the
+//! scopes the platform granted. Every scenario runs against the simulator
+//! and checks the bodies it received and the items left in DynamoDB.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync::Grade;
+use ltisync_tests::rigs::Via;
+use ltisync_tests::simulator::{
+    Fault, FaultAction, LaunchSpec, Route, SimLineItem, SimMember, NOT_A_STUDENT, SCOPE_LINE_ITEM,
+    SCOPE_SCORE,
+};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::helpers::{documented_grade, is_synced, s, Item, Stack};
+
+fn at(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
+}
+
+fn text(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn requests_with_key(stack: &Stack, key: &str) -> Vec<Route> {
+    stack
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.authorization
+                .as_deref()
+                .is_some_and(|a| a.ends_with(&format!(":{key}")))
+        })
+        .map(|r| r.route)
+        .collect()
+}
+
+#[tokio::test]
+async fn submission_times_reach_canvas_and_other_lmss_in_their_own_form() {
+    let stack = Stack::start().await;
+    let canvas = stack.launch("canvas", "c", "quiz", Some("k-canvas")).await;
+    let mut moodle_spec = LaunchSpec::new("moodle", "c", "quiz", Some("k-moodle"));
+    moodle_spec.product_family_code = "moodle".into();
+    let moodle = stack.launch_as(moodle_spec).await;
+    let late = Grade::new("ada", 9.0, 10.0).unwrap().with_submission(
+        Some(at("2026-11-20T09:00:00+01:00")),
+        Some(at("2026-11-20T09:45:12.25Z")),
+    );
+    stack.store.record_grade(&canvas, &late).await.unwrap();
+    stack.store.record_grade(&moodle, &late).await.unwrap();
+    stack.grade(&canvas, "bob", 5.0).await;
+    stack
+        .put(documented_grade(
+            &canvas,
+            "cy",
+            &[("submittedAt", text("last Tuesday"))],
+        ))
+        .await;
+
+    let summary = stack.run(Via::Binary, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
+    assert_eq!(summary["gradesFailed"], 1, "{summary}");
+
+    let body = |platform: &str, user: &str| {
+        let scores: Vec<_> = stack
+            .received_for(user)
+            .into_iter()
+            .filter(|r| r.platform_id == platform)
+            .collect();
+        assert_eq!(scores.len(), 1, "{platform} {user}");
+        scores[0].body.clone()
+    };
+    let submission = json!({"startedAt": "2026-11-20T08:00:00Z",
+                            "submittedAt": "2026-11-20T09:45:12.25Z"});
+    assert_eq!(
+        body("canvas", "ada"),
+        json!({"userId": "ada", "activityProgress": "Completed", "gradingProgress": "FullyGraded",
+               "scoreGiven": 9.0, "scoreMaximum": 10.0, "submission": submission,
+               "https://canvas.instructure.com/lti/submission":
+                   {"submitted_at": "2026-11-20T09:45:12.25Z"}})
+    );
+    assert_eq!(
+        body("moodle", "ada"),
+        json!({"userId": "ada", "activityProgress": "Completed", "gradingProgress": "FullyGraded",
+               "scoreGiven": 9.0, "scoreMaximum": 10.0, "submission": submission})
+    );
+    let bob = body("canvas", "bob");
+    assert!(
+        bob.get("submission").is_none() && bob.as_object().unwrap().len() == 6,
+        "{bob}"
+    );
+
+    let ada = stack.item(&canvas, "ada").await;
+    assert!(is_synced(&ada), "{ada:?}");
+    assert_eq!(s(&ada, "submittedAt"), Some("2026-11-20T09:45:12.25Z"));
+    let cy = stack.item(&canvas, "cy").await;
+    assert_eq!(s(&cy, "syncStatus"), Some("FAILED"));
+    let reason = s(&cy, "lastError").unwrap();
+    assert!(
+        reason.contains("submittedAt 'last Tuesday' is not an RFC 3339 time"),
+        "{reason}"
+    );
+    assert!(stack.received_for("cy").is_empty());
+    let activity = stack.activity_item(&canvas).await;
+    assert_eq!(s(&activity, "productFamilyCode"), Some("canvas"));
+}
+
+/// A course of six on an LMS that ignores the role filter (so ltisync
+/// itself must tell learners apart), two pages at a time.
+fn course() -> Vec<SimMember> {
+    vec![
+        SimMember::new("ada", "Learner"),
+        SimMember::new("tim", "Instructor"),
+        SimMember::new("bob", "Learner"),
+        SimMember::new("ina", "Learner").with_status("Inactive"),
+        SimMember::new("del", "Learner").with_status("Deleted"),
+        SimMember::new("carl", "Learner"),
+    ]
+}
+
+#[tokio::test]
+async fn only_active_learners_get_scores_and_each_roster_is_read_once() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        stack.sim.set_page_size(2);
+        stack.sim.ignore_filters(true);
+        stack.sim.set_roster("p", "c", course());
+        let quiz = stack.launch("p", "c", "quiz", Some("k1")).await;
+        let essay = stack.launch("p", "c", "essay", Some("k2")).await;
+        for user in ["ada", "bob", "tim", "ina", "del", "test-student"] {
+            stack.grade(&quiz, user, 7.0).await;
+        }
+        stack.grade(&essay, "carl", 3.0).await;
+
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], 3, "{via:?}: {summary}");
+        assert_eq!(summary["gradesFailed"], 4, "{summary}");
+        assert_eq!(summary["gradesNotLearners"], 4, "{summary}");
+        assert_eq!(summary["rostersRead"], 2, "{summary}");
+        assert_eq!(summary["rostersUnavailable"], 0, "{summary}");
+
+        let mut posted: Vec<String> = stack
+            .sim
+            .scores()
+            .iter()
+            .map(|r| r.body["userId"].as_str().unwrap().to_owned())
+            .collect();
+        posted.sort();
+        assert_eq!(posted, ["ada", "bob", "carl"]);
+        let score_posts = stack
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.route == Route::PostScore)
+            .count();
+        assert_eq!(score_posts, 3, "no call to the LMS for anyone else");
+        for (user, words) in [
+            ("tim", "without the Learner role (Instructor)"),
+            ("ina", "inactive in the course"),
+            ("del", "deleted in the course"),
+            ("test-student", "not on the course's learner roster"),
+        ] {
+            let item = stack.item(&quiz, user).await;
+            assert_eq!(s(&item, "syncStatus"), Some("FAILED"), "{user}");
+            assert!(!item.contains_key("pending") && !item.contains_key("lastHttpStatus"));
+            let reason = s(&item, "lastError").unwrap();
+            assert!(
+                reason.starts_with(&format!("NOT_A_LEARNER: user '{user}' is"))
+                    && reason.contains(words),
+                "{user}: {reason}"
+            );
+        }
+        // Each activity reads the whole roster (three pages) once.
+        for key in ["k1", "k2"] {
+            let memberships = stack
+                .sim
+                .requests()
+                .into_iter()
+                .filter(|r| r.route == Route::Memberships)
+                .filter(|r| {
+                    r.authorization
+                        .as_deref()
+                        .unwrap()
+                        .ends_with(&format!(":{key}"))
+                })
+                .collect::<Vec<_>>();
+            assert_eq!(memberships.len(), 3, "{key}");
+            assert_eq!(memberships[0].query.as_deref(), Some("role=Learner"));
+            assert!(memberships[1..].iter().all(|r| r
+                .query
+                .as_deref()
+                .unwrap()
+                .starts_with("url=")));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_roster_leaves_posting_as_it_was_and_is_counted() {
+    let stack = Stack::start().await;
+    let mut no_nrps = LaunchSpec::new("p", "c1", "quiz", Some("k1"));
+    no_nrps.names_and_roles = Some(false);
+    let offline = stack.launch_as(no_nrps).await;
+    // No roster in the simulator: 403 SERVICE_NOT_AVAILABLE_FOR_CONTEXT.
+    let refused = stack.launch("p", "c2", "quiz", Some("k2")).await;
+    let missing = stack.launch("p", "c3", "quiz", Some("k3")).await;
+    stack.sim.set_roster("p", "c3", course());
+    stack
+        .sim
+        .inject(Fault::status(Route::Memberships, 404, None).for_service_key("k3"));
+    for ids in [&offline, &refused, &missing] {
+        stack.grade(ids, "ada", 4.0).await;
+    }
+
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
+    assert_eq!(summary["rostersUnavailable"], 3, "{summary}");
+    assert_eq!(summary["rostersRead"], 0, "{summary}");
+    assert_eq!(
+        requests_with_key(&stack, "k1"),
+        [
+            Route::ListLineItems,
+            Route::CreateLineItem,
+            Route::PostScore
+        ],
+        "no memberships call where the LMS offers no names and roles"
+    );
+    let refused_calls = requests_with_key(&stack, "k2");
+    assert_eq!(
+        refused_calls
+            .iter()
+            .filter(|r| **r == Route::Memberships)
+            .count(),
+        1
+    );
+    let activity = stack.activity_item(&offline).await;
+    assert_eq!(
+        activity.get("namesAndRolesAvailable"),
+        Some(&AttributeValue::Bool(false))
+    );
+    for ids in [&offline, &refused, &missing] {
+        assert!(is_synced(&stack.item(ids, "ada").await));
+    }
+}
+
+#[tokio::test]
+async fn the_lms_refusal_reaches_last_error_in_its_own_words() {
+    let stack = Stack::start().await;
+    stack.sim.set_roster("p", "c", course());
+    let quiz = stack.launch("p", "c", "quiz", Some("k")).await;
+    stack.grade(&quiz, "tim", 2.0).await;
+    stack.grade(&quiz, "ada", 9.0).await;
+    let concluded = r#"{"status":400,"error":"Bad Request","details":{"errors":[{"message":"Course has concluded"}]}}"#;
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Status {
+                status: 400,
+                body: Some(concluded.into()),
+                retry_after: None,
+            },
+            None,
+        )
+        .for_user("ada"),
+    );
+    let mut env = stack.env();
+    env.insert("SYNC_ROSTER_CHECK".into(), "false".into());
+
+    let summary = stack.run(Via::Binary, &env).await;
+    assert_eq!(summary["gradesFailed"], 2, "{summary}");
+    assert_eq!(summary["gradesNotLearners"], 0, "{summary}");
+    assert!(stack
+        .sim
+        .requests()
+        .iter()
+        .all(|r| r.route != Route::Memberships));
+    let tim = stack.item(&quiz, "tim").await;
+    let tim_reason = s(&tim, "lastError").unwrap();
+    assert!(
+        tim_reason.contains(&format!("the LMS said: {NOT_A_STUDENT}")),
+        "{tim_reason}"
+    );
+    assert_eq!(
+        tim.get("lastHttpStatus"),
+        Some(&AttributeValue::N("422".into()))
+    );
+    let ada = stack.item(&quiz, "ada").await;
+    assert!(
+        s(&ada, "lastError")
+            .unwrap()
+            .contains("Course has concluded"),
+        "{ada:?}"
+    );
+}
+
+#[tokio::test]
+async fn granted_scopes_decide_which_calls_are_made() {
+    let stack = Stack::start().await;
+    let column = stack.sim.add_line_item(
+        "p",
+        "c",
+        SimLineItem {
+            id: String::new(),
+            label: "Named by the LMS".into(),
+            score_maximum: 10.0,
+            resource_link_id: Some("named".into()),
+            resource_id: None,
+            tag: None,
+        },
+    );
+    let spec = |link: &str, key: &str, scopes: &[&str]| {
+        let mut spec = LaunchSpec::new("p", "c", link, Some(key));
+        spec.ags_scopes = Some(scopes.iter().map(|s| s.to_string()).collect());
+        spec.names_and_roles = Some(false);
+        spec
+    };
+    let mut named_spec = spec("named", "k-named", &[SCOPE_SCORE]);
+    named_spec.line_item_id = Some(column.clone());
+    let named = stack.launch_as(named_spec).await;
+    let no_column = stack
+        .launch_as(spec("no-column", "k-no-column", &[SCOPE_SCORE]))
+        .await;
+    let no_score = stack
+        .launch_as(spec("no-score", "k-no-score", &[SCOPE_LINE_ITEM]))
+        .await;
+    for ids in [&named, &no_column, &no_score] {
+        stack.grade(ids, "ada", 6.0).await;
+    }
+
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["gradesFailed"], 2, "{summary}");
+    assert_eq!(requests_with_key(&stack, "k-named"), [Route::PostScore]);
+    assert_eq!(stack.sim.scores()[0].line_item_id, column);
+    assert!(requests_with_key(&stack, "k-no-column").is_empty());
+    assert!(requests_with_key(&stack, "k-no-score").is_empty());
+    let reason = |item: Item| s(&item, "lastError").unwrap().to_owned();
+    assert!(reason(stack.item(&no_column, "ada").await).starts_with("NO_LINE_ITEM_SCOPE:"));
+    assert!(reason(stack.item(&no_score, "ada").await).starts_with("NO_SCORE_SCOPE:"));
+    assert_eq!(
+        stack.activity_item(&named).await.get("agsScopes"),
+        Some(&AttributeValue::L(vec![text(SCOPE_SCORE)]))
+    );
+    // Failed once: the next run finds nothing to do.
+    let again = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(again["gradesFound"], 0, "{again}");
+    let calls = stack.sim.requests();
+    assert_eq!(
+        calls.iter().filter(|r| r.route != Route::IdToken).count(),
+        1
+    );
+}

@@ -1,0 +1,15 @@
+//! Every integration test, in one binary (one link of the AWS SDK instead
+//! of one per file). Each module is a theme; shared set-up lives in the
+//! `ltisync_tests` library (simulator, DynamoDB, Lambda Runtime API).
+//!
+//! Run one theme with `scripts/with-moto.sh cargo test -p ltisync-tests --test api sync::`.
+
+mod bench;
+mod gradebook;
+mod helpers;
+mod launch;
+mod ltiaas_client;
+mod readme;
+mod stream;
+mod sync;
+mod template;
