@@ -120,10 +120,10 @@ impl RuntimeApi {
         self.state.lock().expect("lock").init_error.clone()
     }
 
-    /// The same server also answers Lambda's Invoke API for asynchronous
-    /// invocations (`X-Amz-Invocation-Type: Event`), queueing the payload as
-    /// the function's next invocation, as Lambda does: point
-    /// `AWS_ENDPOINT_URL_LAMBDA` here.
+    /// The same server also answers Lambda's Invoke API: asynchronous
+    /// invocations (`X-Amz-Invocation-Type: Event`) are queued as the
+    /// function's next invocation, synchronous ones answered with what it
+    /// returns, as Lambda does: point `AWS_ENDPOINT_URL_LAMBDA` here.
     pub fn invoke_endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -146,29 +146,41 @@ impl RuntimeApi {
     /// Invokes the function with `event`, giving it `budget` before its
     /// deadline, and waits (at most `budget` plus a grace period) for the outcome.
     pub async fn invoke(&self, event: Value, budget: Duration) -> Outcome {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut state = self.state.lock().expect("lock");
-            state.serial += 1;
-            let id = format!("req-{:04}-{}", state.serial, uuid::Uuid::new_v4().simple());
-            let deadline_ms = (SystemTime::now() + budget)
-                .duration_since(UNIX_EPOCH)
-                .expect("after 1970")
-                .as_millis() as u64;
-            state.waiting.insert(id.clone(), tx);
-            state.queue.push_back(Pending {
-                id,
-                event,
-                deadline_ms,
-            });
-        }
-        self.wake.notify_waiters();
-        self.wake.notify_one();
+        let rx = enqueue_awaited(&self.state, &self.wake, event, budget);
         tokio::time::timeout(budget + Duration::from_secs(10), rx)
             .await
             .expect("the function answered before its deadline")
             .expect("the runtime API stayed up")
     }
+}
+
+/// Queues `event` as the function's next invocation, `budget` before its
+/// deadline; the receiver gets the function's outcome.
+fn enqueue_awaited(
+    state: &Mutex<State>,
+    wake: &Notify,
+    event: Value,
+    budget: Duration,
+) -> oneshot::Receiver<Outcome> {
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut s = state.lock().expect("lock");
+        s.serial += 1;
+        let id = format!("req-{:04}-{}", s.serial, uuid::Uuid::new_v4().simple());
+        let deadline_ms = (SystemTime::now() + budget)
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as u64;
+        s.waiting.insert(id.clone(), tx);
+        s.queue.push_back(Pending {
+            id,
+            event,
+            deadline_ms,
+        });
+    }
+    wake.notify_waiters();
+    wake.notify_one();
+    rx
 }
 
 impl Drop for RuntimeApi {
@@ -266,6 +278,9 @@ async fn route(
             wake.notify_one();
             empty(StatusCode::ACCEPTED)
         }
+        (&Method::POST, ["2015-03-31", "functions", _, "invocations"]) => {
+            invoke_and_wait(&state, &wake, parsed()).await
+        }
         (&Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
             state.lock().expect("lock").init_error = Some(parsed());
             empty(StatusCode::ACCEPTED)
@@ -273,6 +288,28 @@ async fn route(
         _ => empty(StatusCode::NOT_FOUND),
     };
     Ok(reply)
+}
+
+/// A synchronous Invoke API call (`RequestResponse`): queues the event for
+/// the function (30 s before its deadline) and answers with what it
+/// returned, or with its error and `X-Amz-Function-Error`, as Lambda does.
+async fn invoke_and_wait(
+    state: &Arc<Mutex<State>>,
+    wake: &Arc<Notify>,
+    event: Value,
+) -> Response<Full<Bytes>> {
+    let rx = enqueue_awaited(state, wake, event, Duration::from_secs(30));
+    let response = Response::builder().status(StatusCode::OK);
+    match rx.await {
+        Ok(Outcome::Response(body)) => response.body(Full::new(Bytes::from(body.to_string()))),
+        Ok(Outcome::Error(body)) => response
+            .header("X-Amz-Function-Error", "Unhandled")
+            .body(Full::new(Bytes::from(body.to_string()))),
+        Err(_) => Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .body(Full::new(Bytes::new())),
+    }
+    .expect("static")
 }
 
 /// Where cargo put this workspace's binaries: beside this executable, or one

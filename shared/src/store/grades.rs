@@ -307,6 +307,45 @@ impl Store {
         .await
     }
 
+    /// Makes a grade pending again with the write a tool makes (its own
+    /// attributes as read, `pending` set, the sync's attributes gone), only
+    /// if the tool did not change it since it was read: an operator's
+    /// requeue never changes a value.
+    pub async fn requeue(&self, grade: &PendingGrade) -> Result<WriteOutcome, StoreError> {
+        let mut item = grade.snapshot.clone();
+        item.extend(grade.key().attributes());
+        item.insert(
+            schema::PENDING.to_owned(),
+            AttributeValue::S(grade.pk.clone()),
+        );
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item.clone()))
+            .condition_expression(grade.unchanged_condition())
+            .set_expression_attribute_names(Some(condition_names()))
+            .set_expression_attribute_values(
+                Some(grade.condition_values().collect()).filter(|v: &HashMap<_, _>| !v.is_empty()),
+            )
+            .send()
+            .within(self)
+            .await?;
+        match result {
+            Ok(_) => Ok(WriteOutcome::Applied),
+            // The item as written means a lost answer and a retry, not a change.
+            Err(e) if is_condition_failure(&e) => {
+                let now = self.item_at(&grade.pk, &grade.sk).await?;
+                Ok(if now.as_ref() == Some(&item) {
+                    WriteOutcome::Applied
+                } else {
+                    WriteOutcome::Changed
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn write_outcome(
         &self,
         grade: &PendingGrade,

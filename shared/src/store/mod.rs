@@ -23,7 +23,9 @@
 
 mod activities;
 mod grades;
+mod layout;
 mod lease;
+mod scan;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -34,6 +36,7 @@ use thiserror::Error;
 
 pub use grades::{GradeKey, PendingGrade, PendingKeys, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
+pub use scan::{ItemsPage, RawItem};
 
 use crate::activity::{encode_key_component, ActivityKey};
 

@@ -5,6 +5,7 @@
 //! Run one theme with `scripts/with-moto.sh cargo test -p ltisync-tests --test api sync::`.
 
 mod bench;
+mod cli;
 mod gradebook;
 mod helpers;
 mod launch;

@@ -1,0 +1,114 @@
+//! `ltisync check`: the configuration, the table, the API key secret and
+//! LTIaaS, one line each: `ok`, or what is wrong and what to do.
+
+use std::process::ExitCode;
+
+use ltisync::config::{ApiKeySource, SyncSettings};
+use ltisync::ltiaas::{Credential, LtiaasClient, LtiaasError};
+use ltisync::{Ltik, Store};
+
+/// One check's finding.
+struct Finding {
+    name: &'static str,
+    /// `Ok(detail)` or `Err(what is wrong and what to do)`.
+    result: Result<String, String>,
+}
+
+pub async fn run(store: &Store) -> ExitCode {
+    let mut findings = vec![table(store).await];
+    let lookup = |name: &str| match name {
+        "TABLE_NAME" => Some(store.table().to_owned()),
+        other => std::env::var(other).ok(),
+    };
+    match SyncSettings::from_env(&lookup) {
+        Err(e) => findings.push(Finding {
+            name: "configuration",
+            result: Err(format!("{} {}", e.variable, e.problem)),
+        }),
+        Ok(settings) => {
+            findings.push(Finding {
+                name: "configuration",
+                result: Ok(format!("LTIAAS_URL {}", settings.ltiaas.base_url)),
+            });
+            findings.extend(ltiaas(&settings).await);
+        }
+    }
+    for f in &findings {
+        match &f.result {
+            Ok(detail) => println!("{:<14} ok  {detail}", f.name),
+            Err(problem) => println!("{:<14} !!  {problem}", f.name),
+        }
+    }
+    if findings.iter().all(|f| f.result.is_ok()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn table(store: &Store) -> Finding {
+    let result = match store.layout_problems().await {
+        Ok(problems) if problems.is_empty() => Ok(format!(
+            "'{}': keys, index and stream as the code uses them",
+            store.table()
+        )),
+        Ok(problems) => Err(format!(
+            "'{}': {}; deploy the table from template.yaml",
+            store.table(),
+            problems.join("; ")
+        )),
+        Err(e) => Err(format!(
+            "'{}' could not be described: {e}; check the name, credentials and region",
+            store.table()
+        )),
+    };
+    Finding {
+        name: "table",
+        result,
+    }
+}
+
+/// The secret (when one is configured), then LTIaaS with the API key.
+async fn ltiaas(settings: &SyncSettings) -> Vec<Finding> {
+    let aws = ltisync::bootstrap::aws_config().await;
+    let key = ltisync::bootstrap::api_key(&settings.ltiaas.api_key, &aws).await;
+    let mut findings = Vec::new();
+    if let ApiKeySource::SecretsManager(secret) = &settings.ltiaas.api_key {
+        findings.push(Finding {
+            name: "secret",
+            result: key
+                .as_ref()
+                .map(|_| format!("'{secret}' read"))
+                .map_err(|e| e.to_string()),
+        });
+    }
+    let Ok(key) = key else {
+        return findings;
+    };
+    let result = match LtiaasClient::new(&settings.ltiaas, key) {
+        Err(e) => Err(e.to_string()),
+        Ok(client) => reach(&client).await,
+    };
+    findings.push(Finding {
+        name: "ltiaas",
+        result,
+    });
+    findings
+}
+
+/// Asks for the ID token of an ltik that cannot exist: LTIaaS checks the
+/// API key first, so "invalid ltik" means it was reached and took the key.
+async fn reach(client: &LtiaasClient) -> Result<String, String> {
+    let probe = Ltik::new("ltisync-check.not-an-ltik.0");
+    match client.id_token(&probe).await {
+        Err(LtiaasError::Unauthorized {
+            credential: Credential::Ltik,
+            ..
+        }) => Ok("reached; the API key is accepted".into()),
+        Err(LtiaasError::ApiKeyRefused(message)) => Err(format!(
+            "LTIaaS refused the API key ({message}); put the key from the LTIaaS portal in the secret or LTIAAS_API_KEY"
+        )),
+        Err(other) => Err(format!("{other}; check LTIAAS_URL and the network path to it")),
+        Ok(_) => Err("LTIaaS answered a probe ltik with an ID token; check LTIAAS_URL".into()),
+    }
+}

@@ -1,0 +1,97 @@
+//! `ltisync failed`: every grade the LMS (or ltisync) refused for good, and why.
+
+use std::process::ExitCode;
+
+use ltisync::{ActivityKey, Store};
+use serde::Serialize;
+
+use crate::inventory::{self, fit, kind, number, text, Kind};
+use crate::Trouble;
+
+/// Which failed grades to show.
+pub struct Filter {
+    pub activity: Option<ActivityKey>,
+    pub platform: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailedGrade {
+    activity_key: String,
+    platform_id: String,
+    user_id: String,
+    http_status: Option<u16>,
+    reason: String,
+    failed_at: Option<String>,
+}
+
+pub async fn run(store: &Store, filter: &Filter, json: bool) -> Result<ExitCode, Trouble> {
+    let mut found = Vec::new();
+    inventory::for_each_item(store, filter.activity.as_ref(), |item| {
+        let Kind::Grade(key) = kind(&item) else {
+            return;
+        };
+        if item.contains_key("pending") || text(&item, "syncStatus") != Some("FAILED") {
+            return;
+        }
+        let grade = FailedGrade {
+            platform_id: key.ids().platform_id,
+            activity_key: key.to_string(),
+            user_id: text(&item, "userId").unwrap_or_default().to_owned(),
+            http_status: number(&item, "lastHttpStatus").map(|n| n as u16),
+            reason: text(&item, "lastError").unwrap_or_default().to_owned(),
+            failed_at: text(&item, "failedAt").map(str::to_owned),
+        };
+        let wanted = filter
+            .platform
+            .as_ref()
+            .is_none_or(|p| *p == grade.platform_id)
+            && filter
+                .http_status
+                .is_none_or(|s| grade.http_status == Some(s));
+        if wanted {
+            found.push(grade);
+        }
+    })
+    .await?;
+    if json {
+        let body = serde_json::json!({ "grades": found });
+        println!("{}", serde_json::to_string_pretty(&body).expect("JSON"));
+    } else {
+        print!("{}", listing(&found));
+    }
+    Ok(if found.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn listing(found: &[FailedGrade]) -> String {
+    if found.is_empty() {
+        return "no failed grades\n".into();
+    }
+    let mut out = String::new();
+    for g in found {
+        let status = g.http_status.map_or("-".into(), |s| s.to_string());
+        // To the minute, so a line fits 80 columns.
+        let when: String = g
+            .failed_at
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(16)
+            .collect();
+        out.push_str(&format!(
+            "{:<30} {:<18} {:>4}  {}\n",
+            fit(&g.activity_key, 30),
+            fit(&g.user_id, 18),
+            status,
+            when
+        ));
+        out.push_str(&format!("  {}\n", fit(&g.reason, 200)));
+    }
+    out.push_str(&format!("{} failed grade(s)\n", found.len()));
+    out
+}

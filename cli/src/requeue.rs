@@ -1,0 +1,81 @@
+//! `ltisync requeue`: makes grades pending again with the `PutItem` a tool
+//! would make (the same values, `pending` set, the sync's attributes gone),
+//! conditional on the grade being unchanged since it was read.
+
+use std::process::ExitCode;
+
+use ltisync::store::{PendingGrade, WriteOutcome};
+use ltisync::{ActivityKey, Store};
+use serde::Serialize;
+
+use crate::inventory::{self, kind, text, Item, Kind};
+use crate::Trouble;
+
+/// Which grades to requeue.
+pub struct Selection {
+    pub failed: bool,
+    pub user: Option<String>,
+    pub activity: Option<ActivityKey>,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Requeued {
+    activity_key: String,
+    user_id: String,
+    /// `requeued`, `wouldRequeue` (dry run), or `changed` (the tool wrote
+    /// the grade meanwhile; nothing was written).
+    result: &'static str,
+}
+
+pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<ExitCode, Trouble> {
+    let mut chosen: Vec<(ActivityKey, Item)> = Vec::new();
+    inventory::for_each_item(store, selection.activity.as_ref(), |item| {
+        if let Kind::Grade(key) = kind(&item) {
+            if selected(selection, &item) {
+                chosen.push((key, item));
+            }
+        }
+    })
+    .await?;
+    let mut done = Vec::new();
+    for (key, item) in chosen {
+        let user_id = text(&item, "userId").unwrap_or_default().to_owned();
+        let result = if selection.dry_run {
+            "wouldRequeue"
+        } else {
+            match store.requeue(&PendingGrade::from_item(item)).await {
+                Ok(WriteOutcome::Applied) => "requeued",
+                Ok(WriteOutcome::Changed) => "changed",
+                Err(e) => return Err(Trouble::store(store.table(), e)),
+            }
+        };
+        done.push(Requeued {
+            activity_key: key.to_string(),
+            user_id,
+            result,
+        });
+    }
+    if json {
+        let body = serde_json::json!({"dryRun": selection.dry_run, "grades": done});
+        println!("{}", serde_json::to_string_pretty(&body).expect("JSON"));
+    } else {
+        for g in &done {
+            println!("{:<13} {} {}", g.result, g.activity_key, g.user_id);
+        }
+        println!("{} grade(s) selected", done.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Not already pending, and failed (`--failed`) or the user's (`--user`).
+fn selected(selection: &Selection, grade: &Item) -> bool {
+    if grade.contains_key("pending") {
+        return false;
+    }
+    match &selection.user {
+        Some(user) => text(grade, "userId") == Some(user.as_str()),
+        None => selection.failed && text(grade, "syncStatus") == Some("FAILED"),
+    }
+}

@@ -1,0 +1,204 @@
+//! `ltisync status`: where each activity's grades stand.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use ltisync::sync::PendingReason;
+use ltisync::{ActivityKey, Store};
+use serde::Serialize;
+
+use crate::inventory::{self, fit, kind, text, Item, Kind};
+use crate::Trouble;
+
+/// Grades by where they stand.
+#[derive(Debug, Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    synced: u64,
+    failed: u64,
+    pending: u64,
+    /// Pending grades by why (`queued`: not tried yet).
+    pending_reasons: BTreeMap<String, u64>,
+}
+
+/// One activity's line of the report.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityStatus {
+    activity_key: String,
+    platform_id: String,
+    context_id: String,
+    context_title: Option<String>,
+    resource_link_id: String,
+    title: Option<String>,
+    launched: bool,
+    last_launch_at: Option<String>,
+    has_service_key: bool,
+    needs_relaunch: Option<String>,
+    line_item_id: Option<String>,
+    grades: Counts,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    activities: Vec<&'a ActivityStatus>,
+    totals: Counts,
+}
+
+pub async fn run(
+    store: &Store,
+    activity: Option<&ActivityKey>,
+    json: bool,
+) -> Result<ExitCode, Trouble> {
+    let mut by_key: BTreeMap<ActivityKey, ActivityStatus> = BTreeMap::new();
+    inventory::for_each_item(store, activity, |item| match kind(&item) {
+        Kind::Activity(key) => describe(entry(&mut by_key, key), &item),
+        Kind::Grade(key) => count(&mut entry(&mut by_key, key).grades, &item),
+        Kind::Other => {}
+    })
+    .await?;
+    let mut totals = Counts::default();
+    for status in by_key.values() {
+        add(&mut totals, &status.grades);
+    }
+    let report = Report {
+        activities: by_key.values().collect(),
+        totals,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry(
+    by_key: &mut BTreeMap<ActivityKey, ActivityStatus>,
+    key: ActivityKey,
+) -> &mut ActivityStatus {
+    by_key.entry(key.clone()).or_insert_with(|| {
+        let ids = key.ids();
+        ActivityStatus {
+            activity_key: key.to_string(),
+            platform_id: ids.platform_id,
+            context_id: ids.context_id,
+            resource_link_id: ids.resource_link_id,
+            ..ActivityStatus::default()
+        }
+    })
+}
+
+fn describe(status: &mut ActivityStatus, item: &Item) {
+    let owned = |name| text(item, name).map(str::to_owned);
+    status.launched = true;
+    status.context_title = owned("contextTitle");
+    status.title = owned("resourceLinkTitle");
+    status.last_launch_at = owned("lastLaunchAt");
+    status.has_service_key = item.contains_key("serviceKey");
+    status.needs_relaunch = owned("needsRelaunch");
+    status.line_item_id = owned("lineItemId").or_else(|| owned("launchLineItemId"));
+}
+
+fn count(counts: &mut Counts, grade: &Item) {
+    if grade.contains_key("pending") {
+        counts.pending += 1;
+        *counts
+            .pending_reasons
+            .entry(pending_reason(grade))
+            .or_default() += 1;
+        return;
+    }
+    match text(grade, "syncStatus") {
+        Some("SYNCED") => counts.synced += 1,
+        Some("FAILED") => counts.failed += 1,
+        _ => {}
+    }
+}
+
+/// Why a pending grade waits, from the note the last run left.
+fn pending_reason(grade: &Item) -> String {
+    if text(grade, "syncStatus") != Some("PENDING") {
+        return "queued".into();
+    }
+    let note = text(grade, "lastError").unwrap_or_default();
+    PendingReason::ALL
+        .iter()
+        .find(|r| note.starts_with(r.note()))
+        .map_or("other", |r| r.name())
+        .to_owned()
+}
+
+fn add(totals: &mut Counts, counts: &Counts) {
+    totals.synced += counts.synced;
+    totals.failed += counts.failed;
+    totals.pending += counts.pending;
+    for (reason, n) in &counts.pending_reasons {
+        *totals.pending_reasons.entry(reason.clone()).or_default() += n;
+    }
+}
+
+/// The human report: 80 columns at most.
+fn table(report: &Report) -> String {
+    let mut out = format!(
+        "{:<30} {:<14} {:>6} {:>6} {:>7}  {}\n",
+        "ACTIVITY", "PLATFORM", "SYNCED", "FAILED", "PENDING", "NOTE"
+    );
+    if report.activities.is_empty() {
+        out.push_str("(no activities)\n");
+    }
+    for a in &report.activities {
+        let name = a.title.as_deref().unwrap_or(&a.resource_link_id);
+        let course = a.context_title.as_deref().unwrap_or(&a.context_id);
+        let line = format!(
+            "{:<30} {:<14} {:>6} {:>6} {:>7}  {}",
+            fit(&format!("{name} ({course})"), 30),
+            fit(&a.platform_id, 14),
+            a.grades.synced,
+            a.grades.failed,
+            a.grades.pending,
+            fit(&note(a), 12)
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if !a.grades.pending_reasons.is_empty() {
+            out.push_str(&fit(&format!("  pending: {}", reasons(&a.grades)), 80));
+            out.push('\n');
+        }
+    }
+    let t = &report.totals;
+    out.push_str(&format!(
+        "{:<30} {:<14} {:>6} {:>6} {:>7}\n",
+        format!("TOTAL ({} activities)", report.activities.len()),
+        "",
+        t.synced,
+        t.failed,
+        t.pending
+    ));
+    if !t.pending_reasons.is_empty() {
+        out.push_str(&fit(&format!("  pending: {}", reasons(t)), 80));
+        out.push('\n');
+    }
+    out
+}
+
+fn note(a: &ActivityStatus) -> String {
+    if !a.launched {
+        "not launched".into()
+    } else if a.needs_relaunch.is_some() {
+        "relaunch".into()
+    } else if !a.has_service_key {
+        "no key".into()
+    } else {
+        String::new()
+    }
+}
+
+fn reasons(counts: &Counts) -> String {
+    counts
+        .pending_reasons
+        .iter()
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

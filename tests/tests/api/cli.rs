@@ -1,0 +1,403 @@
+//! The operator's command line (`ltisync`), run as a process against moto
+//! and the table a real sync left: its JSON parsed, its human output
+//! compared whole, its exit codes, and the table's state afterwards.
+
+use std::process::Command;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync::store::{PendingGrade, WriteOutcome};
+use ltisync_tests::dynamo::{aws_env, TestTable};
+use ltisync_tests::rigs::{SyncRig, Via};
+use ltisync_tests::runtime_api::binary;
+use ltisync_tests::simulator::{Fault, FaultAction, Route};
+use serde_json::Value;
+
+use crate::helpers::{is_synced, s, Stack};
+
+/// What one `ltisync` run did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs `ltisync args…` with only the AWS settings of the local stack
+/// (and the table, unless `table` is None).
+async fn ltisync(stack: &Stack, table: Option<&str>, args: &[&str]) -> Run {
+    ltisync_with(stack, table, args, &[]).await
+}
+
+/// As [`ltisync`], with more environment variables. The process runs on
+/// the blocking pool: servers it talks to live on this test's runtime.
+async fn ltisync_with(
+    stack: &Stack,
+    table: Option<&str>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut command = Command::new(binary("ltisync"));
+    command
+        .args(args)
+        .env_clear()
+        .envs(aws_env(&stack.table.endpoint))
+        .envs(env.iter().copied());
+    if let Some(table) = table {
+        command.env("TABLE_NAME", table);
+    }
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("the ltisync binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Two activities after a daily run: quiz with ada posted and bob refused
+/// (422), essay with carl still pending (the LMS kept failing).
+async fn after_a_run() -> Stack {
+    let stack = Stack::start().await;
+    let quiz = stack.launch("p", "c", "quiz", Some("k1")).await;
+    let essay = stack.launch("p", "c", "essay", Some("k2")).await;
+    stack.grade(&quiz, "ada", 9.0).await;
+    stack.grade(&quiz, "bob", 4.0).await;
+    stack.grade(&essay, "carl", 7.0).await;
+    let refusal = r#"{"status":422,"details":{"bodyReceived":{"errors":[{"message":"Course has concluded"}]}}}"#;
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Status {
+                status: 422,
+                body: Some(refusal.into()),
+                retry_after: None,
+            },
+            Some(1),
+        )
+        .for_user("bob"),
+    );
+    stack
+        .sim
+        .inject(Fault::status(Route::PostScore, 503, Some(1)).for_user("carl"));
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "1".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    stack
+}
+
+#[tokio::test]
+async fn status_shows_each_activity_and_the_totals() {
+    let stack = after_a_run().await;
+    let table = Some(stack.table.name.as_str());
+    let json = ltisync(&stack, table, &["status", "--json"]).await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert!(
+        json.stderr.is_empty(),
+        "no progress when stderr is not a terminal"
+    );
+    let report = json.json();
+    let activities = report["activities"].as_array().unwrap();
+    assert_eq!(activities.len(), 2);
+    assert_eq!(activities[0]["activityKey"], "p#c#essay");
+    assert_eq!(activities[0]["grades"]["pending"], 1);
+    assert_eq!(
+        activities[0]["grades"]["pendingReasons"]["retriesExhausted"],
+        1
+    );
+    assert_eq!(activities[1]["title"], "Quiz quiz");
+    assert_eq!(activities[1]["grades"]["synced"], 1);
+    assert_eq!(activities[1]["grades"]["failed"], 1);
+    assert!(activities[1]["lineItemId"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+    assert_eq!(report["totals"]["synced"], 1);
+    assert_eq!(report["totals"]["failed"], 1);
+    assert_eq!(report["totals"]["pending"], 1);
+
+    let human = ltisync(&stack, table, &["status"]).await;
+    assert_eq!(human.code, 0);
+    assert_eq!(
+        human.stdout,
+        "\
+ACTIVITY                       PLATFORM       SYNCED FAILED PENDING  NOTE
+Quiz essay (Course c)          p                   0      0       1
+  pending: retriesExhausted 1
+Quiz quiz (Course c)           p                   1      1       0
+TOTAL (2 activities)                               1      1       1
+  pending: retriesExhausted 1
+"
+    );
+    assert!(human.stdout.lines().all(|l| l.chars().count() <= 80));
+    let one = ltisync(
+        &stack,
+        table,
+        &["status", "--activity", "p#c#quiz", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(one["activities"].as_array().unwrap().len(), 1);
+    assert_eq!(one["totals"]["pending"], 0);
+}
+
+#[tokio::test]
+async fn failed_grades_are_explained_and_requeued_without_changing_a_value() {
+    let stack = after_a_run().await;
+    let table = Some(stack.table.name.as_str());
+    let failed = ltisync(&stack, table, &["failed", "--json"]).await;
+    assert_eq!(failed.code, 1, "findings exit 1: {}", failed.stderr);
+    let grades = failed.json()["grades"].as_array().unwrap().clone();
+    assert_eq!(grades.len(), 1);
+    assert_eq!(grades[0]["userId"], "bob");
+    assert_eq!(grades[0]["httpStatus"], 422);
+    assert!(grades[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("the LMS said: Course has concluded"));
+    let human = ltisync(&stack, table, &["failed", "--platform", "p"]).await;
+    let lines: Vec<&str> = human.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", human.stdout);
+    assert!(
+        lines[0].starts_with("p#c#quiz                       bob                 422  20"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].chars().count() <= 80);
+    assert!(lines[1].starts_with("  ") && lines[1].contains("Course has concluded"));
+    assert_eq!(lines[2], "1 failed grade(s)");
+    let none = ltisync(&stack, table, &["failed", "--status", "500"]).await;
+    assert_eq!((none.code, none.stdout.as_str()), (0, "no failed grades\n"));
+
+    let ada = ltisync(
+        &stack,
+        table,
+        &["requeue", "--user", "ada", "--all", "--dry-run", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(ada["grades"].as_array().unwrap().len(), 1, "{ada}");
+    assert_eq!(ada["grades"][0]["userId"], "ada");
+    let refused = ltisync(&stack, table, &["requeue", "--failed"]).await;
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("--all"), "{}", refused.stderr);
+    let rehearsal = ltisync(
+        &stack,
+        table,
+        &["requeue", "--failed", "--all", "--dry-run", "--json"],
+    )
+    .await;
+    assert_eq!(rehearsal.json()["grades"][0]["result"], "wouldRequeue");
+    let told = ltisync(
+        &stack,
+        table,
+        &["requeue", "--failed", "--all", "--dry-run"],
+    )
+    .await;
+    assert_eq!(
+        told.stdout,
+        "wouldRequeue  p#c#quiz bob\n1 grade(s) selected\n"
+    );
+    let quiz = ltisync::ActivityIds::new("p", "c", "quiz").unwrap();
+    let bob = stack.item(&quiz, "bob").await;
+    assert_eq!(
+        s(&bob, "syncStatus"),
+        Some("FAILED"),
+        "a dry run writes nothing"
+    );
+
+    let requeued = ltisync(
+        &stack,
+        table,
+        &["requeue", "--failed", "--activity", "p#c#quiz", "--json"],
+    )
+    .await;
+    assert_eq!(requeued.code, 0, "{}", requeued.stderr);
+    assert_eq!(requeued.json()["grades"][0]["userId"], "bob");
+    assert_eq!(requeued.json()["grades"][0]["result"], "requeued");
+    let after = stack.item(&quiz, "bob").await;
+    assert_eq!(s(&after, "pending"), Some("ACT#p#c#quiz"));
+    assert!(!after.contains_key("syncStatus") && !after.contains_key("lastError"));
+    for name in ["scoreGiven", "comment", "gradedAt", "userId"] {
+        assert_eq!(after.get(name), bob.get(name), "{name} unchanged");
+    }
+    assert_eq!(
+        after.get("scoreGiven"),
+        Some(&AttributeValue::N("4".into()))
+    );
+    assert_eq!(ltisync(&stack, table, &["failed"]).await.code, 0);
+
+    // The next run posts it: the LMS takes it this time.
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert!(summary["gradesPosted"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(is_synced(&stack.item(&quiz, "bob").await));
+    assert_eq!(
+        stack.received_for("bob").last().unwrap().body["scoreGiven"],
+        4.0
+    );
+}
+
+#[tokio::test]
+async fn usage_and_access_problems_exit_2_with_one_line() {
+    let stack = Stack::start().await;
+    for (table, args, words) in [
+        (
+            None,
+            &["status"][..],
+            "no table: pass --table NAME or set TABLE_NAME",
+        ),
+        (
+            Some("no-such-table"),
+            &["status"][..],
+            "could not read or write table 'no-such-table'",
+        ),
+        (
+            Some("t"),
+            &["failed", "--activity", "a#b"][..],
+            "is not an activity key",
+        ),
+    ] {
+        let run = ltisync(&stack, table, args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains(words), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    let usage = ltisync(&stack, Some("t"), &["requeue", "--no-such-flag"]).await;
+    assert_eq!(usage.code, 2);
+}
+
+#[tokio::test]
+async fn sync_runs_the_deployed_function_or_the_engine_here() {
+    let stack = Stack::start().await;
+    let quiz = stack.launch("p", "c", "quiz", Some("k")).await;
+    stack.grade(&quiz, "ada", 9.0).await;
+    let table = Some(stack.table.name.as_str());
+    let (url, key) = (stack.sim.url(), stack.sim.api_key());
+    let ltiaas = [
+        ("LTIAAS_URL", url.as_str()),
+        ("LTIAAS_API_KEY", key.as_str()),
+    ];
+
+    let rehearsal = ltisync_with(&stack, table, &["sync", "--local", "--dry-run"], &ltiaas).await;
+    assert_eq!(rehearsal.code, 0, "{}", rehearsal.stderr);
+    let summary = rehearsal.json();
+    assert_eq!(summary["dryRun"], true);
+    assert_eq!(summary["wouldPost"][0]["score"]["userId"], "ada");
+    assert!(stack.item(&quiz, "ada").await.contains_key("pending"));
+
+    // The real sync binary behind a local Lambda Invoke API.
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let SyncRig::Binary(api, _) = &rig else {
+        unreachable!("a binary rig")
+    };
+    let endpoint = api.invoke_endpoint();
+    let invoked = ltisync_with(
+        &stack,
+        None,
+        &[
+            "sync",
+            "--function",
+            "ltisync-sync",
+            "--activity",
+            "p#c#quiz",
+        ],
+        &[("AWS_ENDPOINT_URL_LAMBDA", endpoint.as_str())],
+    )
+    .await;
+    rig.finish().await;
+    assert_eq!(invoked.code, 0, "{}", invoked.stderr);
+    assert_eq!(invoked.json()["gradesPosted"], 1, "{}", invoked.stdout);
+    assert!(is_synced(&stack.item(&quiz, "ada").await));
+    assert_eq!(stack.received_for("ada").len(), 1);
+}
+
+#[tokio::test]
+async fn check_gives_one_line_per_part_and_exits_1_on_a_problem() {
+    let stack = Stack::start().await;
+    let table = Some(stack.table.name.as_str());
+    let url = stack.sim.url();
+    let key = stack.sim.api_key();
+    let good = ltisync_with(
+        &stack,
+        table,
+        &["check"],
+        &[("LTIAAS_URL", &url), ("LTIAAS_API_KEY", &key)],
+    )
+    .await;
+    assert_eq!(good.code, 0, "{}{}", good.stdout, good.stderr);
+    let lines: Vec<&str> = good.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", good.stdout);
+    for (line, name) in lines.iter().zip(["table", "configuration", "ltiaas"]) {
+        assert!(line.starts_with(&format!("{name:<14} ok  ")), "{line}");
+    }
+
+    let wrong_key = ltisync_with(
+        &stack,
+        table,
+        &["check"],
+        &[("LTIAAS_URL", &url), ("LTIAAS_API_KEY", "not-the-key")],
+    )
+    .await;
+    assert_eq!(wrong_key.code, 1);
+    assert!(
+        wrong_key
+            .stdout
+            .contains("ltiaas         !!  LTIaaS refused the API key"),
+        "{}",
+        wrong_key.stdout
+    );
+    let bare = TestTable::create_without_stream().await;
+    let unconfigured = ltisync(&stack, Some(bare.name.as_str()), &["check"]).await;
+    assert_eq!(unconfigured.code, 1);
+    assert!(
+        unconfigured.stdout.contains("no NEW_AND_OLD_IMAGES stream"),
+        "{}",
+        unconfigured.stdout
+    );
+    assert!(
+        unconfigured
+            .stdout
+            .contains("configuration  !!  LTIAAS_URL"),
+        "{}",
+        unconfigured.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_requeue_never_overwrites_a_grade_the_tool_changed_meanwhile() {
+    let stack = after_a_run().await;
+    let quiz = ltisync::ActivityIds::new("p", "c", "quiz").unwrap();
+    let as_read = PendingGrade::from_item(stack.item(&quiz, "bob").await);
+    stack.grade(&quiz, "bob", 5.0).await;
+    let outcome = stack.store.requeue(&as_read).await.unwrap();
+    assert_eq!(outcome, WriteOutcome::Changed);
+    let now = stack.item(&quiz, "bob").await;
+    assert_eq!(now.get("scoreGiven"), Some(&AttributeValue::N("5".into())));
+    let fresh = PendingGrade::from_item(now);
+    stack
+        .store
+        .mark_failed(
+            &fresh,
+            Some(422),
+            "refused",
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let failed = PendingGrade::from_item(stack.item(&quiz, "bob").await);
+    assert_eq!(
+        stack.store.requeue(&failed).await.unwrap(),
+        WriteOutcome::Applied
+    );
+    let requeued = stack.item(&quiz, "bob").await;
+    assert!(requeued.contains_key("pending") && !requeued.contains_key("failedAt"));
+}
