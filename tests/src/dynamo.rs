@@ -401,3 +401,25 @@ impl Drop for TestTable {
         }
     }
 }
+
+/// Stores `api_key` as a new secret in moto's Secrets Manager (beside its
+/// DynamoDB) and returns the secret's name, for `LTIAAS_API_KEY_SECRET`.
+pub async fn create_secret(api_key: &str) -> String {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .endpoint_url(endpoint())
+        .build();
+    let name = format!("ltisync/test-{}", uuid::Uuid::new_v4().simple());
+    aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(&name)
+        .secret_string(api_key)
+        .send()
+        .await
+        .expect("CreateSecret on moto");
+    name
+}

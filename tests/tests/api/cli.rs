@@ -6,7 +6,7 @@ use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::store::{PendingGrade, WriteOutcome};
-use ltisync_tests::dynamo::{aws_env, TestTable};
+use ltisync_tests::dynamo::{aws_env, create_secret, TestTable};
 use ltisync_tests::rigs::{SyncRig, Via};
 use ltisync_tests::runtime_api::binary;
 use ltisync_tests::simulator::{Fault, FaultAction, Route};
@@ -340,6 +340,38 @@ async fn check_gives_one_line_per_part_and_exits_1_on_a_problem() {
         assert!(line.starts_with(&format!("{name:<14} ok  ")), "{line}");
     }
 
+    let secret = create_secret(&key).await;
+    let through_secret = ltisync_with(
+        &stack,
+        table,
+        &["check"],
+        &[("LTIAAS_URL", &url), ("LTIAAS_API_KEY_SECRET", &secret)],
+    )
+    .await;
+    assert_eq!(through_secret.code, 0, "{}", through_secret.stdout);
+    assert!(
+        through_secret
+            .stdout
+            .contains(&format!("secret         ok  '{secret}' read")),
+        "{}",
+        through_secret.stdout
+    );
+    let missing = ltisync_with(
+        &stack,
+        table,
+        &["check"],
+        &[
+            ("LTIAAS_URL", &url),
+            ("LTIAAS_API_KEY_SECRET", "ltisync/none"),
+        ],
+    )
+    .await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stdout.contains("secret         !!  ") && missing.stdout.contains("ltisync/none"),
+        "{}",
+        missing.stdout
+    );
     let wrong_key = ltisync_with(
         &stack,
         table,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::store::schema;
 use ltisync_tests::aws_proxy::{Call, RecordingProxy};
-use ltisync_tests::dynamo::{endpoint, TableDefinition, TestTable};
+use ltisync_tests::dynamo::{create_secret, endpoint, TableDefinition, TestTable};
 use ltisync_tests::repo_root;
 use ltisync_tests::rigs::{event, event_file, launch_env, sync_env, Env, LaunchRig, SyncRig, Via};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
@@ -152,26 +152,6 @@ fn no_policy_grants_a_wildcard() {
     );
 }
 
-async fn secret(api_key: &str) -> String {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .endpoint_url(endpoint())
-        .build();
-    let name = format!("ltisync/test-{}", uuid::Uuid::new_v4().simple());
-    aws_sdk_secretsmanager::Client::from_conf(config)
-        .create_secret()
-        .name(&name)
-        .secret_string(api_key)
-        .send()
-        .await
-        .expect("CreateSecret on moto");
-    name
-}
-
 /// Routes a function's AWS calls through `proxy` and reads the key from `secret`.
 fn through(mut env: Env, proxy: &RecordingProxy, secret: &str) -> Env {
     env.remove("LTIAAS_API_KEY");
@@ -186,7 +166,7 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     let sim = Simulator::start().await.unwrap();
     let table = TestTable::create().await;
     let proxy = RecordingProxy::start(&table.endpoint).await;
-    let secret = secret(&sim.api_key()).await;
+    let secret = create_secret(&sim.api_key()).await;
 
     // launch: the API key from Secrets Manager, then one upsert per launch.
     let env = through(
