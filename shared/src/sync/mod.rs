@@ -90,6 +90,8 @@ pub struct SyncEngine {
     client: LtiaasClient,
     store: Store,
     tuning: SyncTuning,
+    /// Rosters read by earlier runs of this process.
+    rosters: std::sync::Arc<roster::RosterCache>,
 }
 
 /// One grade's outcome, labelled for the summary.
@@ -114,6 +116,7 @@ impl SyncEngine {
             client,
             store,
             tuning,
+            rosters: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! recorded with a conditional write.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use time::OffsetDateTime;
 
@@ -80,8 +80,8 @@ pub(super) struct ActivityPoster {
     re_resolved: AtomicBool,
     /// Set when LTIaaS refused the service key: why.
     key_refused: Mutex<Option<String>>,
-    /// The course roster, read at the activity's first post of the run.
-    roster: tokio::sync::Mutex<Option<Roster>>,
+    /// The course roster, read at most once per run (see `check_learner`).
+    roster: tokio::sync::Mutex<Option<Arc<Roster>>>,
     score_maximum_hint: Option<f64>,
 }
 
@@ -264,7 +264,10 @@ impl SyncEngine {
     }
 
     /// Refuses a grade for anyone the course roster does not list as an
-    /// active learner (the roster is read once per activity per run).
+    /// active learner. The roster is read at most once per activity per
+    /// run; a recent read of the same course (this warm process's
+    /// [`roster::RosterCache`]) spares the read for users it lists as
+    /// active learners, never for a refusal.
     async fn check_learner(
         &self,
         poster: &ActivityPoster,
@@ -272,9 +275,15 @@ impl SyncEngine {
         gate: &RequestGate,
         state: &RunState,
     ) -> Result<(), Failure> {
+        let user = ready.grade.user_id.as_str();
         let mut roster = poster.roster.lock().await;
         if roster.is_none() {
-            *roster = Some(self.read_roster(poster, gate, state).await?);
+            if self.tuning.roster_check && self.rosters.lists_learner(&poster.activity, user) {
+                return Ok(());
+            }
+            let read = Arc::new(self.read_roster(poster, gate, state).await?);
+            self.rosters.remember(&poster.activity, &read);
+            *roster = Some(read);
         }
         let refusal = roster
             .as_ref()

@@ -16,6 +16,8 @@
 //! `rostersUnavailable`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::activity::Activity;
 use crate::ltiaas::{LtiaasClient, LtiaasError, Member};
@@ -29,6 +31,79 @@ pub const NOT_A_LEARNER: &str = "NOT_A_LEARNER";
 
 /// Roster pages followed at most (a course of 100,000 at 100 per page).
 const MAX_PAGES: usize = 1000;
+
+/// How long a roster read stays good for telling that someone *is* an
+/// active learner, across runs and stream batches of one warm function.
+pub const ROSTER_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Courses whose rosters are kept at most (the oldest read is dropped).
+const ROSTER_CACHE_COURSES: usize = 64;
+
+/// Rosters read recently, by course, shared by the runs of one process.
+///
+/// A stream batch posts a few grades per activity, seconds apart; reading
+/// the whole roster for each batch would cost more requests than the
+/// posts. The cache answers only "yes, an active learner": a grade whose
+/// user it does not list as one triggers a fresh read, so a refusal is
+/// always decided by a roster read in that very run (a learner enrolled a
+/// minute ago is never refused from a stale copy).
+#[derive(Debug, Default)]
+pub struct RosterCache {
+    courses: Mutex<HashMap<Course, CachedRoster>>,
+}
+
+/// (platform id, context id): whose roster it is.
+type Course = (String, String);
+
+/// A roster and when it was read.
+#[derive(Debug)]
+struct CachedRoster {
+    read_at: Instant,
+    roster: Arc<Roster>,
+}
+
+impl RosterCache {
+    /// Whether a roster of `activity`'s course read within
+    /// [`ROSTER_CACHE_TTL`] lists `user_id` as an active learner.
+    pub fn lists_learner(&self, activity: &Activity, user_id: &str) -> bool {
+        let courses = self.courses.lock().expect("not poisoned");
+        courses
+            .get(&course(activity))
+            .filter(|cached| cached.read_at.elapsed() < ROSTER_CACHE_TTL)
+            .is_some_and(|cached| {
+                cached.roster.is_read() && cached.roster.refusal(user_id).is_none()
+            })
+    }
+
+    /// Keeps a roster just read for `activity`'s course.
+    pub fn remember(&self, activity: &Activity, roster: &Arc<Roster>) {
+        if !roster.is_read() {
+            return;
+        }
+        let mut courses = self.courses.lock().expect("not poisoned");
+        if courses.len() >= ROSTER_CACHE_COURSES {
+            let oldest = courses
+                .iter()
+                .min_by_key(|(_, cached)| cached.read_at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                courses.remove(&oldest);
+            }
+        }
+        let cached = CachedRoster {
+            read_at: Instant::now(),
+            roster: roster.clone(),
+        };
+        courses.insert(course(activity), cached);
+    }
+}
+
+fn course(activity: &Activity) -> Course {
+    (
+        activity.ids.platform_id.clone(),
+        activity.ids.context_id.clone(),
+    )
+}
 
 /// An activity's roster for one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +126,11 @@ pub enum Standing {
 }
 
 impl Roster {
+    /// Whether the roster was read (not off, not unavailable).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Roster::Read(_))
+    }
+
     /// Why `user_id` may not receive a score (a full `lastError`), or
     /// `None` when the score may go to the LMS.
     pub fn refusal(&self, user_id: &str) -> Option<String> {
@@ -221,5 +301,39 @@ mod tests {
             .contains("not on the course's learner roster"));
         assert_eq!(Roster::Unavailable("x".into()).refusal("anyone"), None);
         assert_eq!(Roster::NotChecked.refusal("anyone"), None);
+    }
+
+    #[test]
+    fn the_cache_vouches_only_for_active_learners_of_a_read_roster() {
+        let ids = crate::activity::ActivityIds::new("p", "c", "quiz").unwrap();
+        let activity = Activity {
+            key: ids.key(),
+            ids,
+            service_key: None,
+            resource_link_title: None,
+            line_item_id: None,
+            launch_line_item_id: None,
+            line_item_preferences: Default::default(),
+            needs_relaunch: None,
+            services: Default::default(),
+        };
+        let cache = RosterCache::default();
+        assert!(!cache.lists_learner(&activity, "ada"), "nothing read yet");
+        cache.remember(&activity, &Arc::new(Roster::Unavailable("x".into())));
+        assert!(
+            !cache.lists_learner(&activity, "ada"),
+            "only read rosters count"
+        );
+        let read = Roster::Read(HashMap::from([
+            ("ada".to_owned(), Standing::ActiveLearner),
+            ("tim".to_owned(), Standing::NotALearner("x".into())),
+        ]));
+        cache.remember(&activity, &Arc::new(read));
+        assert!(cache.lists_learner(&activity, "ada"));
+        assert!(
+            !cache.lists_learner(&activity, "tim"),
+            "a refusal needs a fresh read"
+        );
+        assert!(!cache.lists_learner(&activity, "new-learner"));
     }
 }

@@ -6,7 +6,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::Grade;
-use ltisync_tests::rigs::Via;
+use ltisync_tests::rigs::{event_file, SyncRig, Via};
 use ltisync_tests::simulator::{
     Fault, FaultAction, LaunchSpec, Route, SimLineItem, SimMember, NOT_A_STUDENT, SCOPE_LINE_ITEM,
     SCOPE_SCORE,
@@ -15,7 +15,7 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::helpers::{documented_grade, is_synced, s, Item, Stack};
+use crate::helpers::{documented_grade, is_synced, s, Item, Stack, LONG};
 
 fn at(text: &str) -> OffsetDateTime {
     OffsetDateTime::parse(text, &Rfc3339).unwrap()
@@ -129,8 +129,11 @@ async fn only_active_learners_get_scores_and_each_roster_is_read_once() {
         stack.sim.set_page_size(2);
         stack.sim.ignore_filters(true);
         stack.sim.set_roster("p", "c", course());
+        stack.sim.set_roster("p", "c2", course());
         let quiz = stack.launch("p", "c", "quiz", Some("k1")).await;
-        let essay = stack.launch("p", "c", "essay", Some("k2")).await;
+        // Another course: a course's roster read may serve its other
+        // activities (see the next test), which would make counts racy here.
+        let essay = stack.launch("p", "c2", "essay", Some("k2")).await;
         for user in ["ada", "bob", "tim", "ina", "del", "test-student"] {
             stack.grade(&quiz, user, 7.0).await;
         }
@@ -353,4 +356,41 @@ async fn granted_scopes_decide_which_calls_are_made() {
         calls.iter().filter(|r| r.route != Route::IdToken).count(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_warm_function_reads_a_roster_again_only_to_refuse_someone() {
+    let stack = Stack::start().await;
+    stack.sim.set_roster("p", "c", course());
+    let quiz = stack.launch("p", "c", "quiz", Some("k")).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let memberships = || {
+        stack
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.route == Route::Memberships)
+            .count()
+    };
+    let run = |user: &'static str| {
+        let (stack, rig, quiz) = (&stack, &rig, &quiz);
+        async move {
+            stack.grade(quiz, user, 5.0).await;
+            rig.run(&event_file("schedule.json"), LONG).await
+        }
+    };
+    let first = run("ada").await;
+    assert_eq!(first["rostersRead"], 1, "{first}");
+    let read_once = memberships();
+    // Same process, minutes later: ada and bob are on the roster just read.
+    let second = run("bob").await;
+    assert_eq!(second["gradesPosted"], 1, "{second}");
+    assert_eq!(second["rostersRead"], 0, "{second}");
+    assert_eq!(memberships(), read_once);
+    // Someone the cached copy does not list: read afresh before refusing.
+    let third = run("newcomer").await;
+    assert_eq!(third["rostersRead"], 1, "{third}");
+    assert_eq!(third["gradesNotLearners"], 1, "{third}");
+    assert_eq!(memberships(), 2 * read_once);
+    rig.finish().await;
 }
