@@ -1,7 +1,7 @@
 //! Bounded echoes of untrusted input.
 //!
 //! Error messages, log records and `lastError` attributes often quote what
-//! was wrong ("'<key>' is not an activity key"). Input is attacker-sized: a
+//! was wrong ("`'<key>' is not an activity key`"). Input is attacker-sized: a
 //! 200 KB query or key must not become a 200 KB log record or grade
 //! attribute. Everything that echoes input goes through [`excerpt`].
 

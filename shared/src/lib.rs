@@ -6,9 +6,26 @@
 //!   every LMS launch and stores it with the activity in DynamoDB.
 //! - [`sync`] posts every pending grade with that key, on a schedule.
 //!
-//! Both functions are thin shells around this crate: the LTIaaS client
-//! ([`ltiaas`]), the DynamoDB store ([`store`]), configuration
-//! ([`config`]) and logging ([`telemetry`]).
+//! Both functions, and the operator's `ltisync` command, are thin shells
+//! around this crate.
+//!
+//! # Layout
+//! - [`activity`]: an activity's three LTI ids and its collision-free key;
+//!   what a launch captures, and what its service key may do.
+//! - [`grade`]: a grade, the schema's rules, and the score body LTIaaS
+//!   receives (with Canvas's submission extension where the LMS is Canvas).
+//! - [`ltiaas`]: the LTIaaS client: authentication schemes, timeouts,
+//!   capped bodies, and errors that say whether retrying can help.
+//! - [`store`]: the one DynamoDB table: activity items, grade items (one
+//!   struct, `store::grade_item`), locks, and page-by-page reads for reports.
+//! - [`sync`]: the engine: claim, read, plan (pure), post (roster check,
+//!   line item, request gate), record, release.
+//! - [`launch`]: from an ltik to a stored activity.
+//! - [`config`] and [`bootstrap`]: settings from the environment, and the
+//!   clients built from them at a cold start; [`telemetry`]: JSON logs that
+//!   never carry a secret ([`secrets`]); [`excerpt`]: how input is quoted.
+
+#![warn(missing_docs)]
 
 pub mod activity;
 pub mod bootstrap;

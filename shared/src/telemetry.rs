@@ -48,7 +48,7 @@ fn parse_level(raw: &str) -> LevelFilter {
     }
 }
 
-/// The filter: `level` for ltisync, at most `INFO` for [`QUIET_CRATES`].
+/// The filter: `level` for ltisync, at most `INFO` for the crates that would print raw events (`QUIET_CRATES`).
 pub fn filter(level: LevelFilter) -> EnvFilter {
     let quiet = level.min(LevelFilter::INFO);
     let mut directives = level.to_string().to_ascii_lowercase();

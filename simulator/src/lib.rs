@@ -15,6 +15,8 @@
 //! Tests drive it in-process through [`Simulator`]; the `ltiaas-sim`
 //! binary serves the same thing with a small `/_sim/*` admin API.
 
+#![warn(missing_docs)]
+
 mod roster;
 mod state;
 

@@ -64,7 +64,15 @@ fn start_moto() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Makes a child process receive SIGKILL when the thread that spawned it
+/// ends (Linux's `PR_SET_PDEATHSIG`). Elsewhere (macOS) nothing is set: the
+/// tests still stop what they start, only a crashed test run may leave a
+/// moto server behind.
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_parent(_command: &mut Command) {}
+
 /// Makes a child process receive SIGKILL when the thread that spawned it ends.
+#[cfg(target_os = "linux")]
 pub fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of ours.

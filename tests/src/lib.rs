@@ -1,13 +1,18 @@
-//! Test support for ltisync: the LTIaaS simulator, a local DynamoDB (moto)
+//! Test support for ltisync: a local DynamoDB (moto)
 //! with the table from `template.yaml`, and a Lambda Runtime API that runs
 //! the real function binaries.
 
+#![warn(missing_docs)]
+
 pub mod aws_proxy;
 pub mod dynamo;
+pub mod grades;
 pub mod rigs;
 pub mod runtime_api;
-pub mod simulator;
 pub mod stream;
+
+/// The LTIaaS simulator (its own crate, `ltiaas-sim`), under its old path.
+pub use ltiaas_sim as simulator;
 
 use std::path::PathBuf;
 

@@ -8,6 +8,8 @@
 //! 400 bad ltik, 401 ltik refused by LTIaaS, 502/504 LTIaaS failing or
 //! slow, 503 DynamoDB failing, 404 other paths, 405 other methods.
 
+#![warn(missing_docs)]
+
 pub mod event;
 
 use std::time::Instant;

@@ -16,6 +16,8 @@
 //! The function returns the [`RunSummary`], logs it as one record and
 //! prints its counts as CloudWatch metrics (Embedded Metric Format).
 
+#![warn(missing_docs)]
+
 pub mod follow_up;
 pub mod stream;
 

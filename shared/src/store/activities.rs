@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 
+use super::dynamo::{ignore_condition_failure, is_condition_failure, Update};
 use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{
     Activity, ActivityIds, ActivityKey, GrantedServices, LaunchCapture, LineItemPreferences,
@@ -70,76 +71,6 @@ impl TryFrom<ActivityItem> for Activity {
                 ags_scopes: item.ags_scopes,
             },
         })
-    }
-}
-
-/// Builds an `UpdateItem` expression clause by clause.
-#[derive(Default)]
-struct Update {
-    set: Vec<String>,
-    remove: Vec<String>,
-    add: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    fn name(&mut self, attribute: &str) -> String {
-        let placeholder = format!("#{attribute}");
-        self.names.insert(placeholder.clone(), attribute.to_owned());
-        placeholder
-    }
-
-    fn set(&mut self, attribute: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        self.values.insert(format!(":{attribute}"), value);
-        self.set.push(format!("{name} = :{attribute}"));
-    }
-
-    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        self.values.insert(format!(":{attribute}"), value);
-        self.set
-            .push(format!("{name} = if_not_exists({name}, :{attribute})"));
-    }
-
-    fn set_optional(&mut self, attribute: &str, value: Option<&String>) {
-        if let Some(v) = value {
-            self.set(attribute, AttributeValue::S(v.clone()));
-        }
-    }
-
-    /// Sets `attribute` to `value`, or removes it when there is none.
-    fn replace(&mut self, attribute: &str, value: Option<AttributeValue>) {
-        match value {
-            Some(v) => self.set(attribute, v),
-            None => self.remove(attribute),
-        }
-    }
-
-    fn remove(&mut self, attribute: &str) {
-        let name = self.name(attribute);
-        self.remove.push(name);
-    }
-
-    fn add(&mut self, attribute: &str, value: AttributeValue) {
-        let name = self.name(attribute);
-        self.values.insert(format!(":{attribute}"), value);
-        self.add.push(format!("{name} :{attribute}"));
-    }
-
-    fn expression(&self) -> String {
-        let mut clauses = Vec::new();
-        for (keyword, parts) in [
-            ("SET", &self.set),
-            ("REMOVE", &self.remove),
-            ("ADD", &self.add),
-        ] {
-            if !parts.is_empty() {
-                clauses.push(format!("{keyword} {}", parts.join(", ")));
-            }
-        }
-        clauses.join(" ")
     }
 }
 
@@ -252,61 +183,6 @@ impl Store {
             }
         }
         Ok(found)
-    }
-
-    /// `BatchGetItem` with consistent reads over any number of keys
-    /// (duplicates dropped: DynamoDB refuses them in one request),
-    /// retrying unprocessed keys with a back-off.
-    pub(super) async fn batch_get(
-        &self,
-        mut keys: Vec<HashMap<String, AttributeValue>>,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut seen = std::collections::HashSet::new();
-        keys.retain(|key| {
-            seen.insert(format!(
-                "{:?}|{:?}",
-                key.get(schema::PK),
-                key.get(schema::SK)
-            ))
-        });
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut request_keys = chunk.to_vec();
-            let mut attempt = 0u32;
-            while !request_keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut request_keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .within(self)
-                    .await??;
-                items.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    request_keys = left.keys;
-                    // DynamoDB asks for a back-off before unprocessed keys.
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem kept returning unprocessed keys".into(),
-                        ));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6)))
-                        .await;
-                }
-            }
-        }
-        Ok(items)
     }
 
     /// Caches the line item the sync resolved for `key`.
@@ -453,29 +329,6 @@ fn record_services(update: &mut Update, services: &GrantedServices) {
             AttributeValue::L(scopes.iter().cloned().map(AttributeValue::S).collect())
         }),
     );
-}
-
-/// A failed condition is an expected race, not an error.
-pub(super) fn ignore_condition_failure<E>(
-    err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> Result<(), StoreError>
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if is_condition_failure(&err) {
-        Ok(())
-    } else {
-        Err(err.into())
-    }
-}
-
-pub(super) fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 /// Keeps a service key out of an error message, whatever DynamoDB echoed.

@@ -4,30 +4,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::activities::is_condition_failure;
-use super::{activity_pk, grade_sk, now_rfc3339, schema, Store, StoreError, Within};
+use super::dynamo::is_condition_failure;
+use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
+use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
-use crate::grade::{Grade, InvalidGrade, GRADE_SCHEMA_VERSION};
-
-/// The attributes the tool writes. A grade counts as unchanged while all of
-/// them still hold the values the sync read.
-const TOOL_ATTRIBUTES: &[&str] = &[
-    "pending",
-    "schemaVersion",
-    "userId",
-    "scoreGiven",
-    "scoreMaximum",
-    "comment",
-    "activityProgress",
-    "gradingProgress",
-    "gradedAt",
-    "startedAt",
-    "submittedAt",
-];
+use crate::grade::{Grade, InvalidGrade};
 
 /// A grade waiting to be posted, as read from the table.
 #[derive(Debug, Clone)]
@@ -101,52 +85,7 @@ impl Store {
         grade.validate().map_err(|e| {
             StoreError::Rejected(format!("grade for user '{}': {e}", grade.user_id))
         })?;
-        let pk = activity_pk(&ids.key());
-        let mut item = HashMap::from([
-            (schema::PK.to_owned(), AttributeValue::S(pk.clone())),
-            (
-                schema::SK.to_owned(),
-                AttributeValue::S(grade_sk(&grade.user_id)),
-            ),
-            (schema::PENDING.to_owned(), AttributeValue::S(pk)),
-            (
-                "schemaVersion".to_owned(),
-                AttributeValue::N(GRADE_SCHEMA_VERSION.to_string()),
-            ),
-            (
-                "userId".to_owned(),
-                AttributeValue::S(grade.user_id.clone()),
-            ),
-            (
-                "activityProgress".to_owned(),
-                AttributeValue::S(grade.activity_progress.to_string()),
-            ),
-            (
-                "gradingProgress".to_owned(),
-                AttributeValue::S(grade.grading_progress.to_string()),
-            ),
-            (
-                "gradedAt".to_owned(),
-                AttributeValue::S(now_rfc3339(grade.graded_at)),
-            ),
-        ]);
-        if let Some(score) = grade.score_given {
-            item.insert("scoreGiven".into(), AttributeValue::N(score.to_string()));
-        }
-        if let Some(max) = grade.score_maximum {
-            item.insert("scoreMaximum".into(), AttributeValue::N(max.to_string()));
-        }
-        if let Some(comment) = &grade.comment {
-            item.insert("comment".into(), AttributeValue::S(comment.clone()));
-        }
-        for (name, at) in [
-            ("startedAt", grade.started_at),
-            ("submittedAt", grade.submitted_at),
-        ] {
-            if let Some(at) = at {
-                item.insert(name.into(), AttributeValue::S(now_rfc3339(at)));
-            }
-        }
+        let item = GradeItem::pending(ids, grade).to_item()?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -388,7 +327,7 @@ impl Store {
             .item_at(&grade.pk, &grade.sk)
             .await?
             .unwrap_or_default();
-        let unchanged = TOOL_ATTRIBUTES.iter().all(|name| {
+        let unchanged = TOOL_ATTRIBUTES.iter().all(|(name, _)| {
             let expected = match *name {
                 schema::PENDING if own.leaves_index => None,
                 _ => grade.snapshot.get(*name),
@@ -424,7 +363,7 @@ impl OwnWrite {
 fn condition_names() -> HashMap<String, String> {
     TOOL_ATTRIBUTES
         .iter()
-        .map(|a| (format!("#{a}"), (*a).to_owned()))
+        .map(|(a, _)| (format!("#{a}"), (*a).to_owned()))
         .collect()
 }
 
@@ -433,7 +372,7 @@ impl PendingGrade {
     fn unchanged_condition(&self) -> String {
         TOOL_ATTRIBUTES
             .iter()
-            .map(|a| {
+            .map(|(a, _)| {
                 if self.snapshot.contains_key(*a) {
                     format!("#{a} = :was_{a}")
                 } else {
@@ -495,7 +434,7 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
         .strip_prefix(schema::ACTIVITY_PREFIX)
         .and_then(|key| ActivityKey::parse(key).ok());
     let pending = text(&item, schema::PENDING);
-    item.retain(|name, _| TOOL_ATTRIBUTES.contains(&name.as_str()));
+    item.retain(|name, _| is_tool_attribute(name));
     let grade = match &activity {
         None => Err(InvalidGrade::Malformed(format!(
             "pk '{}' is not 'ACT#' followed by an activity key",
@@ -504,7 +443,7 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
         Some(_) if pending != pk => Err(InvalidGrade::Malformed(
             "the pending attribute must be a copy of pk".into(),
         )),
-        Some(_) => parse_grade(item.clone(), &sk),
+        Some(_) => GradeItem::read(&pk, &sk, &item).and_then(Grade::try_from),
     };
     PendingGrade {
         pk,
@@ -512,129 +451,6 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
         activity,
         grade,
         snapshot: item,
-    }
-}
-
-fn parse_grade(item: HashMap<String, AttributeValue>, sk: &str) -> Result<Grade, InvalidGrade> {
-    match number(&item, "schemaVersion")? {
-        Some(v) if v == f64::from(GRADE_SCHEMA_VERSION) => {}
-        Some(other) => {
-            return Err(InvalidGrade::Malformed(format!(
-                "schemaVersion {other} is not supported (this ltisync reads version {GRADE_SCHEMA_VERSION})"
-            )))
-        }
-        None => return Err(InvalidGrade::Malformed("schemaVersion is missing".into())),
-    }
-    let user_id = text(&item, "userId")?.unwrap_or_default();
-    if user_id.trim().is_empty() {
-        return Err(InvalidGrade::MissingUser);
-    }
-    if sk != grade_sk(&user_id) {
-        return Err(InvalidGrade::Malformed(format!(
-            "sk must be '{}' for this userId",
-            excerpt(&grade_sk(&user_id))
-        )));
-    }
-    let Some(graded_at) = time_at(&item, "gradedAt")? else {
-        return Err(InvalidGrade::Malformed("gradedAt is missing".into()));
-    };
-    let grade = Grade {
-        user_id,
-        score_given: number(&item, "scoreGiven")?,
-        score_maximum: number(&item, "scoreMaximum")?,
-        comment: text(&item, "comment")?,
-        activity_progress: text(&item, "activityProgress")?
-            .map(|p| p.parse())
-            .transpose()?
-            .unwrap_or_default(),
-        grading_progress: text(&item, "gradingProgress")?
-            .map(|p| p.parse())
-            .transpose()?
-            .unwrap_or_default(),
-        graded_at,
-        started_at: time_at(&item, "startedAt")?,
-        submitted_at: time_at(&item, "submittedAt")?,
-    };
-    grade.validate()?;
-    Ok(grade)
-}
-
-/// A string attribute; absent is `None`, any other type (NULL included:
-/// the schema says to omit an attribute, not to null it) is an error that
-/// names the attribute and both types.
-fn text(
-    item: &HashMap<String, AttributeValue>,
-    name: &'static str,
-) -> Result<Option<String>, InvalidGrade> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::S(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(wrong_type(name, "a string (S)", other)),
-    }
-}
-
-/// An RFC 3339 time attribute (a string), as [`text`] does for strings.
-fn time_at(
-    item: &HashMap<String, AttributeValue>,
-    name: &'static str,
-) -> Result<Option<OffsetDateTime>, InvalidGrade> {
-    let Some(raw) = text(item, name)? else {
-        return Ok(None);
-    };
-    OffsetDateTime::parse(&raw, &Rfc3339)
-        .map(Some)
-        .map_err(|e| {
-            InvalidGrade::Malformed(format!(
-                "{name} '{}' is not an RFC 3339 time such as 2026-11-28T09:30:00Z ({e})",
-                excerpt(&raw)
-            ))
-        })
-}
-
-/// A number attribute, as [`text`] does for strings.
-fn number(
-    item: &HashMap<String, AttributeValue>,
-    name: &'static str,
-) -> Result<Option<f64>, InvalidGrade> {
-    match item.get(name) {
-        None => Ok(None),
-        Some(AttributeValue::N(n)) => match n.trim().parse::<f64>() {
-            Ok(value) if value.is_finite() => Ok(Some(value)),
-            _ => Err(InvalidGrade::Malformed(format!(
-                "{name}: '{}' is not a finite number",
-                excerpt(n)
-            ))),
-        },
-        Some(other) => Err(wrong_type(name, "a number (N)", other)),
-    }
-}
-
-fn wrong_type(
-    attribute: &'static str,
-    expected: &'static str,
-    found: &AttributeValue,
-) -> InvalidGrade {
-    InvalidGrade::WrongType {
-        attribute,
-        expected,
-        found: type_name(found),
-    }
-}
-
-/// How DynamoDB's type of `value` reads in an error message.
-fn type_name(value: &AttributeValue) -> &'static str {
-    match value {
-        AttributeValue::S(_) => "a string (S)",
-        AttributeValue::N(_) => "a number (N)",
-        AttributeValue::B(_) => "binary data (B)",
-        AttributeValue::Bool(_) => "a boolean (BOOL)",
-        AttributeValue::Null(_) => "null (NULL)",
-        AttributeValue::M(_) => "a map (M)",
-        AttributeValue::L(_) => "a list (L)",
-        AttributeValue::Ss(_) => "a string set (SS)",
-        AttributeValue::Ns(_) => "a number set (NS)",
-        AttributeValue::Bs(_) => "a binary set (BS)",
-        _ => "an unknown type",
     }
 }
 

@@ -9,10 +9,13 @@
 //! the condition checks `expiresAt` itself, so correctness never waits for
 //! TTL.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::activities::{ignore_condition_failure, is_condition_failure};
+use super::dynamo::{ignore_condition_failure, is_condition_failure};
 use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::ActivityKey;
 
@@ -37,11 +40,34 @@ pub enum LeaseOutcome {
     HeldByAnother(Lease),
 }
 
-/// The item of one lock.
+/// Where one lock's item lives.
 #[derive(Debug, Clone, Copy)]
 struct LockItem<'a> {
     pk: &'a str,
     sk: &'a str,
+}
+
+/// A lock item as stored: written and read through serde_dynamo.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LockRecord {
+    pk: String,
+    sk: String,
+    /// The holder's run id.
+    #[serde(default)]
+    owner: Option<String>,
+    /// When it was taken (RFC 3339).
+    #[serde(default)]
+    acquired_at: Option<String>,
+    /// Epoch seconds; the table's TTL attribute.
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+impl LockRecord {
+    fn to_item(&self) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(e.to_string()))
+    }
 }
 
 impl Store {
@@ -109,18 +135,18 @@ impl Store {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<LeaseOutcome, StoreError> {
+        let record = LockRecord {
+            pk: lock.pk.into(),
+            sk: lock.sk.into(),
+            owner: Some(owner.to_owned()),
+            acquired_at: Some(now_rfc3339(now)),
+            expires_at: Some(expires_at.unix_timestamp()),
+        };
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item(schema::PK, AttributeValue::S(lock.pk.into()))
-            .item(schema::SK, AttributeValue::S(lock.sk.into()))
-            .item("owner", AttributeValue::S(owner.to_owned()))
-            .item("acquiredAt", AttributeValue::S(now_rfc3339(now)))
-            .item(
-                schema::EXPIRES_AT,
-                AttributeValue::N(expires_at.unix_timestamp().to_string()),
-            )
+            .set_item(Some(record.to_item()?))
             .condition_expression("attribute_not_exists(pk) OR #expires < :now")
             .expression_attribute_names("#expires", schema::EXPIRES_AT)
             .expression_attribute_values(
@@ -168,20 +194,15 @@ impl Store {
         let Some(item) = self.item_at(lock.pk, lock.sk).await? else {
             return Ok(None);
         };
-        let owner = match item.get("owner") {
-            Some(AttributeValue::S(o)) => o.clone(),
-            _ => "unknown".into(),
-        };
-        let expires_at = match item.get(schema::EXPIRES_AT) {
-            Some(AttributeValue::N(n)) => n
-                .parse::<i64>()
-                .ok()
-                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            StoreError::Malformed(format!("the lock {} has no valid expiresAt", lock.pk))
-        })?;
+        let record: LockRecord = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Malformed(format!("the lock {}: {e}", lock.pk)))?;
+        let owner = record.owner.unwrap_or_else(|| "unknown".into());
+        let expires_at = record
+            .expires_at
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .ok_or_else(|| {
+                StoreError::Malformed(format!("the lock {} has no valid expiresAt", lock.pk))
+            })?;
         Ok(Some(Lease { owner, expires_at }))
     }
 }

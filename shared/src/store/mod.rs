@@ -22,6 +22,8 @@
 //! value is never posted after a newer one (see `sync`).
 
 mod activities;
+mod dynamo;
+pub mod grade_item;
 mod grades;
 mod layout;
 mod lease;
@@ -34,6 +36,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
+pub use grade_item::GradeItem;
 pub use grades::{GradeKey, PendingGrade, PendingKeys, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
 pub use scan::{ItemsPage, RawItem};

@@ -1,36 +1,41 @@
 //! `ltiaas-sim`: the LTIaaS simulator as a standalone server, for the demo
-//! and for trying ltisync by hand.
+//! and for trying ltisync by hand. It prints `LTIAAS_URL=http://127.0.0.1:N`
+//! once listening and serves until interrupted.
 //!
-//! Usage: `ltiaas-sim [--port N] [--api-key KEY]` (port 0, the default,
-//! picks a free one). It prints `LTIAAS_URL=http://127.0.0.1:N` once
-//! listening and serves until interrupted. Admin API (no auth, loopback):
-//! `POST /_sim/launches` (a launch; answers its ltik), `POST /_sim/faults`,
-//! `POST /_sim/settings` (`latencyMs`, `pageSize`), `GET /_sim/scores`,
-//! `GET /_sim/line-items`, `GET /_sim/requests`.
+//! Admin API (no auth, loopback only): `POST /_sim/launches` (a launch;
+//! answers its ltik), `POST /_sim/faults`, `POST /_sim/settings`
+//! (`latencyMs`, `pageSize`), `POST /_sim/rosters` (a course roster),
+//! `GET /_sim/scores`, `GET /_sim/line-items`, `GET /_sim/requests`.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use ltisync_tests::simulator::{serve_forever, Simulator, DEFAULT_API_KEY};
+use clap::Parser;
+use ltiaas_sim::{serve_forever, Simulator, DEFAULT_API_KEY};
+
+/// A simulated LTIaaS on 127.0.0.1.
+#[derive(Debug, Parser)]
+#[command(name = "ltiaas-sim", version)]
+struct Args {
+    /// The port to listen on (0: a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The API key it accepts.
+    #[arg(long, default_value = DEFAULT_API_KEY)]
+    api_key: String,
+}
 
 #[tokio::main]
 async fn main() {
-    let mut port = 0u16;
-    let mut api_key = DEFAULT_API_KEY.to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--port", Some(p)) => port = p.parse().expect("--port takes a number"),
-            ("--api-key", Some(k)) => api_key = k,
-            _ => {
-                eprintln!("usage: ltiaas-sim [--port N] [--api-key KEY]");
-                std::process::exit(2);
-            }
+    let args = Args::parse();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let sim = match Simulator::start_on(addr, &args.api_key).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("ltiaas-sim: cannot listen on {addr}: {e}");
+            std::process::exit(2);
         }
-    }
-    let sim = Simulator::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), &api_key)
-        .await
-        .expect("the simulator binds its port");
+    };
     println!("LTIAAS_URL={}", sim.url());
     std::io::stdout().flush().ok();
     serve_forever(sim).await.ok();

@@ -15,6 +15,8 @@ use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
 use ltisync_tests::simulator::{LaunchSpec, ReceivedScore, Simulator};
 use serde_json::Value;
 
+pub use ltisync_tests::grades::documented_grade;
+
 pub type Item = HashMap<String, AttributeValue>;
 
 pub const LONG: Duration = Duration::from_secs(60);
@@ -150,35 +152,4 @@ pub fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 pub fn is_synced(item: &Item) -> bool {
     s(item, "syncStatus") == Some("SYNCED") && !item.contains_key("pending")
-}
-
-/// A pending grade item exactly as the README's schema describes it,
-/// written independently of the library so it checks the documented
-/// contract: `extra` attributes are added or replace the defaults.
-pub fn documented_grade(ids: &ActivityIds, user: &str, extra: &[(&str, AttributeValue)]) -> Item {
-    let enc = ltisync::activity::encode_key_component;
-    let pk = format!(
-        "ACT#{}#{}#{}",
-        enc(&ids.platform_id),
-        enc(&ids.context_id),
-        enc(&ids.resource_link_id)
-    );
-    let text = |v: &str| AttributeValue::S(v.to_owned());
-    let mut item: Item = [
-        ("pk", text(&pk)),
-        ("sk", text(&format!("GRADE#{}", enc(user)))),
-        ("pending", text(&pk)),
-        ("schemaVersion", AttributeValue::N("1".into())),
-        ("userId", text(user)),
-        ("scoreGiven", AttributeValue::N("8".into())),
-        ("scoreMaximum", AttributeValue::N("10".into())),
-        ("gradedAt", text("2026-11-28T09:30:00Z")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (name, value) in extra {
-        item.insert((*name).to_owned(), value.clone());
-    }
-    item
 }

@@ -12,11 +12,11 @@ use ltisync::sync::{GradeOutcome, PendingReason, SyncEngine, SyncRequest};
 use ltisync::{ActivityIds, Grade};
 use ltisync_tests::rigs::{event_file, Env, SyncRig, Via};
 use ltisync_tests::runtime_api::Outcome;
-use ltisync_tests::simulator::{Fault, Route};
+use ltisync_tests::simulator::{Fault, FaultAction, Route};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_json::json;
 
-use crate::helpers::{s, Item};
+use crate::helpers::{documented_grade, s, Item};
 
 const IDLE: Duration = Duration::from_millis(600);
 
@@ -192,22 +192,13 @@ async fn a_malformed_grade_fails_and_never_blocks_the_shard() {
     let stack = Stack::start().await;
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
-    let pk = format!("ACT#{}", stack.ids.key());
     stack
-        .table
-        .client
-        .put_item()
-        .table_name(&stack.table.name)
-        .item("pk", AttributeValue::S(pk.clone()))
-        .item("sk", AttributeValue::S("GRADE#bad".into()))
-        .item("pending", AttributeValue::S(pk))
-        .item("schemaVersion", AttributeValue::N("1".into()))
-        .item("userId", AttributeValue::S("bad".into()))
-        .item("scoreGiven", AttributeValue::S("ninety".into()))
-        .item("gradedAt", AttributeValue::S("2026-11-28T10:00:00Z".into()))
-        .send()
-        .await
-        .unwrap();
+        .put(documented_grade(
+            &stack.ids,
+            "bad",
+            &[("scoreGiven", AttributeValue::S("ninety".into()))],
+        ))
+        .await;
     stack.grade("good", 90.0).await;
     mapping.drain(&rig, IDLE).await;
     assert!(mapping.deliveries.iter().all(|d| d.failures.is_empty()));
@@ -281,6 +272,14 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
         stack.grade(u, 1.0).await;
     }
     stack.sim.set_latency(Duration::from_millis(150));
+    // The first post is held 2 s: version 2 is written while it is in
+    // flight however slow the machine is (the writes must land before
+    // the run records its first outcome).
+    stack.sim.inject(Fault::on(
+        Route::PostScore,
+        FaultAction::Delay { millis: 2000 },
+        Some(1),
+    ));
 
     // 1. The daily run is posting version 1 when the tool writes version 2
     //    and a stream batch for it arrives: the batch finds the activity
@@ -309,6 +308,12 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
     // 2. The retried batch posts version 2 while the tool writes version 3
     //    and a daily run starts: the run waits for the claim.
     let before = stack.posts_arrived();
+    // Held again, so the batch still holds the claim when the run starts.
+    stack.sim.inject(Fault::on(
+        Route::PostScore,
+        FaultAction::Delay { millis: 2000 },
+        Some(users.len()),
+    ));
     let retried = tokio::spawn({
         let (engine, keys, deadline) = (engine.clone(), keys.clone(), deadline());
         async move { engine.post_now(keys, deadline).await.unwrap() }

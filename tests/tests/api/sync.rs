@@ -3,7 +3,6 @@
 //! Runtime API with `events/schedule.json`) posting them to the LTIaaS
 //! simulator, and every outcome checked in DynamoDB.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -12,7 +11,8 @@ use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
 use ltisync_tests::simulator::{Fault, FaultAction, Route, SimLineItem, Simulator};
 use serde_json::{json, Value};
 
-use crate::helpers::{is_synced, s, Item, Stack, LONG};
+use crate::helpers::{documented_grade, is_synced, s, Item, Stack, LONG};
+use ltisync_tests::grades::without;
 
 #[tokio::test]
 async fn every_pending_grade_is_posted_once_and_a_second_run_posts_nothing() {
@@ -517,19 +517,12 @@ async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
 async fn invalid_grades_written_directly_fail_with_a_reason() {
     let stack = Stack::start().await;
     let ids = stack.launch("p", "c", "link", Some("k")).await;
-    let pk = format!("ACT#{}", ids.key());
     let put = |user: &str, extra: &[(&str, AttributeValue)]| {
-        let mut item: Item = HashMap::from([
-            ("pk".into(), AttributeValue::S(pk.clone())),
-            ("sk".into(), AttributeValue::S(format!("GRADE#{user}"))),
-            ("pending".into(), AttributeValue::S(pk.clone())),
-            ("schemaVersion".into(), AttributeValue::N("1".into())),
-            ("userId".into(), AttributeValue::S(user.into())),
-            (
-                "gradedAt".into(),
-                AttributeValue::S("2026-11-28T10:00:00Z".into()),
-            ),
-        ]);
+        let item = without(
+            documented_grade(&ids, user, &[]),
+            &["scoreGiven", "scoreMaximum"],
+        );
+        let mut item: Item = item;
         for (k, v) in extra {
             item.insert((*k).into(), v.clone());
         }
@@ -726,19 +719,17 @@ async fn with_one_percent_pending_a_run_reads_a_few_percent_of_the_table() {
     let mut writes = Vec::new();
     for ids in &all_ids {
         for u in 0..per_activity {
-            let item: Item = HashMap::from([
-                ("pk".into(), AttributeValue::S(format!("ACT#{}", ids.key()))),
-                ("sk".into(), AttributeValue::S(format!("GRADE#u{u}"))),
-                ("schemaVersion".into(), AttributeValue::N("1".into())),
-                ("userId".into(), AttributeValue::S(format!("u{u}"))),
-                ("scoreGiven".into(), AttributeValue::N("1".into())),
-                ("scoreMaximum".into(), AttributeValue::N("10".into())),
-                (
-                    "gradedAt".into(),
-                    AttributeValue::S("2026-01-01T00:00:00Z".into()),
+            let item = without(
+                documented_grade(
+                    ids,
+                    &format!("u{u}"),
+                    &[
+                        ("scoreGiven", AttributeValue::N("1".into())),
+                        ("syncStatus", AttributeValue::S("SYNCED".into())),
+                    ],
                 ),
-                ("syncStatus".into(), AttributeValue::S("SYNCED".into())),
-            ]);
+                &["pending"],
+            );
             writes.push(
                 WriteRequest::builder()
                     .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())

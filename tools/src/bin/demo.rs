@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{aws_env, client_for, get_item, TableDefinition};
+use ltisync_tests::grades::documented_grade;
 use ltisync_tests::rigs::{api_gateway_reply, event_file, SyncRig, Via, SAMPLE_LTIK};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
@@ -161,33 +162,24 @@ async fn main() {
     step("The tool records grades: one PutItem each, as the README documents");
     let written = Instant::now();
     let pk = "ACT#demo-platform#course-101#quiz-1";
+    let quiz = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
     for (user, score, comment) in [
         ("learner-ada", 92.0, "Great work"),
         ("learner-grace", 78.5, "Check question 4"),
         ("learner-alan", 0.0, "No answers submitted"),
         ("test-student", 50.0, "LMS test account"),
     ] {
-        let item = HashMap::from([
-            ("pk".to_owned(), AttributeValue::S(pk.into())),
-            ("sk".to_owned(), AttributeValue::S(format!("GRADE#{user}"))),
-            ("pending".to_owned(), AttributeValue::S(pk.into())),
-            ("schemaVersion".to_owned(), AttributeValue::N("1".into())),
-            ("userId".to_owned(), AttributeValue::S(user.into())),
-            (
-                "scoreGiven".to_owned(),
-                AttributeValue::N(score.to_string()),
-            ),
-            ("scoreMaximum".to_owned(), AttributeValue::N("100".into())),
-            ("comment".to_owned(), AttributeValue::S(comment.into())),
-            (
-                "gradedAt".to_owned(),
-                AttributeValue::S("2026-11-28T09:30:00Z".into()),
-            ),
-            (
-                "submittedAt".to_owned(),
-                AttributeValue::S("2026-11-27T22:05:00Z".into()),
-            ),
-        ]);
+        let text = |v: &str| AttributeValue::S(v.into());
+        let item = documented_grade(
+            &quiz,
+            user,
+            &[
+                ("scoreGiven", AttributeValue::N(score.to_string())),
+                ("scoreMaximum", AttributeValue::N("100".into())),
+                ("comment", text(comment)),
+                ("submittedAt", text("2026-11-27T22:05:00Z")),
+            ],
+        );
         dynamo
             .put_item()
             .table_name(&table)

@@ -1,0 +1,143 @@
+//! Section 3: the launch function's cold start, handler overhead and memory.
+
+use super::*;
+
+pub(super) struct LaunchFigures {
+    pub(super) init_ms: Vec<f64>,
+    pub(super) overhead_us: Vec<u64>,
+    pub(super) handler_total_us: Vec<u64>,
+    pub(super) peak_rss_kb: u64,
+}
+
+pub(super) async fn measure_launch(
+    sim: &Simulator,
+    table: &TestTable,
+    plan: &Plan,
+) -> LaunchFigures {
+    sim.set_latency(Duration::ZERO);
+    let mut spec = LaunchSpec::new(
+        "platform-launch",
+        "course-1",
+        "activity-launch",
+        Some("launch-key"),
+    );
+    spec.ltik = Some(SAMPLE_LTIK.into());
+    sim.add_launch(spec);
+    let mut env: Vec<(String, String)> = ltisync_tests::dynamo::aws_env(&table.endpoint);
+    env.extend(
+        [
+            ("LTIAAS_URL", sim.url()),
+            ("LTIAAS_API_KEY", sim.api_key()),
+            ("TABLE_NAME", table.name.clone()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let launch = binary("launch");
+    let mut init_ms = Vec::new();
+    for _ in 0..plan.launch_starts {
+        let api = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(&launch, &api, &env);
+        while api.first_poll().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let first = api.first_poll().expect("polled");
+        init_ms.push(first.duration_since(process.started).as_secs_f64() * 1000.0);
+        process.stop().await;
+    }
+    let api = RuntimeApi::start().await;
+    let mut process = FunctionProcess::spawn(&launch, &api, &env);
+    let event = event("launch.json", SAMPLE_LTIK);
+    for _ in 0..plan.launch_invocations {
+        let reply = process
+            .invoke(&api, event.clone(), Duration::from_secs(10))
+            .await
+            .response();
+        assert_eq!(reply["statusCode"], 200, "{reply}");
+    }
+    let peak_rss_kb = process
+        .pid()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0);
+    let logs = process.stop().await;
+    let mut overhead_us = Vec::new();
+    let mut handler_total_us = Vec::new();
+    for line in logs
+        .lines()
+        .filter(|l| l.contains("\"message\":\"launch\""))
+    {
+        let record: serde_json::Value = serde_json::from_str(line).expect("JSON log line");
+        let overhead = record["overhead_us"].as_u64().unwrap_or(0);
+        overhead_us.push(overhead);
+        handler_total_us.push(
+            overhead
+                + record["ltiaas_us"].as_u64().unwrap_or(0)
+                + record["dynamodb_us"].as_u64().unwrap_or(0),
+        );
+    }
+    LaunchFigures {
+        init_ms,
+        overhead_us,
+        handler_total_us,
+        peak_rss_kb,
+    }
+}
+
+pub(super) fn percentile<T: Copy + PartialOrd>(values: &[T], p: f64) -> Option<T> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    if sorted.is_empty() {
+        return None;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[index])
+}
+
+pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
+    let _ = writeln!(md, "## 3. Launch function\n");
+    let _ = writeln!(
+        md,
+        "The release `launch` binary through the local Lambda Runtime API. Init: process start to its \
+         first poll for an event ({} starts). Handler overhead: time in the handler minus the LTIaaS and \
+         DynamoDB round trips, from the function's own log record ({} invocations, simulator at zero \
+         latency). Peak RSS: the process's high-water mark after those invocations.\n",
+        f.init_ms.len(),
+        f.overhead_us.len()
+    );
+    let fmt_ms = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.1} ms"));
+    let fmt_us =
+        |v: Option<u64>| v.map_or("n/a".into(), |x| format!("{:.3} ms", x as f64 / 1000.0));
+    let _ = writeln!(
+        md,
+        "| figure | median | p90 / p99 | target |\n|---|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        md,
+        "| init (start → first poll) | {} | {} (p90) | < 30 ms |",
+        fmt_ms(percentile(&f.init_ms, 0.5)),
+        fmt_ms(percentile(&f.init_ms, 0.9))
+    );
+    let _ = writeln!(
+        md,
+        "| handler overhead | {} | {} (p99) | < 1 ms |",
+        fmt_us(percentile(&f.overhead_us, 0.5)),
+        fmt_us(percentile(&f.overhead_us, 0.99))
+    );
+    let _ = writeln!(
+        md,
+        "| whole handler (with round trips) | {} | {} (p99) | |",
+        fmt_us(percentile(&f.handler_total_us, 0.5)),
+        fmt_us(percentile(&f.handler_total_us, 0.99))
+    );
+    let _ = writeln!(
+        md,
+        "| peak RSS | {:.1} MB | | < 30 MB |\n",
+        f.peak_rss_kb as f64 / 1024.0
+    );
+}
