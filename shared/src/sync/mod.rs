@@ -47,7 +47,7 @@ use crate::store::{GradeKey, LeaseOutcome, PendingGrade, Store, StoreError};
 
 use limits::RequestGate;
 use plan::{interleave_by_platform, Plan};
-use post::{settle, ActivityPoster, RunState};
+use post::{outcome_after_write, ActivityPoster, RunState};
 pub use summary::{GradeOutcome, PendingReason, PlannedScore, RunSummary};
 
 /// How long a lease or claim outlives its holder's deadline (Lambda stops
@@ -405,7 +405,7 @@ impl SyncEngine {
                     }
                     GradeOutcome::Posted => unreachable!("nothing is posted without LTIaaS"),
                 };
-                labelled(&d.stored, settle(d.outcome, written))
+                labelled(&d.stored, outcome_after_write(d.outcome, written))
             })
             .buffer_unordered(self.tuning.concurrency)
             .collect()

@@ -32,7 +32,7 @@ pub(super) enum Consequence {
     /// Leave the grade pending, for this reason.
     Wait(PendingReason),
     /// The service key was refused: mark the activity for a relaunch.
-    Relaunch,
+    KeyRefused,
     /// Every further call would fail the same way: stop the run's calls.
     StopRun(PendingReason),
     /// ltisync itself knows the LMS cannot take this grade (not a learner,
@@ -47,7 +47,7 @@ pub(super) fn consequence(error: &LtiaasError, resolving_line_item: bool) -> Con
         LtiaasError::NotSent => Consequence::Wait(PendingReason::Deadline),
         LtiaasError::ApiKeyRefused(_) => Consequence::StopRun(PendingReason::ApiKeyRefused),
         LtiaasError::Redirected { .. } => Consequence::StopRun(PendingReason::LtiaasRedirected),
-        LtiaasError::Unauthorized { .. } => Consequence::Relaunch,
+        LtiaasError::Unauthorized { .. } => Consequence::KeyRefused,
         _ if resolving_line_item => Consequence::Wait(PendingReason::LineItemUnavailable),
         LtiaasError::Rejected { status, message } => Consequence::Rejected {
             status: *status,
@@ -156,7 +156,7 @@ impl SyncEngine {
                     .store
                     .mark_synced(&ready.stored, OffsetDateTime::now_utc())
                     .await;
-                settle(GradeOutcome::Posted, written)
+                outcome_after_write(GradeOutcome::Posted, written)
             }
             Err(failure) => {
                 self.apply(
@@ -234,7 +234,7 @@ impl SyncEngine {
                 GradeOutcome::Pending(PendingReason::Deadline)
             }
             Consequence::Wait(why) => self.leave_pending(grade, why, reason).await,
-            Consequence::Relaunch => {
+            Consequence::KeyRefused => {
                 self.mark_key_refused(poster, reason, state).await;
                 self.leave_pending(grade, PendingReason::NeedsRelaunch, reason)
                     .await
@@ -260,7 +260,7 @@ impl SyncEngine {
             .store
             .mark_failed(grade, status, &reason, OffsetDateTime::now_utc())
             .await;
-        settle(GradeOutcome::Failed { status, reason }, written)
+        outcome_after_write(GradeOutcome::Failed { status, reason }, written)
     }
 
     /// Refuses a grade for anyone the course roster does not list as an
@@ -464,7 +464,7 @@ impl SyncEngine {
             .store
             .note_pending(grade, &note, OffsetDateTime::now_utc())
             .await;
-        settle(GradeOutcome::Pending(reason), written)
+        outcome_after_write(GradeOutcome::Pending(reason), written)
     }
 }
 
@@ -486,7 +486,7 @@ fn stop_run(state: &RunState, why: PendingReason, reason: &str) {
 }
 
 /// The outcome once its DynamoDB write is known.
-pub(super) fn settle(
+pub(super) fn outcome_after_write(
     outcome: GradeOutcome,
     written: Result<WriteOutcome, StoreError>,
 ) -> GradeOutcome {
@@ -528,7 +528,7 @@ mod tests {
             credential: crate::ltiaas::Credential::ServiceKey,
             message: String::new(),
         };
-        assert_eq!(consequence(&unauthorized, true), Consequence::Relaunch);
+        assert_eq!(consequence(&unauthorized, true), Consequence::KeyRefused);
         assert_eq!(
             consequence(&LtiaasError::ApiKeyRefused(String::new()), false),
             Consequence::StopRun(PendingReason::ApiKeyRefused)

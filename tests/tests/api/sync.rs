@@ -860,7 +860,7 @@ async fn a_refused_api_key_stops_the_run_and_marks_nothing() {
         let rig = SyncRig::start(via, &env).await;
         match &rig {
             SyncRig::Engine(_) => {
-                let summary = rig.run(&event_file("schedule.json"), LONG).await;
+                let summary = rig.engine_summary(&event_file("schedule.json"), LONG).await;
                 assert_eq!(summary["pendingReasons"]["apiKeyRefused"], 6, "{summary}");
                 assert_eq!(summary["activitiesNeedingRelaunch"], 0);
                 assert_eq!(
@@ -1186,7 +1186,9 @@ async fn a_redirect_leaves_grades_pending_and_fails_the_invocation() {
     let mut env = stack.env();
     env.insert("SYNC_CONCURRENCY".into(), "1".into());
     let engine = SyncRig::start(Via::Handler, &env).await;
-    let summary = engine.run(&event_file("schedule.json"), LONG).await;
+    let summary = engine
+        .engine_summary(&event_file("schedule.json"), LONG)
+        .await;
     assert_eq!(
         summary["pendingReasons"]["ltiaasRedirected"], 4,
         "{summary}"
