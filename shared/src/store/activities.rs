@@ -2,77 +2,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use serde::Deserialize;
-
+use super::activity_item::ActivityItem;
 use super::dynamo::{ignore_condition_failure, is_condition_failure, Update};
 use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
-use crate::activity::{
-    Activity, ActivityIds, ActivityKey, GrantedServices, LaunchCapture, LineItemPreferences,
-};
+use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
-
-/// An activity item as stored (see the README for every attribute).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ActivityItem {
-    platform_id: String,
-    context_id: String,
-    resource_link_id: String,
-    #[serde(default)]
-    service_key: Option<String>,
-    #[serde(default)]
-    resource_link_title: Option<String>,
-    #[serde(default)]
-    line_item_id: Option<String>,
-    #[serde(default)]
-    launch_line_item_id: Option<String>,
-    #[serde(default)]
-    line_item_resource_id: Option<String>,
-    #[serde(default)]
-    line_item_tag: Option<String>,
-    #[serde(default)]
-    line_item_label: Option<String>,
-    #[serde(default)]
-    line_item_score_maximum: Option<f64>,
-    #[serde(default)]
-    needs_relaunch: Option<String>,
-    #[serde(default)]
-    product_family_code: Option<String>,
-    #[serde(default)]
-    names_and_roles_available: Option<bool>,
-    #[serde(default)]
-    ags_scopes: Option<Vec<String>>,
-}
-
-impl TryFrom<ActivityItem> for Activity {
-    type Error = StoreError;
-
-    fn try_from(item: ActivityItem) -> Result<Self, StoreError> {
-        let ids = ActivityIds::new(item.platform_id, item.context_id, item.resource_link_id)
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        Ok(Activity {
-            key: ids.key(),
-            ids,
-            service_key: item.service_key.map(ServiceKey::new),
-            resource_link_title: item.resource_link_title,
-            line_item_id: item.line_item_id,
-            launch_line_item_id: item.launch_line_item_id,
-            line_item_preferences: LineItemPreferences {
-                resource_id: item.line_item_resource_id,
-                tag: item.line_item_tag,
-                label: item.line_item_label,
-                score_maximum: item.line_item_score_maximum,
-            },
-            needs_relaunch: item.needs_relaunch,
-            services: GrantedServices {
-                product_family_code: item.product_family_code,
-                names_and_roles: item.names_and_roles_available,
-                ags_scopes: item.ags_scopes,
-            },
-        })
-    }
-}
+use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Store {
     /// Records a launch: one unconditional upsert of the activity.
@@ -89,40 +24,17 @@ impl Store {
         now: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         let key = launch.ids.key();
-        let now = AttributeValue::S(now_rfc3339(now));
+        let written = ActivityItem::from_launch(launch, now).to_item()?;
         let mut update = Update::default();
-        update.set("activityKey", AttributeValue::S(key.as_str().to_owned()));
-        update.set(
-            "platformId",
-            AttributeValue::S(launch.ids.platform_id.clone()),
-        );
-        update.set(
-            "contextId",
-            AttributeValue::S(launch.ids.context_id.clone()),
-        );
-        update.set(
-            "resourceLinkId",
-            AttributeValue::S(launch.ids.resource_link_id.clone()),
-        );
-        update.set_optional("contextTitle", launch.context_title.as_ref());
-        update.set_optional("resourceLinkTitle", launch.resource_link_title.as_ref());
-        update.set_optional("platformName", launch.platform_name.as_ref());
-        update.set_optional("platformUrl", launch.platform_url.as_ref());
-        update.set("lastLaunchAt", now.clone());
-        update.set_if_absent("firstLaunchAt", now.clone());
-        update.add("launchCount", AttributeValue::N("1".into()));
-        update.replace(
-            "launchLineItemId",
-            launch.line_item_hint.clone().map(AttributeValue::S),
-        );
-        if let Some(service_key) = &launch.service_key {
-            update.set(
-                "serviceKey",
-                AttributeValue::S(service_key.expose_secret().to_owned()),
-            );
-            update.set("serviceKeyAt", now);
-            update.remove("needsRelaunch");
-            record_services(&mut update, &launch.services);
+        for (name, value) in written {
+            match name.as_str() {
+                "firstLaunchAt" => update.set_if_absent(&name, value),
+                "launchCount" => update.add(&name, value),
+                _ => update.set(&name, value),
+            }
+        }
+        for name in ActivityItem::cleared_by(launch) {
+            update.remove(name);
         }
         self.client
             .update_item()
@@ -309,26 +221,6 @@ fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, Sto
     let parsed: ActivityItem =
         serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
     Activity::try_from(parsed)
-}
-
-/// What the new service key may do: recorded with the key (and only with
-/// one), since it describes that key. Anything the launch did not report is
-/// removed, so a stale scope list never outlives its key.
-fn record_services(update: &mut Update, services: &GrantedServices) {
-    update.replace(
-        "productFamilyCode",
-        services.product_family_code.clone().map(AttributeValue::S),
-    );
-    update.replace(
-        "namesAndRolesAvailable",
-        services.names_and_roles.map(AttributeValue::Bool),
-    );
-    update.replace(
-        "agsScopes",
-        services.ags_scopes.as_ref().map(|scopes| {
-            AttributeValue::L(scopes.iter().cloned().map(AttributeValue::S).collect())
-        }),
-    );
 }
 
 /// Keeps a service key out of an error message, whatever DynamoDB echoed.

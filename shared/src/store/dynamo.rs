@@ -38,20 +38,6 @@ impl Update {
             .push(format!("{name} = if_not_exists({name}, :{attribute})"));
     }
 
-    pub(super) fn set_optional(&mut self, attribute: &str, value: Option<&String>) {
-        if let Some(v) = value {
-            self.set(attribute, AttributeValue::S(v.clone()));
-        }
-    }
-
-    /// Sets `attribute` to `value`, or removes it when there is none.
-    pub(super) fn replace(&mut self, attribute: &str, value: Option<AttributeValue>) {
-        match value {
-            Some(v) => self.set(attribute, v),
-            None => self.remove(attribute),
-        }
-    }
-
     pub(super) fn remove(&mut self, attribute: &str) {
         let name = self.name(attribute);
         self.remove.push(name);

@@ -22,6 +22,7 @@
 //! value is never posted after a newer one (see `sync`).
 
 mod activities;
+mod activity_item;
 mod dynamo;
 pub mod grade_item;
 mod grades;
