@@ -160,18 +160,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             dry_run,
             json,
         } => {
-            let activity = parse_key(activity)?;
-            if activity.is_none() && !all {
-                return Err(Trouble(
-                    "requeue acts on the whole table only with --all; name one activity with --activity KEY".into(),
-                ));
-            }
             let selection = requeue::Selection {
                 failed,
                 user,
-                activity,
+                activity: parse_key(activity)?,
                 dry_run,
             };
+            if selection.activity.is_none() && !all {
+                return Err(Trouble(WHOLE_TABLE_NEEDS_ALL.into()));
+            }
             requeue::run(&store().await?, &selection, json).await
         }
         Command::Sync {
@@ -190,6 +187,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
         Command::Check => Ok(check::run(&store().await?).await),
     }
 }
+
+/// Why `requeue` without `--activity` refuses to act.
+const WHOLE_TABLE_NEEDS_ALL: &str =
+    "requeue acts on the whole table only with --all; name one activity with --activity KEY";
 
 fn parse_key(key: Option<String>) -> Result<Option<ActivityKey>, Trouble> {
     key.map(|k| ActivityKey::parse(&k).map_err(|e| Trouble(e.to_string())))

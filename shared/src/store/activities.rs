@@ -7,7 +7,7 @@ use super::dynamo::{ignore_condition_failure, is_condition_failure, Update};
 use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 
 impl Store {
     /// Records a launch: one unconditional upsert of the activity.
@@ -111,10 +111,11 @@ impl Store {
             .update_expression("SET lineItemId = :id")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?
-            .map(drop)
+            .map(|out| self.meter.write(&out.consumed_capacity))
             .or_else(ignore_condition_failure)
     }
 
@@ -133,10 +134,11 @@ impl Store {
             .update_expression("REMOVE lineItemId")
             .condition_expression("lineItemId = :id")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?
-            .map(drop)
+            .map(|out| self.meter.write(&out.consumed_capacity))
             .or_else(ignore_condition_failure)
     }
 
@@ -164,11 +166,15 @@ impl Store {
                 ":key",
                 AttributeValue::S(service_key.expose_secret().to_owned()),
             )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?;
         match result {
-            Ok(_) => Ok(true),
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                Ok(true)
+            }
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(scrub(e.into(), Some(service_key))),
         }

@@ -98,6 +98,7 @@ impl Store {
                     .send()
                     .within(self)
                     .await??;
+                self.meter.read(out.consumed_capacity.iter().flatten());
                 items.extend(
                     out.responses
                         .and_then(|mut r| r.remove(&self.table))

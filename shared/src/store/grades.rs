@@ -120,6 +120,7 @@ impl Store {
                         .send()
                         .within(self)
                         .await??;
+                    self.meter.read(&out.consumed_capacity);
                     (out.items, out.scanned_count, out.last_evaluated_key)
                 }
                 Some(key) => {
@@ -136,6 +137,7 @@ impl Store {
                         .send()
                         .within(self)
                         .await??;
+                    self.meter.read(&out.consumed_capacity);
                     (out.items, out.scanned_count, out.last_evaluated_key)
                 }
             };
@@ -267,11 +269,15 @@ impl Store {
             .set_expression_attribute_values(
                 Some(grade.condition_values().collect()).filter(|v: &HashMap<_, _>| !v.is_empty()),
             )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?;
         match result {
-            Ok(_) => Ok(WriteOutcome::Applied),
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                Ok(WriteOutcome::Applied)
+            }
             // The item as written means a lost answer and a retry, not a change.
             Err(e) if is_condition_failure(&e) => {
                 let now = self.item_at(&grade.pk, &grade.sk).await?;
@@ -303,11 +309,15 @@ impl Store {
             .condition_expression(grade.unchanged_condition())
             .set_expression_attribute_names(Some(condition_names()))
             .set_expression_attribute_values(Some(values))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?;
         match result {
-            Ok(_) => Ok(WriteOutcome::Applied),
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                Ok(WriteOutcome::Applied)
+            }
             Err(e) if is_condition_failure(&e) => self.recognise(grade, own, &stamp).await,
             Err(e) => Err(e.into()),
         }

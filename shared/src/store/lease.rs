@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -153,6 +153,7 @@ impl Store {
                 ":now",
                 AttributeValue::N(now.unix_timestamp().to_string()),
             )
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?;
@@ -161,7 +162,10 @@ impl Store {
             expires_at,
         };
         match result {
-            Ok(_) => Ok(LeaseOutcome::Acquired(mine)),
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                Ok(LeaseOutcome::Acquired(mine))
+            }
             Err(e) if is_condition_failure(&e) => match self.holder(lock).await? {
                 Some(held) if held.owner == owner => Ok(LeaseOutcome::Acquired(held)),
                 Some(held) => Ok(LeaseOutcome::HeldByAnother(held)),
@@ -183,10 +187,11 @@ impl Store {
             .condition_expression("#owner = :owner")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await?
-            .map(drop)
+            .map(|out| self.meter.write(&out.consumed_capacity))
             .or_else(ignore_condition_failure)
     }
 

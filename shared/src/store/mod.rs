@@ -23,6 +23,7 @@
 
 mod activities;
 mod activity_item;
+mod capacity;
 mod dynamo;
 pub mod grade_item;
 mod grades;
@@ -37,6 +38,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
+pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
 pub use grades::{GradeKey, PendingGrade, PendingKeys, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
@@ -114,6 +116,8 @@ pub struct Store {
     table: String,
     /// Calls still running at this instant are cut (a sync run's stop).
     cut_at: Option<SystemTime>,
+    /// What the calls consumed (one meter per run, see [`Store::metered`]).
+    meter: std::sync::Arc<CapacityMeter>,
 }
 
 impl Store {
@@ -123,6 +127,7 @@ impl Store {
             client,
             table: table.into(),
             cut_at: None,
+            meter: Default::default(),
         }
     }
 
@@ -149,9 +154,11 @@ impl Store {
             .key(schema::PK, AttributeValue::S(pk.to_owned()))
             .key(schema::SK, AttributeValue::S(sk.to_owned()))
             .consistent_read(true)
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
             .send()
             .within(self)
             .await??;
+        self.meter.read(&out.consumed_capacity);
         Ok(out.item)
     }
 
@@ -164,6 +171,20 @@ impl Store {
             cut_at: Some(cut_at),
             ..self.clone()
         }
+    }
+
+    /// The same store with a meter of its own, starting at zero: what one
+    /// run consumed is [`Store::consumed`] at its end.
+    pub fn metered(&self) -> Self {
+        Self {
+            meter: Default::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The capacity units this store's calls consumed so far.
+    pub fn consumed(&self) -> ConsumedUnits {
+        self.meter.reading()
     }
 }
 

@@ -153,6 +153,7 @@ impl SyncEngine {
             }
         }
         result?;
+        summary.record_consumed(engine.store.consumed());
         summary.duration_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
     }
@@ -175,6 +176,7 @@ impl SyncEngine {
         for grade in settled {
             batch.outcomes.insert(grade.key, grade.outcome);
         }
+        batch.summary.record_consumed(engine.store.consumed());
         batch.summary.duration_ms = started.elapsed().as_millis() as u64;
         Ok(batch)
     }
@@ -205,7 +207,7 @@ impl SyncEngine {
             .checked_sub(self.tuning.deadline_margin / 2)
             .unwrap_or(context.deadline);
         Self {
-            store: self.store.cut_at(cut_at),
+            store: self.store.cut_at(cut_at).metered(),
             ..self.clone()
         }
     }

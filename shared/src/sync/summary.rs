@@ -206,6 +206,12 @@ pub struct RunSummary {
     pub retries: u64,
     /// DynamoDB items read to find the work.
     pub items_read: u64,
+    /// DynamoDB read capacity units the run consumed (as DynamoDB reported
+    /// them; exact on AWS).
+    pub consumed_read_units: f64,
+    /// DynamoDB write capacity units the run consumed (writes whose
+    /// condition failed are charged too, but not reported, so not counted).
+    pub consumed_write_units: f64,
     /// The run stopped starting posts because of the deadline.
     pub stopped_by_deadline: bool,
     /// Wall time.
@@ -236,6 +242,12 @@ pub struct FollowUp {
 }
 
 impl RunSummary {
+    /// Records what the run's DynamoDB calls consumed.
+    pub fn record_consumed(&mut self, units: crate::store::ConsumedUnits) {
+        self.consumed_read_units = units.read;
+        self.consumed_write_units = units.write;
+    }
+
     /// Counts one grade's outcome.
     pub fn record(&mut self, activity_key: &str, user_id: &str, outcome: &GradeOutcome) {
         match outcome {
@@ -295,6 +307,13 @@ impl RunSummary {
             "DurationMs": self.duration_ms,
         });
         for (name, value) in metrics {
+            definitions.push(json!({"Name": name, "Unit": "Count"}));
+            record[name] = json!(value);
+        }
+        for (name, value) in [
+            ("ConsumedReadUnits", self.consumed_read_units),
+            ("ConsumedWriteUnits", self.consumed_write_units),
+        ] {
             definitions.push(json!({"Name": name, "Unit": "Count"}));
             record[name] = json!(value);
         }

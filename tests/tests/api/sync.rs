@@ -1400,3 +1400,20 @@ async fn follow_ups_stop_at_the_configured_number_in_a_row() {
     assert_eq!(api.async_invocations().len(), 1);
     process.stop().await;
 }
+
+/// The summary sums what DynamoDB says each call consumed (moto reports
+/// stand-in figures, so only their growth with the work is checked here).
+#[tokio::test]
+async fn a_run_reports_the_capacity_it_consumed() {
+    let mut consumed = Vec::new();
+    for grades in [2, 10] {
+        let (stack, _) = Stack::with_grades(grades).await;
+        let summary = stack.run(Via::Handler, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], grades, "{summary}");
+        let units = |name: &str| summary[name].as_f64().unwrap();
+        consumed.push((units("consumedReadUnits"), units("consumedWriteUnits")));
+    }
+    let ((read_2, write_2), (read_10, write_10)) = (consumed[0], consumed[1]);
+    assert!(read_2 > 0.0 && write_2 > 0.0, "{consumed:?}");
+    assert!(read_10 > read_2 && write_10 > write_2, "{consumed:?}");
+}
