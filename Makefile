@@ -24,7 +24,7 @@ test: venv lint template-check
 
 ## demo: the whole flow locally, against moto and the LTIaaS simulator
 demo: venv
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --bin launch --bin sync --bin ltiaas-sim --bin demo
 	scripts/with-moto.sh target/release/demo
 
 ## bench: measured figures into BENCHMARKS.md and bench/ (several minutes)

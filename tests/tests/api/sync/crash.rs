@@ -1,0 +1,168 @@
+//! A crash or a misbehaving table mid-run: every grade ends posted or still pending.
+
+use super::*;
+
+#[tokio::test]
+async fn a_crash_mid_run_leaves_every_grade_posted_or_pending() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    let users: Vec<String> = (0..30).map(|u| format!("u{u:02}")).collect();
+    for u in &users {
+        stack.grade(&ids, u, 5.0).await;
+    }
+    stack.sim.set_latency(Duration::from_millis(100));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "2".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let event = event_file("schedule.json");
+    let enough_posted = async {
+        while stack.sim.scores().len() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        summary = rig.run(&event, Duration::from_secs(2)) => panic!("the run finished before the crash: {summary}"),
+        () = enough_posted => {}
+    }
+    rig.finish().await; // SIGKILL, mid-run
+    let received: std::collections::HashSet<String> = stack
+        .sim
+        .scores()
+        .iter()
+        .map(|s| s.body["userId"].as_str().unwrap().to_owned())
+        .collect();
+    let mut synced = 0;
+    for u in &users {
+        let item = stack.item(&ids, u).await;
+        if is_synced(&item) {
+            synced += 1;
+            assert!(received.contains(u), "{u} marked synced but never received");
+        } else {
+            assert!(
+                item.contains_key("pending"),
+                "{u} is neither synced nor pending"
+            );
+        }
+    }
+    assert!(synced < users.len(), "the crash came mid-run");
+    // The crashed run's lease holds until its deadline (plus a grace), then lapses.
+    stack.sim.set_latency(Duration::ZERO);
+    let rig = SyncRig::start(Via::Handler, &stack.env()).await;
+    let blocked = rig.run(&event, LONG).await;
+    assert!(blocked["skipped"].is_string(), "{blocked}");
+    let started = std::time::Instant::now();
+    let finished = loop {
+        let summary = rig.run(&event, LONG).await;
+        if summary["skipped"].is_null() {
+            break summary;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        finished["gradesPosted"].as_u64().unwrap() as usize,
+        users.len() - synced,
+        "{finished}"
+    );
+    for u in &users {
+        assert!(is_synced(&stack.item(&ids, u).await), "{u}");
+    }
+}
+
+/// The lease put and the outcome writes take effect but their answers are
+/// lost; the SDK retries them against items they already changed. The run
+/// must recognise its own lease and its own writes: no lock-out, and a
+/// summary that matches the table.
+#[tokio::test]
+async fn answers_lost_after_the_write_neither_lock_out_nor_miscount() {
+    let (stack, ids) = Stack::with_grades(10).await;
+    stack.regrade(&ids, &users(10), 9.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    proxy.inject("PutItem", DynamoFault::LoseAnswer, 1);
+    proxy.inject("UpdateItem", DynamoFault::LoseAnswer, 6);
+    let rig = SyncRig::start(Via::Binary, &stack.env_through(&proxy)).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert!(
+        summary["skipped"].is_null(),
+        "locked out by its own lease: {summary}"
+    );
+    assert_eq!(stack.settled(&ids, &users(10), 9.0).await, (10, 0, 0));
+    assert_eq!(summary["gradesPosted"], 10, "{summary}");
+    assert_eq!(
+        summary["gradesPending"], 0,
+        "the table has none pending: {summary}"
+    );
+    assert_eq!(stack.sim.scores().len(), 10, "each grade posted once");
+    // The lease was released: the next run is not skipped either.
+    let again = rig.run(&event_file("schedule.json"), LONG).await;
+    assert!(again["skipped"].is_null(), "{again}");
+    rig.finish().await;
+}
+
+/// Throttling and 500s on every operation the sync uses: nothing is lost,
+/// nothing is marked SYNCED with a value the LMS did not get last, and the
+/// summary tells the truth.
+#[tokio::test]
+async fn throttling_and_server_errors_leave_every_grade_posted_or_pending() {
+    let (stack, ids) = Stack::with_grades(12).await;
+    stack.regrade(&ids, &users(12), 11.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    for (operation, fault, times) in [
+        ("Scan", DynamoFault::Throttle, 1),
+        ("BatchGetItem", DynamoFault::Throttle, 1),
+        ("BatchGetItem", DynamoFault::ServerError, 1),
+        ("UpdateItem", DynamoFault::ServerError, 4),
+        ("UpdateItem", DynamoFault::Throttle, 4),
+    ] {
+        proxy.inject(operation, fault, times);
+    }
+    let rig = SyncRig::start(Via::Binary, &stack.env_through(&proxy)).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    let (posted, pending, failed) = stack.settled(&ids, &users(12), 11.0).await;
+    assert_eq!(summary["gradesPosted"], posted, "{summary}");
+    assert_eq!(summary["gradesPending"], pending, "{summary}");
+    assert_eq!((failed, posted + pending), (0, 12), "{summary}");
+    // Whatever a fault left pending, the next run finishes.
+    proxy.clear_faults();
+    rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(stack.settled(&ids, &users(12), 11.0).await, (12, 0, 0));
+    rig.finish().await;
+}
+
+/// A stalled table cannot hold the run past its deadline: it answers in
+/// time, the grades whose writes stalled stay pending, and the next run
+/// finishes them at their latest values.
+#[tokio::test]
+async fn a_stalled_table_cannot_hold_the_run_past_its_deadline() {
+    let (stack, ids) = Stack::with_grades(6).await;
+    stack.regrade(&ids, &users(6), 5.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    let mut env = stack.env_through(&proxy);
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "2000".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    proxy.inject(
+        "UpdateItem",
+        DynamoFault::Stall(Duration::from_secs(60)),
+        1000,
+    );
+    let started = std::time::Instant::now();
+    let budget = Duration::from_secs(6);
+    let summary = rig.run(&event_file("schedule.json"), budget).await;
+    assert!(
+        started.elapsed() < budget,
+        "the run answered after {:?}, past its {budget:?} deadline: {summary}",
+        started.elapsed()
+    );
+    let (posted, pending, _) = stack.settled(&ids, &users(6), 5.0).await;
+    assert_eq!((posted, pending), (0, 6), "{summary}");
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    proxy.clear_faults();
+    stack.regrade(&ids, &users(6), 42.0).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(summary["gradesPosted"], 6, "{summary}");
+    assert_eq!(stack.settled(&ids, &users(6), 42.0).await, (6, 0, 0));
+    rig.finish().await;
+}

@@ -1,0 +1,542 @@
+//! The sync end to end: grades recorded with the documented schema, the
+//! engine (in-process) and the real `sync` binary (through the Lambda
+//! Runtime API with `events/schedule.json`) posting them to the LTIaaS
+//! simulator, and every outcome checked in DynamoDB.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use ltisync::ActivityIds;
+use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
+use ltisync_tests::simulator::{Fault, FaultAction, Route, SimLineItem, Simulator};
+use serde_json::{json, Value};
+
+use crate::helpers::{documented_grade, is_synced, s, Item, Stack, LONG};
+use ltisync_tests::aws_proxy::{DynamoFault, RecordingProxy};
+use ltisync_tests::grades::without;
+use ltisync_tests::runtime_api::Outcome;
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+
+mod concurrency;
+mod crash;
+mod line_items;
+mod retries;
+
+#[tokio::test]
+async fn every_pending_grade_is_posted_once_and_a_second_run_posts_nothing() {
+    for via in [Via::Handler, Via::Binary] {
+        let stack = Stack::start().await;
+        let mut expected = Vec::new();
+        for a in 0..3 {
+            let ids = stack
+                .launch(
+                    &format!("plat-{}", a % 2),
+                    "course",
+                    &format!("link-{a}"),
+                    Some(&format!("key-{a}")),
+                )
+                .await;
+            for u in 0..5 {
+                let user = format!("user-{a}-{u}");
+                stack.grade(&ids, &user, (a * 10 + u) as f64).await;
+                expected.push((ids.clone(), user, (a * 10 + u) as f64));
+            }
+        }
+        let summary = stack.run(via, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], 15, "{via:?}: {summary}");
+        assert_eq!(summary["gradesPending"], 0);
+        assert_eq!(summary["lineItemsCreated"], 3);
+        assert_eq!(summary["activitiesSeen"], 3);
+        let scores = stack.sim.scores();
+        assert_eq!(scores.len(), 15);
+        for (ids, user, score) in &expected {
+            let received = stack.received_for(user);
+            assert_eq!(received.len(), 1, "{user} posted once");
+            assert_eq!(
+                received[0].body,
+                json!({"userId": user, "activityProgress": "Completed", "gradingProgress": "FullyGraded",
+                       "scoreGiven": score, "scoreMaximum": 100.0, "comment": format!("score {score}")})
+            );
+            let key_number = &ids.resource_link_id["link-".len()..];
+            assert_eq!(received[0].service_key, format!("key-{key_number}"));
+            assert!(
+                is_synced(&stack.item(ids, user).await),
+                "{user} marked synced"
+            );
+        }
+        let again = stack.run(via, &stack.env()).await;
+        assert_eq!(again["gradesFound"], 0, "{again}");
+        assert_eq!(stack.sim.scores().len(), 15, "nothing posted twice");
+    }
+}
+
+fn line_item(label: &str, resource_id: Option<&str>, tag: Option<&str>) -> SimLineItem {
+    SimLineItem {
+        id: String::new(),
+        label: label.into(),
+        score_maximum: 10.0,
+        resource_link_id: Some("link".into()),
+        resource_id: resource_id.map(Into::into),
+        tag: tag.map(Into::into),
+    }
+}
+
+impl Stack {
+    async fn prefer(&self, ids: &ActivityIds, resource_id: Option<&str>, tag: Option<&str>) {
+        let preferences = ltisync::activity::LineItemPreferences {
+            resource_id: resource_id.map(Into::into),
+            tag: tag.map(Into::into),
+            ..Default::default()
+        };
+        self.store
+            .set_line_item_preferences(ids, &preferences)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_permanent_rejection_is_recorded_while_the_others_are_posted() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for u in ["a", "b", "test-student", "c"] {
+        stack.grade(&ids, u, 10.0).await;
+    }
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Status {
+                status: 422,
+                body: Some(r#"{"status":422,"error":"Unprocessable Entity","details":{"message":"USER_NOT_STUDENT","description":"User is not a student in this course"}}"#.into()),
+                retry_after: None,
+            },
+            None,
+        )
+        .for_user("test-student"),
+    );
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
+    assert_eq!(summary["gradesFailed"], 1);
+    assert_eq!(summary["failures"][0]["userId"], "test-student");
+    assert_eq!(summary["failures"][0]["status"], 422);
+    let failed = stack.item(&ids, "test-student").await;
+    assert_eq!(s(&failed, "syncStatus"), Some("FAILED"));
+    assert!(
+        !failed.contains_key("pending"),
+        "not retried until it changes"
+    );
+    assert!(s(&failed, "lastError").unwrap().contains("not a student"));
+    assert_eq!(
+        failed.get("lastHttpStatus"),
+        Some(&AttributeValue::N("422".into()))
+    );
+    assert_eq!(stack.received_for("test-student").len(), 0);
+    // Not retried by the next run; retried once the tool changes the grade.
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesFound"], 0);
+    stack.sim.clear_faults();
+    stack.grade(&ids, "test-student", 11.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1);
+}
+
+#[tokio::test]
+async fn a_grade_changed_in_flight_is_posted_again_and_never_overwritten() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "u1", 40.0).await;
+    stack.sim.inject(
+        Fault::on(
+            Route::PostScore,
+            FaultAction::Delay { millis: 700 },
+            Some(1),
+        )
+        .for_user("u1"),
+    );
+    let rig = SyncRig::start(Via::Handler, &stack.env()).await;
+    let event = event_file("schedule.json");
+    let run = rig.run(&event, LONG);
+    let change = async {
+        stack
+            .sim
+            .wait_for_arrival(Route::PostScore, Some("u1"), Duration::from_secs(10))
+            .await;
+        stack.grade(&ids, "u1", 90.0).await;
+    };
+    let (summary, ()) = tokio::join!(run, change);
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    assert_eq!(summary["pendingReasons"]["changedDuringRun"], 1);
+    let item = stack.item(&ids, "u1").await;
+    assert_eq!(
+        item.get("scoreGiven"),
+        Some(&AttributeValue::N("90".into())),
+        "the new value survives"
+    );
+    assert!(item.contains_key("pending"));
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(summary["gradesPosted"], 1);
+    let received: Vec<f64> = stack
+        .received_for("u1")
+        .iter()
+        .map(|s| s.body["scoreGiven"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        received,
+        vec![40.0, 90.0],
+        "old then new, never the reverse"
+    );
+    assert!(is_synced(&stack.item(&ids, "u1").await));
+}
+
+#[tokio::test]
+async fn invalid_grades_written_directly_fail_with_a_reason() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    let put = |user: &str, extra: &[(&str, AttributeValue)]| {
+        let item = without(
+            documented_grade(&ids, user, &[]),
+            &["scoreGiven", "scoreMaximum"],
+        );
+        let mut item: Item = item;
+        for (k, v) in extra {
+            item.insert((*k).into(), v.clone());
+        }
+        stack
+            .table
+            .client
+            .put_item()
+            .table_name(&stack.table.name)
+            .set_item(Some(item))
+            .send()
+    };
+    let n = |v: &str| AttributeValue::N(v.into());
+    put(
+        "negative",
+        &[("scoreGiven", n("-5")), ("scoreMaximum", n("10"))],
+    )
+    .await
+    .unwrap();
+    put(
+        "zero-max",
+        &[("scoreGiven", n("5")), ("scoreMaximum", n("0"))],
+    )
+    .await
+    .unwrap();
+    put(
+        "progress",
+        &[("activityProgress", AttributeValue::S("Done".into()))],
+    )
+    .await
+    .unwrap();
+    put(
+        "text-score",
+        &[
+            ("scoreGiven", AttributeValue::S("95".into())),
+            ("scoreMaximum", n("100")),
+        ],
+    )
+    .await
+    .unwrap();
+    // The schema says to omit scoreGiven to clear a score; NULL is not that.
+    put(
+        "null-score",
+        &[
+            ("scoreGiven", AttributeValue::Null(true)),
+            ("scoreMaximum", n("100")),
+        ],
+    )
+    .await
+    .unwrap();
+    put("ok", &[("scoreGiven", n("5")), ("scoreMaximum", n("10"))])
+        .await
+        .unwrap();
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["gradesFailed"], 5);
+    for (user, words) in [
+        ("negative", "scoreGiven must be a number of at least 0"),
+        ("zero-max", "scoreMaximum must be a number above 0"),
+        ("progress", "activityProgress 'Done'"),
+        (
+            "text-score",
+            "scoreGiven: expected a number (N), found a string (S)",
+        ),
+        (
+            "null-score",
+            "scoreGiven: expected a number (N), found null (NULL)",
+        ),
+    ] {
+        let item = stack.item(&ids, user).await;
+        assert_eq!(s(&item, "syncStatus"), Some("FAILED"), "{user}");
+        assert!(
+            s(&item, "lastError").unwrap().contains(words),
+            "{user}: {item:?}"
+        );
+        assert!(!item.contains_key("pending"));
+    }
+    assert_eq!(stack.sim.scores().len(), 1);
+}
+
+#[tokio::test]
+async fn grades_of_unlaunched_or_keyless_activities_wait() {
+    let stack = Stack::start().await;
+    let keyless = stack.launch("p", "c", "no-ags", None).await;
+    let never = ActivityIds::new("p", "c", "never-launched").unwrap();
+    stack.grade(&keyless, "u1", 1.0).await;
+    stack.grade(&never, "u1", 1.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["pendingReasons"]["noServiceKey"], 1, "{summary}");
+    assert_eq!(summary["pendingReasons"]["activityNotLaunched"], 1);
+    assert!(s(&stack.item(&never, "u1").await, "lastError")
+        .unwrap()
+        .contains("launch it once"));
+    stack.launch("p", "c", "never-launched", Some("k")).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_without_posting_or_writing() {
+    let stack = Stack::start().await;
+    let ids = stack
+        .launch("demo-platform", "course-101", "quiz-1", Some("k"))
+        .await;
+    let other = stack
+        .launch("demo-platform", "course-101", "quiz-2", Some("k2"))
+        .await;
+    stack.grade(&ids, "u1", 7.0).await;
+    stack.grade(&other, "u2", 8.0).await;
+    let before = stack.table.items().await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let summary = rig
+        .run(&event_file("sync-one-activity-dry-run.json"), LONG)
+        .await;
+    rig.finish().await;
+    assert_eq!(summary["dryRun"], true, "{summary}");
+    assert_eq!(summary["wouldPost"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["wouldPost"][0]["score"]["userId"], "u1");
+    assert_eq!(summary["wouldPost"][0]["activityKey"], ids.key().as_str());
+    assert!(stack
+        .sim
+        .requests()
+        .iter()
+        .all(|r| r.route == Route::IdToken));
+    let after = stack.table.items().await;
+    assert_eq!(before.len(), after.len());
+    assert!(after.iter().all(|i| before.contains(i)), "nothing written");
+}
+
+#[tokio::test]
+async fn with_one_percent_pending_a_run_reads_a_few_percent_of_the_table() {
+    let stack = Stack::start().await;
+    let (activities, per_activity) = (20, 50);
+    let mut all_ids = Vec::new();
+    for a in 0..activities {
+        all_ids.push(
+            stack
+                .launch("p", "c", &format!("link-{a}"), Some(&format!("k{a}")))
+                .await,
+        );
+    }
+    // Grades synced long ago: no `pending` attribute, so not in the index.
+    let mut writes = Vec::new();
+    for ids in &all_ids {
+        for u in 0..per_activity {
+            let item = without(
+                documented_grade(
+                    ids,
+                    &format!("u{u}"),
+                    &[
+                        ("scoreGiven", AttributeValue::N("1".into())),
+                        ("syncStatus", AttributeValue::S("SYNCED".into())),
+                    ],
+                ),
+                &["pending"],
+            );
+            writes.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build(),
+            );
+        }
+    }
+    for chunk in writes.chunks(25) {
+        stack
+            .table
+            .client
+            .batch_write_item()
+            .request_items(&stack.table.name, chunk.to_vec())
+            .send()
+            .await
+            .unwrap();
+    }
+    // 1% of them change.
+    for (i, ids) in all_ids.iter().enumerate().take(10) {
+        stack.grade(ids, &format!("u{i}"), 9.0).await;
+    }
+    let total_items = stack.table.items().await.len() as u64;
+    assert_eq!(total_items, (activities * per_activity + activities) as u64);
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 10, "{summary}");
+    let read = summary["itemsRead"].as_u64().unwrap();
+    assert!(read > 0);
+    // Exactly: 10 index entries, 10 consistent grade reads, 10 activities.
+    assert_eq!(read, 30, "{summary}");
+    assert!(
+        read * 100 <= total_items * 3,
+        "read {read} items of {total_items}: more than 3%"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_activity_blocks_only_its_own_grades() {
+    let stack = Stack::start().await;
+    let healthy = stack.launch("p", "c", "healthy", Some("k")).await;
+    let broken = ActivityIds::new("p", "c", "never-launched-but-configured").unwrap();
+    // A tool configured an activity by hand, before any launch, without the ids.
+    stack
+        .table
+        .client
+        .update_item()
+        .table_name(&stack.table.name)
+        .key("pk", AttributeValue::S(format!("ACT#{}", broken.key())))
+        .key("sk", AttributeValue::S("ACTIVITY".into()))
+        .update_expression("SET lineItemTag = :t")
+        .expression_attribute_values(":t", AttributeValue::S("final".into()))
+        .send()
+        .await
+        .unwrap();
+    stack.grade(&healthy, "u1", 1.0).await;
+    stack.grade(&broken, "u1", 1.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(summary["pendingReasons"]["activityMalformed"], 1);
+    assert!(s(&stack.item(&broken, "u1").await, "lastError")
+        .unwrap()
+        .contains("does not follow the schema"));
+}
+
+impl Stack {
+    /// The environment with DynamoDB reached through `proxy`.
+    fn env_through(&self, proxy: &RecordingProxy) -> Env {
+        sync_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &proxy.url(),
+        )
+    }
+
+    /// Rewrites every user's grade with a new score.
+    async fn regrade(&self, ids: &ActivityIds, users: &[String], score: f64) {
+        for u in users {
+            self.grade(ids, u, score).await;
+        }
+    }
+
+    /// Each grade ends posted at its latest value, still pending, or failed
+    /// with a reason; returns how many of each, to compare with a summary.
+    async fn settled(&self, ids: &ActivityIds, users: &[String], latest: f64) -> (u64, u64, u64) {
+        let (mut posted, mut pending, mut failed) = (0, 0, 0);
+        for u in users {
+            let item = self.item(ids, u).await;
+            match s(&item, "syncStatus") {
+                Some("SYNCED") => {
+                    assert!(is_synced(&item), "{u}: {item:?}");
+                    let last = self.received_for(u).last().cloned().expect("posted");
+                    assert_eq!(last.body["scoreGiven"], latest, "{u}: the LMS's last value");
+                    posted += 1;
+                }
+                Some("FAILED") => {
+                    assert!(s(&item, "lastError").is_some_and(|e| !e.is_empty()), "{u}");
+                    failed += 1;
+                }
+                _ => {
+                    assert!(item.contains_key("pending"), "{u} is lost: {item:?}");
+                    pending += 1;
+                }
+            }
+        }
+        (posted, pending, failed)
+    }
+}
+
+fn users(count: usize) -> Vec<String> {
+    (0..count).map(|u| format!("u{u:02}")).collect()
+}
+
+/// A manual invoke with a huge activity key is answered, not failed, and
+/// neither the answer nor the log echoes it whole.
+#[tokio::test]
+async fn a_huge_manual_event_is_answered_and_not_echoed() {
+    let stack = Stack::start().await;
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let key = "k".repeat(200_000);
+    let answer = rig.run(&json!({"activityKey": key}), LONG).await;
+    assert_eq!(answer["error"]["kind"], "BadEvent", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not an activity key") && message.len() < 1024,
+        "{message}"
+    );
+    let logs = rig.finish().await;
+    assert!(logs.contains("not a sync request"), "{logs}");
+    assert!(
+        logs.lines().all(|l| l.len() < 4096),
+        "a log record echoes the key whole"
+    );
+}
+
+// ---- Follow-up runs: no backlog waits a day
+
+/// The real binary against a Runtime API that also answers Lambda's Invoke
+/// API, so a follow-up invoke queues the function's next invocation.
+async fn self_invoking_sync(env: &Env, async_budget: Duration) -> (RuntimeApi, FunctionProcess) {
+    let api = RuntimeApi::start().await;
+    api.set_async_budget(async_budget);
+    let mut env = env.clone();
+    env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), api.invoke_endpoint());
+    env.insert("AWS_LAMBDA_FUNCTION_NAME".into(), "ltisync-sync".into());
+    let vars: Vec<(String, String)> = env.into_iter().collect();
+    let process = FunctionProcess::spawn(&binary("sync"), &api, &vars);
+    (api, process)
+}
+
+/// One post at a time at 100 ms, 1 s of margin: a 2.5 s run posts about a
+/// dozen grades and stops with the rest pending, with time left to ask for
+/// its follow-up.
+fn slow_env(stack: &Stack, max_follow_ups: &str) -> Env {
+    stack.sim.set_latency(Duration::from_millis(100));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "1000".into());
+    env.insert("SYNC_MAX_FOLLOW_UPS".into(), max_follow_ups.into());
+    env
+}
+
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not done within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The summary sums what DynamoDB says each call consumed (moto reports
+/// stand-in figures, so only their growth with the work is checked here).
+#[tokio::test]
+async fn a_run_reports_the_capacity_it_consumed() {
+    let mut consumed = Vec::new();
+    for grades in [2, 10] {
+        let (stack, _) = Stack::with_grades(grades).await;
+        let summary = stack.run(Via::Handler, &stack.env()).await;
+        assert_eq!(summary["gradesPosted"], grades, "{summary}");
+        let units = |name: &str| summary[name].as_f64().unwrap();
+        consumed.push((units("consumedReadUnits"), units("consumedWriteUnits")));
+    }
+    let ((read_2, write_2), (read_10, write_10)) = (consumed[0], consumed[1]);
+    assert!(read_2 > 0.0 && write_2 > 0.0, "{consumed:?}");
+    assert!(read_10 > read_2 && write_10 > write_2, "{consumed:?}");
+}
