@@ -230,9 +230,7 @@ impl SyncRig {
         };
         let deadline = std::time::SystemTime::now() + budget;
         let request = sync_function::parse_event(event, deadline).expect("a valid event");
-        let summary = function
-            .engine()
-            .run(request)
+        let summary = Box::pin(function.engine().run(request))
             .await
             .expect("the run completes");
         serde_json::to_value(summary).expect("serialisable")
@@ -244,7 +242,9 @@ impl SyncRig {
         match self {
             SyncRig::Engine(function) => {
                 let deadline = std::time::SystemTime::now() + budget;
-                match function.handle(event, deadline).await {
+                // Boxed: a debug build's handler future is large, and a test
+                // thread's stack is 2 MiB.
+                match Box::pin(function.handle(event, deadline)).await {
                     Ok(answer) => Outcome::Response(answer),
                     Err(failure) => Outcome::Error(serde_json::json!({
                         "errorType": failure.kind(),

@@ -243,7 +243,9 @@ impl SyncEngine {
         context: &RunContext,
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
+        let started = Instant::now();
         let found = self.store.pending_keys(request.activity.as_ref()).await?;
+        summary.phase_ms.discovery = elapsed_ms(started);
         summary.items_read = found.items_read;
         self.sync_keys(found.keys, context, summary).await?;
         Ok(())
@@ -257,7 +259,9 @@ impl SyncEngine {
         summary: &mut RunSummary,
     ) -> Result<Vec<Settled>, SyncError> {
         let by_activity = group_by_activity(keys);
+        let started = Instant::now();
         let (claimed, held) = self.claim(&by_activity, context).await;
+        summary.phase_ms.claim = elapsed_ms(started);
         let result = self
             .sync_claimed(&by_activity, &claimed, context, summary)
             .await;
@@ -298,9 +302,11 @@ impl SyncEngine {
             .filter(|(activity, _)| claimed.contains(*activity))
             .flat_map(|(_, keys)| keys.iter().cloned())
             .collect();
+        let started = Instant::now();
         let grades = self.store.read_pending(&keys).await?;
         let activity_keys: Vec<ActivityKey> = claimed.iter().flatten().cloned().collect();
         let activities = self.store.activities(&activity_keys).await?;
+        summary.phase_ms.read = elapsed_ms(started);
         summary.items_read += (grades.len() + activities.len()) as u64;
         summary.grades_found = grades.len() as u64;
         let plan = plan::plan(grades, activities);
@@ -309,8 +315,12 @@ impl SyncEngine {
         if context.dry_run {
             return Ok(self.rehearse(plan, summary));
         }
+        let started = Instant::now();
         let mut settled = self.record_decided(plan.decided).await;
-        settled.extend(self.post_ready(plan.ready, context, summary).await);
+        summary.phase_ms.outcome_writes = elapsed_ms(started);
+        // Boxed: posting is most of a run's state, and a run's future should
+        // not have to fit on whatever stack polls it.
+        settled.extend(Box::pin(self.post_ready(plan.ready, context, summary)).await);
         Ok(settled)
     }
 
@@ -447,8 +457,15 @@ impl SyncEngine {
         summary.rosters_unavailable = state.rosters_unavailable.load(Ordering::Relaxed);
         summary.requests = gate.requests();
         summary.retries = gate.retries();
+        summary.phase_ms.line_items = state.line_items_time.millis();
+        summary.phase_ms.posts = state.posts_time.millis();
+        summary.phase_ms.outcome_writes += state.writes_time.millis();
         settled
     }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 fn labelled(grade: &PendingGrade, outcome: GradeOutcome) -> Settled {

@@ -107,6 +107,26 @@ impl ActivityPoster {
     }
 }
 
+/// Time summed over concurrent tasks, in microseconds.
+#[derive(Default)]
+pub(super) struct BusyTime(AtomicU64);
+
+impl BusyTime {
+    /// Runs `work`, adding the time it took.
+    pub(super) async fn measure<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        self.0
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// The total, in milliseconds.
+    pub(super) fn millis(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) / 1000
+    }
+}
+
 /// What the tasks of one run share besides the gate.
 #[derive(Default)]
 pub(super) struct RunState {
@@ -114,6 +134,10 @@ pub(super) struct RunState {
     pub(super) relaunch_marked: AtomicU64,
     pub(super) rosters_read: AtomicU64,
     pub(super) rosters_unavailable: AtomicU64,
+    /// Time spent, summed over the concurrent tasks (see `PhaseTimings`).
+    pub(super) line_items_time: BusyTime,
+    pub(super) posts_time: BusyTime,
+    pub(super) writes_time: BusyTime,
     /// Set when every further call to LTIaaS would fail too (the API key
     /// was refused, or LTIaaS redirects): why, and the detail.
     stopped: OnceLock<(PendingReason, String)>,
@@ -143,13 +167,34 @@ impl SyncEngine {
                 .leave_pending(&ready.stored, PendingReason::NeedsRelaunch, &reason)
                 .await;
         }
-        let result = match self.check_learner(poster, ready, gate, state).await {
-            Ok(()) => match self.line_item(poster, gate, state).await {
-                Ok(line_item) => self.post_score(poster, ready, line_item, gate, state).await,
-                Err(failure) => Err(failure),
-            },
+        let resolved = state
+            .line_items_time
+            .measure(async {
+                self.check_learner(poster, ready, gate, state).await?;
+                self.line_item(poster, gate, state).await
+            })
+            .await;
+        let result = match resolved {
+            Ok(line_item) => {
+                let post = self.post_score(poster, ready, line_item, gate, state);
+                state.posts_time.measure(post).await
+            }
             Err(failure) => Err(failure),
         };
+        state
+            .writes_time
+            .measure(self.record_outcome(result, poster, ready, state))
+            .await
+    }
+
+    /// Writes what posting one grade came to.
+    async fn record_outcome(
+        &self,
+        result: Result<(), Failure>,
+        poster: &ActivityPoster,
+        ready: &ReadyGrade,
+        state: &RunState,
+    ) -> GradeOutcome {
         match result {
             Ok(()) => {
                 let written = self
@@ -159,14 +204,9 @@ impl SyncEngine {
                 outcome_after_write(GradeOutcome::Posted, written)
             }
             Err(failure) => {
-                self.apply(
-                    failure.consequence,
-                    poster,
-                    &ready.stored,
-                    &failure.reason,
-                    state,
-                )
-                .await
+                let reason = failure.reason;
+                self.apply(failure.consequence, poster, &ready.stored, &reason, state)
+                    .await
             }
         }
     }

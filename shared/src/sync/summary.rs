@@ -212,6 +212,8 @@ pub struct RunSummary {
     /// DynamoDB write capacity units the run consumed (writes whose
     /// condition failed are charged too, but not reported, so not counted).
     pub consumed_write_units: f64,
+    /// Where the time went.
+    pub phase_ms: PhaseTimings,
     /// The run stopped starting posts because of the deadline.
     pub stopped_by_deadline: bool,
     /// Wall time.
@@ -224,6 +226,27 @@ pub struct RunSummary {
     /// A run stopped by its deadline with work left: the follow-up run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<FollowUp>,
+}
+
+/// Where a run's time went, in milliseconds. The first three are wall time
+/// (they happen one after the other); the last three are summed over the
+/// tasks that ran them concurrently, so they may exceed the run's duration
+/// and say which dependency the posting spent its time waiting for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseTimings {
+    /// Finding the work (the pending index).
+    pub discovery: u64,
+    /// Claiming the activities.
+    pub claim: u64,
+    /// Reading the grades and their activities.
+    pub read: u64,
+    /// Resolving line items and reading rosters at LTIaaS.
+    pub line_items: u64,
+    /// Score posts at LTIaaS, retries included.
+    pub posts: u64,
+    /// Writing the outcomes to DynamoDB.
+    pub outcome_writes: u64,
 }
 
 /// The follow-up of a daily run that stopped at its deadline with work left.

@@ -540,3 +540,23 @@ async fn a_run_reports_the_capacity_it_consumed() {
     assert!(read_2 > 0.0 && write_2 > 0.0, "{consumed:?}");
     assert!(read_10 > read_2 && write_10 > write_2, "{consumed:?}");
 }
+
+/// The summary says where the time went: with LTIaaS answering in 100 ms
+/// and one post at a time, the posts take at least 4 × 100 ms and the line
+/// item (a listing and a create) and roster reads at least 3 × 100 ms.
+#[tokio::test]
+async fn a_run_says_where_its_time_went() {
+    let (stack, _) = Stack::with_grades(4).await;
+    stack.sim.set_latency(Duration::from_millis(100));
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "1".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 4, "{summary}");
+    let phase = |name: &str| summary["phaseMs"][name].as_u64().unwrap();
+    assert!(phase("posts") >= 400, "{summary}");
+    assert!(phase("lineItems") >= 300, "{summary}");
+    assert!(phase("posts") < summary["durationMs"].as_u64().unwrap());
+    for name in ["discovery", "claim", "read", "outcomeWrites"] {
+        assert!(summary["phaseMs"][name].is_u64(), "{name}: {summary}");
+    }
+}
