@@ -14,13 +14,28 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 # Build arm64 packages only where the Rust target is installed.
 ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu && echo yes)
+# Dynoxide (crate dynoxide-rs): a DynamoDB-API server on SQLite, pinned,
+# built once into .tools. Its own release profile (fat LTO, one codegen
+# unit, size-optimised) takes several times as long to build on two cores;
+# a plain optimised build serves a local server as well.
+DYNOXIDE_VERSION := 3.2.0
+DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test demo bench venv lint template-check package sam-build clean
+.PHONY: test test-moto test-dynoxide demo bench venv dynoxide lint template-check package sam-build clean
 
-## test: every check and every test (what CI runs)
-test: venv lint template-check
+## test: every check and every test (what CI runs): the whole suite on
+## moto, then the integration tests again on Dynoxide
+test: venv lint template-check test-moto test-dynoxide
+
+## test-moto: unit tests, and the integration tests on moto
+test-moto: venv
 	$(CARGO) build --workspace --bins
 	scripts/with-moto.sh $(CARGO) test --workspace
+
+## test-dynoxide: the integration tests with Dynoxide as DynamoDB (moto serves Secrets Manager)
+test-dynoxide: venv dynoxide
+	$(CARGO) build --workspace --bins
+	scripts/with-moto.sh scripts/with-dynoxide.sh $(CARGO) test -p ltisync-tests --test api
 
 ## demo: the whole flow locally, against moto and the LTIaaS simulator
 demo: venv
@@ -54,6 +69,17 @@ package: venv
 sam-build: venv
 	sam build --beta-features $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
 
+## dynoxide: the Dynoxide server in .tools/bin (built once, about 3 minutes)
+dynoxide: $(DYNOXIDE_STAMP)
+
+$(DYNOXIDE_STAMP):
+	CARGO_TARGET_DIR=target/dynoxide-build CARGO_PROFILE_RELEASE_LTO=false \
+	  CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=3 \
+	  $(CARGO) install --locked --root .tools dynoxide-rs --version $(DYNOXIDE_VERSION) \
+	  --no-default-features --features native-sqlite,http-server,cli
+	rm -f .tools/.dynoxide-*
+	touch $@
+
 ## venv: the project-local virtualenv with the tools above
 venv: $(VENV_STAMP)
 
@@ -64,4 +90,4 @@ $(VENV_STAMP): requirements-dev.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) target .aws-sam
+	rm -rf $(VENV) .tools target .aws-sam

@@ -3,7 +3,9 @@
 //! called, so tests can compare what the functions really call with what
 //! `template.yaml` grants; and on request it breaks chosen operations the
 //! ways DynamoDB does in production: throttling, 500s, stalls, and answers
-//! lost after the write took effect.
+//! lost after the write took effect. Calls to other services (Secrets
+//! Manager, Lambda) go to [`crate::dynamo::services_endpoint`] when that is
+//! not the DynamoDB server itself.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -44,6 +46,24 @@ struct FaultRule {
     remaining: usize,
 }
 
+/// Where calls go: DynamoDB (and its streams) to one server, the rest to
+/// the other services' (the same server under moto).
+#[derive(Clone)]
+struct Upstreams {
+    dynamodb: String,
+    services: String,
+}
+
+impl Upstreams {
+    fn for_target(&self, target: Option<&str>) -> &str {
+        match target {
+            Some(t) if t.starts_with("DynamoDB") => &self.dynamodb,
+            Some(_) => &self.services,
+            None => &self.dynamodb,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     calls: Mutex<Vec<Call>>,
@@ -63,7 +83,13 @@ impl RecordingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shared = Arc::new(Shared::default());
-        let (recorded, upstream) = (shared.clone(), upstream.trim_end_matches('/').to_owned());
+        let upstream = Upstreams {
+            dynamodb: upstream.trim_end_matches('/').to_owned(),
+            services: crate::dynamo::services_endpoint()
+                .trim_end_matches('/')
+                .to_owned(),
+        };
+        let recorded = shared.clone();
         let client = reqwest::Client::new();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
@@ -156,7 +182,7 @@ fn dynamodb_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes
 async fn forward(
     req: Request<Incoming>,
     shared: Arc<Shared>,
-    upstream: String,
+    upstreams: Upstreams,
     client: reqwest::Client,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let (parts, body) = req.into_parts();
@@ -189,7 +215,8 @@ async fn forward(
         Some(DynamoFault::LoseAnswer) | None => {}
     }
     let url = format!(
-        "{upstream}{}",
+        "{}{}",
+        upstreams.for_target(target),
         parts
             .uri
             .path_and_query()

@@ -5,6 +5,11 @@
 //! `LTISYNC_TEST_DYNAMODB`. Without it (a plain `cargo test` after
 //! `make venv`), the first test that needs DynamoDB starts moto from the
 //! project's virtualenv; it dies with the test process.
+//!
+//! `LTISYNC_TEST_AWS`, when set, is where the other AWS services the tests
+//! use (Secrets Manager) live; `make test-dynoxide` points
+//! `LTISYNC_TEST_DYNAMODB` at Dynoxide, which serves DynamoDB only, and
+//! this at moto.
 
 use std::collections::HashMap;
 use std::net::TcpStream;
@@ -32,6 +37,15 @@ pub fn endpoint() -> String {
             _ => start_moto(),
         })
         .clone()
+}
+
+/// The URL of the other AWS services tests use (Secrets Manager):
+/// `LTISYNC_TEST_AWS`, else the DynamoDB server's (moto serves both).
+pub fn services_endpoint() -> String {
+    match std::env::var("LTISYNC_TEST_AWS") {
+        Ok(url) if !url.is_empty() => url,
+        _ => endpoint(),
+    }
 }
 
 fn start_moto() -> String {
@@ -144,7 +158,7 @@ pub async fn get_item(
 pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
     [
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &services_endpoint()),
         // Follow-up invokes reach moto too (which knows no such function),
         // never a real AWS endpoint.
         ("AWS_ENDPOINT_URL_LAMBDA", endpoint),
@@ -167,6 +181,8 @@ pub struct IndexDefinition {
     pub key_schema: Vec<(String, String)>,
     /// `Projection.ProjectionType`.
     pub projection: String,
+    /// `Projection.NonKeyAttributes` (with `INCLUDE`).
+    pub non_key_attributes: Vec<String>,
 }
 
 /// The table definition of `template.yaml` (resource `Table`).
@@ -209,10 +225,13 @@ impl TableDefinition {
                 })
                 .unwrap_or_default()
         };
+        // An index under a condition (`!If`, the one kept for upgrades) is
+        // not part of a new stack.
         let indexes = props["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|list| {
                 list.iter()
+                    .filter(|gsi| gsi.get("IndexName").is_some())
                     .map(|gsi| IndexDefinition {
                         name: gsi["IndexName"].as_str().expect("IndexName").to_owned(),
                         key_schema: pairs(&gsi["KeySchema"], "AttributeName", "KeyType"),
@@ -220,6 +239,12 @@ impl TableDefinition {
                             .as_str()
                             .unwrap_or("ALL")
                             .to_owned(),
+                        non_key_attributes: gsi["Projection"]["NonKeyAttributes"]
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|a| a.as_str().map(str::to_owned))
+                            .collect(),
                     })
                     .collect()
             })
@@ -289,6 +314,10 @@ impl TableDefinition {
                     .projection(
                         Projection::builder()
                             .projection_type(ProjectionType::from(index.projection.as_str()))
+                            .set_non_key_attributes(
+                                Some(index.non_key_attributes.clone())
+                                    .filter(|names| !names.is_empty()),
+                            )
                             .build(),
                     )
                     .build()
@@ -330,15 +359,7 @@ pub struct TestTable {
 impl TestTable {
     /// Creates a uniquely named table from `template.yaml`.
     pub async fn create() -> Self {
-        let endpoint = endpoint();
-        let client = client_for(&endpoint);
-        let name = format!("ltisync-test-{}", uuid::Uuid::new_v4().simple());
-        TableDefinition::from_repo().create(&client, &name).await;
-        Self {
-            name,
-            client,
-            endpoint,
-        }
+        Self::create_as(TableDefinition::from_repo()).await
     }
 
     /// The same table without its stream. moto appends a stream record to
@@ -346,11 +367,22 @@ impl TestTable {
     /// writes do not slow down with a stream, so measurements of the daily
     /// sync use this.
     pub async fn create_without_stream() -> Self {
-        let endpoint = endpoint();
-        let client = client_for(&endpoint);
-        let name = format!("ltisync-test-{}", uuid::Uuid::new_v4().simple());
         let mut definition = TableDefinition::from_repo();
         definition.stream_view_type = None;
+        Self::create_as(definition).await
+    }
+
+    /// A uniquely named table of the shape `definition` gives.
+    pub async fn create_as(definition: TableDefinition) -> Self {
+        Self::create_at(&endpoint(), definition).await
+    }
+
+    /// A uniquely named table of the shape `definition` gives, on the
+    /// DynamoDB server at `endpoint`.
+    pub async fn create_at(endpoint: &str, definition: TableDefinition) -> Self {
+        let endpoint = endpoint.to_owned();
+        let client = client_for(&endpoint);
+        let name = format!("ltisync-test-{}", uuid::Uuid::new_v4().simple());
         definition.create(&client, &name).await;
         Self {
             name,
@@ -419,7 +451,7 @@ pub async fn create_secret(api_key: &str) -> String {
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
             "test", "test", None, None, "tests",
         ))
-        .endpoint_url(endpoint())
+        .endpoint_url(services_endpoint())
         .build();
     let name = format!("ltisync/test-{}", uuid::Uuid::new_v4().simple());
     aws_sdk_secretsmanager::Client::from_conf(config)

@@ -230,14 +230,17 @@ impl EventSourceMapping {
     }
 
     async fn call(&self, target: &str, body: Value) -> Value {
+        // Local servers check that a SigV4 header is there, not what it
+        // signs (Dynoxide also wants its date).
         let signing = "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
-                       SignedHeaders=host, Signature=0";
+                       SignedHeaders=host;x-amz-date, Signature=0";
         let reply = self
             .http
             .post(format!("{}/", self.endpoint))
             .header("X-Amz-Target", target)
             .header("Content-Type", "application/x-amz-json-1.0")
             .header("Authorization", signing)
+            .header("X-Amz-Date", "20260101T000000Z")
             .body(body.to_string())
             .send()
             .await
