@@ -118,8 +118,12 @@ fn count(counts: &mut Counts, grade: &Item) {
 
 /// Why a pending grade waits, from the note the last run left.
 fn pending_reason(grade: &Item) -> String {
-    if text(grade, "syncStatus") != Some("PENDING") {
-        return "queued".into();
+    match text(grade, "syncStatus") {
+        Some("PENDING") => {}
+        // Confirmed by a run that is posting it now, or that stopped before
+        // recording the outcome: the next run posts it again.
+        Some("POSTING") => return "posting".into(),
+        _ => return "queued".into(),
     }
     let note = text(grade, "lastError").unwrap_or_default();
     PendingReason::ALL

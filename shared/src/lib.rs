@@ -17,9 +17,10 @@
 //! - [`ltiaas`]: the LTIaaS client: authentication schemes, timeouts,
 //!   capped bodies, and errors that say whether retrying can help.
 //! - [`store`]: the one DynamoDB table: activity items, grade items (one
-//!   struct, `store::grade_item`), locks, and page-by-page reads for reports.
-//! - [`sync`]: the engine: claim, read, plan (pure), post (roster check,
-//!   line item, request gate), record, release.
+//!   struct, `store::grade_item`), the work index that holds copies of both
+//!   (`store::work`), locks, and page-by-page reads for reports.
+//! - [`sync`]: the engine: claim, read, plan (pure), confirm and post
+//!   (roster check, line item, request gate), record, release.
 //! - [`launch`]: from an ltik to a stored activity.
 //! - [`config`] and [`bootstrap`]: settings from the environment, and the
 //!   clients built from them at a cold start; [`telemetry`]: JSON logs that

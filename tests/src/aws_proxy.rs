@@ -2,12 +2,14 @@
 //! (moto). It forwards every request and notes which API action each one
 //! called, so tests can compare what the functions really call with what
 //! `template.yaml` grants; and on request it breaks chosen operations the
-//! ways DynamoDB does in production: throttling, 500s, stalls, and answers
-//! lost after the write took effect. Calls to other services (Secrets
+//! ways DynamoDB does in production: throttling, 500s, stalls, answers
+//! lost after the write took effect, and reads served by an index replica
+//! that lags (an answer remembered earlier, given again). It also adds up
+//! what each read would be billed on AWS ([`crate::billing`]). Calls to other services (Secrets
 //! Manager, Lambda) go to [`crate::dynamo::services_endpoint`] when that is
 //! not the DynamoDB server itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +40,10 @@ pub enum DynamoFault {
     ServerError,
     /// Wait this long, then forward.
     Stall(Duration),
+    /// Answer with what the call remembered by
+    /// [`RecordingProxy::remember_next`] was answered, without forwarding:
+    /// an eventually consistent read from a replica that lags.
+    Replay,
 }
 
 struct FaultRule {
@@ -68,6 +74,13 @@ impl Upstreams {
 struct Shared {
     calls: Mutex<Vec<Call>>,
     faults: Mutex<Vec<FaultRule>>,
+    /// Operations whose next answer is to be remembered, and the answers.
+    to_remember: Mutex<BTreeSet<String>>,
+    remembered: Mutex<BTreeMap<String, Bytes>>,
+    /// Read units billed by the sizing rules, by operation.
+    read_units: Mutex<BTreeMap<String, f64>>,
+    /// What the server's answers said they consumed: (read, write) units.
+    reported: Mutex<(f64, f64)>,
 }
 
 /// The proxy; stops when dropped.
@@ -122,6 +135,28 @@ impl RecordingProxy {
         });
     }
 
+    /// Remembers the answer to the next call of `operation`, for
+    /// [`DynamoFault::Replay`].
+    pub fn remember_next(&self, operation: &str) {
+        self.shared
+            .to_remember
+            .lock()
+            .expect("lock")
+            .insert(operation.to_owned());
+    }
+
+    /// The read units the reads so far would be billed on AWS, by operation
+    /// (see [`crate::billing`]), and forget them.
+    pub fn take_read_units(&self) -> BTreeMap<String, f64> {
+        std::mem::take(&mut *self.shared.read_units.lock().expect("lock"))
+    }
+
+    /// The capacity the server's answers reported consumed so far
+    /// (`ConsumedCapacity`), as (read units, write units), and forget it.
+    pub fn take_reported_units(&self) -> (f64, f64) {
+        std::mem::take(&mut *self.shared.reported.lock().expect("lock"))
+    }
+
     /// Removes every fault not yet used up.
     pub fn clear_faults(&self) {
         self.shared.faults.lock().expect("lock").clear();
@@ -164,6 +199,75 @@ impl Shared {
         rule.remaining -= 1;
         Some(rule.fault)
     }
+}
+
+impl Shared {
+    /// Notes a successful answer: its billed read units, and the answer
+    /// itself when asked to remember it.
+    fn answered(&self, target: Option<&str>, request: &[u8], answer: &Bytes) {
+        let Some(operation) = target.and_then(dynamodb_operation) else {
+            return;
+        };
+        if self.to_remember.lock().expect("lock").remove(operation) {
+            self.remembered
+                .lock()
+                .expect("lock")
+                .insert(operation.to_owned(), answer.clone());
+        }
+        let parse = |bytes: &[u8]| serde_json::from_slice(bytes).unwrap_or_default();
+        let answer: serde_json::Value = parse(answer);
+        self.note_reported(operation, &answer);
+        let units = crate::billing::read_units(operation, &parse(request), &answer);
+        if units > 0.0 {
+            *self
+                .read_units
+                .lock()
+                .expect("lock")
+                .entry(operation.to_owned())
+                .or_default() += units;
+        }
+    }
+
+    fn note_reported(&self, operation: &str, answer: &serde_json::Value) {
+        let consumed = &answer["ConsumedCapacity"];
+        let entries = consumed
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| vec![consumed.clone()]);
+        let units: f64 = entries
+            .iter()
+            .filter_map(|c| c["CapacityUnits"].as_f64())
+            .sum();
+        let mut reported = self.reported.lock().expect("lock");
+        match operation {
+            "GetItem" | "BatchGetItem" | "Query" | "Scan" => reported.0 += units,
+            _ => reported.1 += units,
+        }
+    }
+
+    /// The remembered answer to the call's operation.
+    fn replay(&self, target: Option<&str>) -> Response<Full<Bytes>> {
+        let operation = target.and_then(dynamodb_operation).unwrap_or_default();
+        let remembered = self
+            .remembered
+            .lock()
+            .expect("lock")
+            .get(operation)
+            .cloned();
+        match remembered {
+            Some(body) => Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(Full::new(body))
+                .expect("valid response"),
+            None => dynamodb_error(500, "InternalServerError", "nothing remembered to replay"),
+        }
+    }
+}
+
+/// `DynamoDB_20120810.Scan` → `Scan`.
+fn dynamodb_operation(target: &str) -> Option<&str> {
+    target.strip_prefix("DynamoDB_20120810.")
 }
 
 fn dynamodb_error(status: u16, kind: &str, message: &str) -> Response<Full<Bytes>> {
@@ -212,6 +316,7 @@ async fn forward(
             ))
         }
         Some(DynamoFault::Stall(wait)) => tokio::time::sleep(wait).await,
+        Some(DynamoFault::Replay) => return Ok(shared.replay(target)),
         Some(DynamoFault::LoseAnswer) | None => {}
     }
     let url = format!(
@@ -223,7 +328,7 @@ async fn forward(
             .map(|p| p.as_str())
             .unwrap_or("/")
     );
-    let mut request = client.request(parts.method.clone(), url).body(body);
+    let mut request = client.request(parts.method.clone(), url).body(body.clone());
     for (name, value) in &parts.headers {
         let hop = [
             hyper::header::HOST,
@@ -249,7 +354,11 @@ async fn forward(
                     builder = builder.header(name, value);
                 }
             }
+            let ok = upstream_reply.status().is_success();
             let bytes = upstream_reply.bytes().await.unwrap_or_default();
+            if ok {
+                shared.answered(target, &body, &bytes);
+            }
             builder.body(Full::new(bytes)).expect("valid response")
         }
         Err(e) => Response::builder()

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod aws_proxy;
+pub mod billing;
 pub mod dynamo;
 pub mod grades;
 pub mod rigs;

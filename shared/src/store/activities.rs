@@ -70,31 +70,12 @@ impl Store {
                 ])
             })
             .collect();
-        let mut found = HashMap::new();
-        for item in self.batch_get(keys).await? {
-            let key = match item.get(schema::PK) {
-                Some(AttributeValue::S(pk)) => pk
-                    .strip_prefix(schema::ACTIVITY_PREFIX)
-                    .and_then(|k| ActivityKey::parse(k).ok()),
-                _ => None,
-            };
-            if let Some(key) = key {
-                let parsed = parse_activity(item)
-                    .map_err(|e| e.to_string())
-                    .and_then(|activity| {
-                        if activity.key == key {
-                            Ok(activity)
-                        } else {
-                            Err(
-                                "the platformId, contextId and resourceLinkId do not match the pk"
-                                    .into(),
-                            )
-                        }
-                    });
-                found.insert(key, parsed);
-            }
-        }
-        Ok(found)
+        Ok(self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .filter_map(parse_activity_item)
+            .collect())
     }
 
     /// Caches the line item the sync resolved for `key`.
@@ -221,6 +202,30 @@ impl Store {
             .await??;
         Ok(())
     }
+}
+
+/// An activity item (or its copy in the work index) as the sync reads it:
+/// its key, and the activity or why it cannot be read, so one malformed
+/// item blocks only its own grades. `None`: the item names no activity.
+pub(super) fn parse_activity_item(
+    item: HashMap<String, AttributeValue>,
+) -> Option<(ActivityKey, Result<Activity, String>)> {
+    let key = match item.get(schema::PK) {
+        Some(AttributeValue::S(pk)) => pk
+            .strip_prefix(schema::ACTIVITY_PREFIX)
+            .and_then(|k| ActivityKey::parse(k).ok()),
+        _ => None,
+    }?;
+    let parsed = parse_activity(item)
+        .map_err(|e| e.to_string())
+        .and_then(|activity| {
+            if activity.key == key {
+                Ok(activity)
+            } else {
+                Err("the platformId, contextId and resourceLinkId do not match the pk".into())
+            }
+        });
+    Some((key, parsed))
 }
 
 fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, StoreError> {

@@ -19,6 +19,10 @@ use crate::secrets::{ExposeSecret, ServiceKey};
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActivityItem {
+    /// A copy of `pk`: puts the activity in the work index, beside its
+    /// pending grades (set by every launch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
     /// `platform.id` of the launch.
     pub platform_id: String,
     /// `launch.context.id`.
@@ -95,6 +99,7 @@ impl ActivityItem {
         let now = now_rfc3339(now);
         let with_key = |value| launch.service_key.as_ref().and(value);
         Self {
+            pending: Some(super::activity_pk(&launch.ids.key())),
             platform_id: launch.ids.platform_id.clone(),
             context_id: launch.ids.context_id.clone(),
             resource_link_id: launch.ids.resource_link_id.clone(),
@@ -155,6 +160,27 @@ impl ActivityItem {
         serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(e.to_string()))
     }
 }
+
+/// The attributes [`Activity`] is built from: what the work index must
+/// project for its copy of an activity to serve a sync (a test ties the
+/// list to the conversion below).
+pub const SYNC_READS: [&str; 15] = [
+    "platformId",
+    "contextId",
+    "resourceLinkId",
+    "resourceLinkTitle",
+    "serviceKey",
+    "launchLineItemId",
+    "productFamilyCode",
+    "namesAndRolesAvailable",
+    "agsScopes",
+    "lineItemId",
+    "needsRelaunch",
+    "lineItemResourceId",
+    "lineItemTag",
+    "lineItemLabel",
+    "lineItemScoreMaximum",
+];
 
 impl TryFrom<ActivityItem> for Activity {
     type Error = StoreError;
@@ -224,6 +250,7 @@ mod tests {
                 "lastLaunchAt",
                 "launchCount",
                 "namesAndRolesAvailable",
+                "pending",
                 "platformId",
                 "productFamilyCode",
                 "resourceLinkId",
@@ -231,6 +258,7 @@ mod tests {
                 "serviceKeyAt"
             ]
         );
+        assert_eq!(item["pending"], AttributeValue::S("ACT#p#c#r".into()));
         assert_eq!(item["namesAndRolesAvailable"], AttributeValue::Bool(true));
         assert_eq!(
             ActivityItem::cleared_by(&launch(Some("svc"))),
@@ -244,5 +272,64 @@ mod tests {
             ActivityItem::cleared_by(&launch(None)),
             ["launchLineItemId"]
         );
+    }
+
+    /// Every field of the item, each with a value of its own.
+    fn full_item() -> HashMap<String, AttributeValue> {
+        let mut launch = launch(Some("svc"));
+        launch.resource_link_title = Some("Quiz".into());
+        launch.platform_name = Some("LMS".into());
+        launch.platform_url = Some("https://lms.example".into());
+        launch.line_item_hint = Some("https://lms.example/li/1".into());
+        launch.services.ags_scopes = Some(vec!["scope/score".into()]);
+        let mut item = ActivityItem::from_launch(&launch, time::OffsetDateTime::UNIX_EPOCH);
+        item.line_item_id = Some("https://lms.example/li/2".into());
+        item.needs_relaunch = Some("refused".into());
+        item.line_item_resource_id = Some("res".into());
+        item.line_item_tag = Some("tag".into());
+        item.line_item_label = Some("label".into());
+        item.line_item_score_maximum = Some(50.0);
+        item.to_item().unwrap()
+    }
+
+    /// The activity read from `item`, key included (its `Debug` hides it).
+    fn activity_of(item: HashMap<String, AttributeValue>) -> String {
+        let parsed: ActivityItem = serde_dynamo::from_item(item).unwrap();
+        let activity = Activity::try_from(parsed).unwrap();
+        let key = activity
+            .service_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned());
+        format!("{activity:?} {key:?}")
+    }
+
+    #[test]
+    fn the_work_index_copy_holds_everything_a_sync_reads() {
+        let full = full_item();
+        let copy: HashMap<_, _> = full
+            .iter()
+            .filter(|(name, _)| SYNC_READS.contains(&name.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(
+            activity_of(copy),
+            activity_of(full.clone()),
+            "an activity read from its index copy is the one read from the table"
+        );
+        // And each of them matters: dropping one changes the activity.
+        for name in SYNC_READS {
+            let mut less = full.clone();
+            less.remove(name);
+            let parsed = serde_dynamo::from_item::<_, ActivityItem>(less.clone())
+                .ok()
+                .and_then(|i| Activity::try_from(i).ok());
+            if parsed.is_some() {
+                assert_ne!(
+                    activity_of(less),
+                    activity_of(full.clone()),
+                    "{name} is listed but not read"
+                );
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
 use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
-use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
+use super::{now_rfc3339, schema, Store, StoreError, Within};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade};
@@ -26,6 +26,10 @@ pub struct PendingGrade {
     pub grade: Result<Grade, InvalidGrade>,
     /// The tool-owned attributes as read, for the "unchanged" condition.
     snapshot: HashMap<String, AttributeValue>,
+    /// Read from the table itself, consistently: the value the table held
+    /// at that moment. A copy from the work index is not, until
+    /// [`Store::confirm_current`] says so.
+    confirmed: bool,
 }
 
 /// The key of a grade item, as the index or a stream record names it.
@@ -58,15 +62,6 @@ impl GradeKey {
     }
 }
 
-/// The keys of the pending grades, from the sparse index.
-#[derive(Debug, Default)]
-pub struct PendingKeys {
-    /// The keys found.
-    pub keys: Vec<GradeKey>,
-    /// Index entries DynamoDB read to find them (sum of `ScannedCount`).
-    pub items_read: u64,
-}
-
 /// What a conditional outcome write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -96,63 +91,6 @@ impl Store {
         Ok(())
     }
 
-    /// The keys of all pending grades (a scan of the sparse index: it holds
-    /// only pending grades), or those of one activity (a query of the index).
-    ///
-    /// The index holds keys only and is eventually consistent: read the
-    /// grades themselves with [`Store::read_pending`].
-    pub async fn pending_keys(
-        &self,
-        activity: Option<&ActivityKey>,
-    ) -> Result<PendingKeys, StoreError> {
-        let mut found = PendingKeys::default();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let (items, scanned, next) = match activity {
-                None => {
-                    let out = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .index_name(schema::PENDING_INDEX)
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .within(self)
-                        .await??;
-                    self.meter.read(&out.consumed_capacity);
-                    (out.items, out.scanned_count, out.last_evaluated_key)
-                }
-                Some(key) => {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(schema::PENDING_INDEX)
-                        .key_condition_expression("#pending = :pk")
-                        .expression_attribute_names("#pending", schema::PENDING)
-                        .expression_attribute_values(":pk", AttributeValue::S(activity_pk(key)))
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .within(self)
-                        .await??;
-                    self.meter.read(&out.consumed_capacity);
-                    (out.items, out.scanned_count, out.last_evaluated_key)
-                }
-            };
-            found.items_read += scanned.max(0) as u64;
-            found
-                .keys
-                .extend(items.unwrap_or_default().iter().filter_map(key_of));
-            match next {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(found)
-    }
-
     /// The grades behind `keys` as they are now (consistent reads), keeping
     /// only those still pending: the sync posts the newest version, and a
     /// key whose grade was synced a moment ago is dropped, not posted again.
@@ -163,8 +101,47 @@ impl Store {
         Ok(items
             .into_iter()
             .filter(|item| item.contains_key(schema::PENDING))
-            .map(parse_pending)
+            .map(|item| parse_pending(item).confirmed())
             .collect())
+    }
+
+    /// One grade as it is now (a consistent read), if it is still pending.
+    pub async fn read_pending_grade(
+        &self,
+        key: &GradeKey,
+    ) -> Result<Option<PendingGrade>, StoreError> {
+        let item = self.item_at(&key.pk, &key.sk).await?;
+        Ok(item
+            .filter(|item| item.contains_key(schema::PENDING))
+            .map(|item| parse_pending(item).confirmed()))
+    }
+
+    /// Confirms that `grade` (a copy from the work index, which may lag the
+    /// table) is what the table holds now: a conditional write that marks
+    /// it `POSTING` only if every tool attribute still holds the copy's
+    /// value. `Applied`: the copy is current and may be posted. `Changed`:
+    /// the table holds another value, or the grade is no longer pending;
+    /// nothing was written. The grade stays pending either way, so a crash
+    /// after this write leaves it for the next run.
+    pub async fn confirm_current(
+        &self,
+        grade: &PendingGrade,
+        now: OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut values = HashMap::from([
+            (":posting".to_owned(), AttributeValue::S("POSTING".into())),
+            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+        ]);
+        values.extend(grade.condition_values());
+        let update = "SET syncStatus = :posting, postingAt = :now";
+        // The write leaves the tool's attributes alone, so a retry after a
+        // lost answer applies again: a failed condition is a change.
+        Ok(
+            match self.update_if_unchanged(grade, update, values).await? {
+                true => WriteOutcome::Applied,
+                false => WriteOutcome::Changed,
+            },
+        )
     }
 
     /// Marks a posted grade as synced, unless it changed since it was read.
@@ -180,7 +157,7 @@ impl Store {
         values.extend(grade.condition_values());
         self.write_outcome(
             grade,
-            "SET syncStatus = :synced, syncedAt = :now REMOVE #pending, lastError, lastHttpStatus",
+            "SET syncStatus = :synced, syncedAt = :now REMOVE #pending, lastError, lastHttpStatus, postingAt",
             values,
             OwnWrite::leaving_index("syncedAt"),
         )
@@ -205,10 +182,10 @@ impl Store {
         let expression = match http_status {
             Some(status) => {
                 values.insert(":status".into(), AttributeValue::N(status.to_string()));
-                "SET syncStatus = :failed, failedAt = :now, lastError = :reason, lastHttpStatus = :status REMOVE #pending"
+                "SET syncStatus = :failed, failedAt = :now, lastError = :reason, lastHttpStatus = :status REMOVE #pending, postingAt"
             }
             None => {
-                "SET syncStatus = :failed, failedAt = :now, lastError = :reason REMOVE #pending, lastHttpStatus"
+                "SET syncStatus = :failed, failedAt = :now, lastError = :reason REMOVE #pending, lastHttpStatus, postingAt"
             }
         };
         self.write_outcome(
@@ -238,7 +215,7 @@ impl Store {
         values.extend(grade.condition_values());
         self.write_outcome(
             grade,
-            "SET syncStatus = :pendingStatus, lastAttemptAt = :now, lastError = :reason",
+            "SET syncStatus = :pendingStatus, lastAttemptAt = :now, lastError = :reason REMOVE postingAt",
             values,
             OwnWrite {
                 stamp: "lastAttemptAt",
@@ -299,6 +276,20 @@ impl Store {
         own: OwnWrite,
     ) -> Result<WriteOutcome, StoreError> {
         let stamp = values[":now"].clone();
+        match self.update_if_unchanged(grade, update, values).await? {
+            true => Ok(WriteOutcome::Applied),
+            false => self.recognise(grade, own, &stamp).await,
+        }
+    }
+
+    /// `update` on the grade's item, only while every tool attribute holds
+    /// the value that was read: whether it applied.
+    async fn update_if_unchanged(
+        &self,
+        grade: &PendingGrade,
+        update: &str,
+        values: HashMap<String, AttributeValue>,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -316,9 +307,9 @@ impl Store {
         match result {
             Ok(out) => {
                 self.meter.write(&out.consumed_capacity);
-                Ok(WriteOutcome::Applied)
+                Ok(true)
             }
-            Err(e) if is_condition_failure(&e) => self.recognise(grade, own, &stamp).await,
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -400,9 +391,22 @@ impl PendingGrade {
     }
 
     /// Reads a grade item as stored (any item: what is wrong with it ends
-    /// up in [`PendingGrade::grade`]).
+    /// up in [`PendingGrade::grade`]), or its copy in the work index.
     pub fn from_item(item: HashMap<String, AttributeValue>) -> Self {
         parse_pending(item)
+    }
+
+    /// Whether it was read from the table itself, consistently (else it is
+    /// an unconfirmed copy from the work index).
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed
+    }
+
+    fn confirmed(self) -> Self {
+        Self {
+            confirmed: true,
+            ..self
+        }
     }
 
     /// The item's key.
@@ -420,16 +424,6 @@ impl PendingGrade {
             (Err(_), Some(AttributeValue::S(user))) => user.clone(),
             _ => self.sk.clone(),
         }
-    }
-}
-
-fn key_of(item: &HashMap<String, AttributeValue>) -> Option<GradeKey> {
-    match (item.get(schema::PK), item.get(schema::SK)) {
-        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => Some(GradeKey {
-            pk: pk.clone(),
-            sk: sk.clone(),
-        }),
-        _ => None,
     }
 }
 
@@ -461,6 +455,7 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
         activity,
         grade,
         snapshot: item,
+        confirmed: false,
     }
 }
 

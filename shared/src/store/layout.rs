@@ -1,8 +1,11 @@
 //! Whether a table has the keys, index and stream the code uses: what an
 //! operator's `ltisync check` reports before anything else goes wrong.
 
-use aws_sdk_dynamodb::types::{KeySchemaElement, KeyType, StreamViewType};
+use aws_sdk_dynamodb::types::{
+    KeySchemaElement, KeyType, Projection, ProjectionType, StreamViewType,
+};
 
+use super::work::work_index_attributes;
 use super::{schema, Store, StoreError, Within};
 
 impl Store {
@@ -30,21 +33,13 @@ impl Store {
         let index = table
             .global_secondary_indexes()
             .iter()
-            .find(|i| i.index_name() == Some(schema::PENDING_INDEX));
+            .find(|i| i.index_name() == Some(schema::WORK_INDEX));
         match index {
             None => problems.push(format!(
                 "the table has no global secondary index '{}'",
-                schema::PENDING_INDEX
+                schema::WORK_INDEX
             )),
-            Some(i) if !keys_are(i.key_schema(), schema::PENDING, schema::SK) => {
-                problems.push(format!(
-                    "the index '{}' is not keyed by {} (HASH) and {} (RANGE)",
-                    schema::PENDING_INDEX,
-                    schema::PENDING,
-                    schema::SK
-                ))
-            }
-            Some(_) => {}
+            Some(i) => problems.extend(index_problems(i.key_schema(), i.projection())),
         }
         let stream = table.stream_specification();
         let new_and_old = stream.is_some_and(|s| {
@@ -57,6 +52,37 @@ impl Store {
         }
         Ok(problems)
     }
+}
+
+/// What keeps the work index from serving the sync: its keys, or an
+/// attribute its projection leaves out.
+fn index_problems(keys: &[KeySchemaElement], projection: Option<&Projection>) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !keys_are(keys, schema::PENDING, schema::SK) {
+        problems.push(format!(
+            "the index '{}' is not keyed by {} (HASH) and {} (RANGE)",
+            schema::WORK_INDEX,
+            schema::PENDING,
+            schema::SK
+        ));
+    }
+    let projected = projection.map(|p| (p.projection_type(), p.non_key_attributes()));
+    let missing: Vec<&str> = match projected {
+        Some((Some(ProjectionType::All), _)) => Vec::new(),
+        Some((_, included)) => work_index_attributes()
+            .into_iter()
+            .filter(|name| !included.iter().any(|i| i == name))
+            .collect(),
+        None => work_index_attributes(),
+    };
+    if !missing.is_empty() {
+        problems.push(format!(
+            "the index '{}' does not project {}: deploy the stack's template.yaml",
+            schema::WORK_INDEX,
+            missing.join(", ")
+        ));
+    }
+    problems
 }
 
 fn keys_are(keys: &[KeySchemaElement], hash: &str, range: &str) -> bool {

@@ -9,12 +9,19 @@
 //! | claim    | `ACT#<activity key>` | `CLAIM`                 |
 //! | lease    | `LEASE#sync`         | `LEASE`                 |
 //!
-//! The global secondary index `pending` (partition key `pending`, sort key
-//! `sk`, all attributes projected) holds only grades waiting to be posted:
-//! a grade carries the `pending` attribute (a copy of its `pk`) from the
-//! tool's write until the sync posts it or gives up on it, so discovering
-//! work reads only pending grades. The attribute `expiresAt` (epoch
-//! seconds) is the table's TTL attribute; only the lease and claims have it.
+//! The global secondary index `work` (partition key `pending`, sort key
+//! `sk`) holds the sync's work and nothing else: every grade waiting to be
+//! posted, and every launched activity. A grade carries the `pending`
+//! attribute (a copy of its `pk`) from the tool's write until the sync
+//! posts it or gives up on it; an activity item carries it from its first
+//! launch on. The index projects what posting needs (the grade's tool
+//! attributes, the activity's ids, key and line item settings: see
+//! [`work::WORK_INDEX_ATTRIBUTES`]), so one eventually consistent scan of
+//! it finds the work and everything needed to do it, billed by the size of
+//! those copies. A copy may lag the table by a moment: the sync confirms
+//! each grade's copy with a conditional write before posting it (see
+//! `sync`). The attribute `expiresAt` (epoch seconds) is the table's TTL
+//! attribute; only the lease and claims have it.
 //!
 //! A claim is an activity's lock: whoever posts an activity's grades (the
 //! daily run, a stream batch) holds it from before reading them until their
@@ -30,6 +37,7 @@ mod grades;
 mod layout;
 mod lease;
 mod scan;
+pub mod work;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -40,9 +48,10 @@ use thiserror::Error;
 
 pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
-pub use grades::{GradeKey, PendingGrade, PendingKeys, WriteOutcome};
+pub use grades::{GradeKey, PendingGrade, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
 pub use scan::{ItemsPage, RawItem};
+pub use work::WorkCopies;
 
 use crate::activity::{encode_key_component, ActivityKey};
 
@@ -52,9 +61,9 @@ pub mod schema {
     pub const PK: &str = "pk";
     /// Sort key.
     pub const SK: &str = "sk";
-    /// The sparse index of pending grades.
-    pub const PENDING_INDEX: &str = "pending";
-    /// Its partition key attribute (a copy of the grade's `pk`).
+    /// The sparse index of the sync's work: pending grades and activities.
+    pub const WORK_INDEX: &str = "work";
+    /// Its partition key attribute (a copy of the item's `pk`).
     pub const PENDING: &str = "pending";
     /// The TTL attribute (epoch seconds).
     pub const EXPIRES_AT: &str = "expiresAt";
@@ -189,16 +198,19 @@ impl Store {
 }
 
 /// Every DynamoDB call goes through [`Within::within`]: the store's cut-off
-/// time, if it has one, bounds it.
+/// time, if it has one, bounds it. The SDK's future is boxed: it is large,
+/// and kept inline it would grow every caller's future (and, in debug
+/// builds, the stack a run's deepest call path needs) by its size.
 trait Within: Future + Sized {
     async fn within(self, store: &Store) -> Result<Self::Output, StoreError> {
+        let call = Box::pin(self);
         let Some(cut_at) = store.cut_at else {
-            return Ok(self.await);
+            return Ok(call.await);
         };
         let left = cut_at
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        tokio::time::timeout(left, self).await.map_err(|_| {
+        tokio::time::timeout(left, call).await.map_err(|_| {
             StoreError::Unavailable("DynamoDB had not answered when the run's time ran out".into())
         })
     }

@@ -4,24 +4,33 @@
 //! Work comes from two sources and goes through the same steps:
 //! - [`SyncEngine::run`], the daily run: takes the lease (so two scheduled
 //!   invocations never sync at once) and finds every pending grade through
-//!   the sparse index;
+//!   the work index, which also holds copies of the grades and activities;
 //! - [`SyncEngine::post_now`], the stream path: the grades named by a batch
 //!   of DynamoDB stream records, seconds after the tool wrote them.
 //!
-//! The steps, for a set of grade keys:
+//! The steps, for a set of grades:
 //! 1. **claim** each activity (a lock item per activity), so that whoever
 //!    posts an activity's grades is alone with them until the outcomes are
 //!    written: two posts of one grade never overlap;
-//! 2. **read** the grades and activities, consistently, *after* claiming:
-//!    each holder posts the newest value at its time, so the values the LMS
-//!    receives only ever get newer;
+//! 2. **read** the grades and activities: the stream path reads them
+//!    consistently *after* claiming; the daily run has the index's copies
+//!    (eventually consistent, a fraction of the price) and must confirm each
+//!    before posting it;
 //! 3. **plan** (pure, [`plan`]): which grades are posted, which wait and why;
-//! 4. **post** under the request gate ([`limits`]) and **record** each
+//! 4. **confirm** a copy just before posting it: a conditional write that
+//!    applies only if the table still holds the copy's value (a copy that
+//!    lags is read again, consistently, and its current value posted, or
+//!    nothing if it is no longer pending). So every value posted was the
+//!    table's value at a moment when this holder held the claim: each holder
+//!    posts values at least as new as the previous holder's, and the values
+//!    the LMS receives only ever get newer;
+//! 5. **post** under the request gate ([`limits`]) and **record** each
 //!    outcome with a write that applies only if the grade is unchanged since
-//!    step 2, so a grade is marked SYNCED only with the value the LMS got last;
-//! 5. **release** the claims.
+//!    it was read or confirmed, so a grade is marked SYNCED only with the
+//!    value the LMS got last;
+//! 6. **release** the claims.
 //!
-//! A grade leaves the pending index only after LTIaaS accepted (or rejected
+//! A grade leaves the work index only after LTIaaS accepted (or rejected
 //! it for good) and only if the tool did not change it meanwhile, so a
 //! crash at any point leaves every grade posted or still pending.
 
@@ -40,10 +49,11 @@ use futures::StreamExt;
 use thiserror::Error;
 use time::OffsetDateTime;
 
+use crate::activity::Activity;
 use crate::activity::ActivityKey;
 use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasClient;
-use crate::store::{GradeKey, LeaseOutcome, PendingGrade, Store, StoreError};
+use crate::store::{GradeKey, LeaseOutcome, PendingGrade, Store, StoreError, WorkCopies};
 
 use limits::RequestGate;
 use plan::{interleave_by_platform, Plan};
@@ -93,6 +103,30 @@ pub struct SyncEngine {
     /// Rosters read by earlier runs of this process.
     rosters: std::sync::Arc<roster::RosterCache>,
 }
+
+/// Where a run's grades come from; either goes through the same steps.
+enum Work {
+    /// Keys named by stream records: read consistently once claimed.
+    Keys(Vec<GradeKey>),
+    /// Copies from the work index (the daily run): each is confirmed just
+    /// before it is posted.
+    Copies(WorkCopies),
+}
+
+impl Work {
+    fn keys(&self) -> Vec<GradeKey> {
+        match self {
+            Work::Keys(keys) => keys.clone(),
+            Work::Copies(copies) => copies.grades.iter().map(PendingGrade::key).collect(),
+        }
+    }
+}
+
+/// What the read step found for the claimed activities.
+type ReadWork = (
+    Vec<PendingGrade>,
+    HashMap<ActivityKey, Result<Activity, String>>,
+);
 
 /// One grade's outcome, labelled for the summary.
 struct Settled {
@@ -172,7 +206,8 @@ impl SyncEngine {
         let engine = self.bounded(&context);
         let mut batch = BatchRun::default();
         batch.summary.run_id = context.run_id.clone();
-        let settled = engine.sync_keys(keys, &context, &mut batch.summary).await?;
+        let settled =
+            Box::pin(engine.sync_work(Work::Keys(keys), &context, &mut batch.summary)).await?;
         for grade in settled {
             batch.outcomes.insert(grade.key, grade.outcome);
         }
@@ -244,26 +279,28 @@ impl SyncEngine {
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
         let started = Instant::now();
-        let found = self.store.pending_keys(request.activity.as_ref()).await?;
+        let found = self.store.pending_work(request.activity.as_ref()).await?;
         summary.phase_ms.discovery = elapsed_ms(started);
         summary.items_read = found.items_read;
-        self.sync_keys(found.keys, context, summary).await?;
+        // Boxed: a run's future holds every step's state and should not
+        // have to fit on whatever stack polls it.
+        Box::pin(self.sync_work(Work::Copies(found), context, summary)).await?;
         Ok(())
     }
 
-    /// Claim, read, plan, post and record, release (see the module docs).
-    async fn sync_keys(
+    /// Claim, read, plan, confirm, post and record, release (see the module docs).
+    async fn sync_work(
         &self,
-        keys: Vec<GradeKey>,
+        work: Work,
         context: &RunContext,
         summary: &mut RunSummary,
     ) -> Result<Vec<Settled>, SyncError> {
-        let by_activity = group_by_activity(keys);
+        let by_activity = group_by_activity(work.keys());
         let started = Instant::now();
         let (claimed, held) = self.claim(&by_activity, context).await;
         summary.phase_ms.claim = elapsed_ms(started);
         let result = self
-            .sync_claimed(&by_activity, &claimed, context, summary)
+            .sync_claimed(work, &by_activity, &claimed, context, summary)
             .await;
         self.release(&claimed, context).await;
         let mut settled = result?;
@@ -292,22 +329,17 @@ impl SyncEngine {
 
     async fn sync_claimed(
         &self,
+        work: Work,
         by_activity: &BTreeMap<Option<ActivityKey>, Vec<GradeKey>>,
         claimed: &BTreeSet<Option<ActivityKey>>,
         context: &RunContext,
         summary: &mut RunSummary,
     ) -> Result<Vec<Settled>, SyncError> {
-        let keys: Vec<GradeKey> = by_activity
-            .iter()
-            .filter(|(activity, _)| claimed.contains(*activity))
-            .flat_map(|(_, keys)| keys.iter().cloned())
-            .collect();
         let started = Instant::now();
-        let grades = self.store.read_pending(&keys).await?;
-        let activity_keys: Vec<ActivityKey> = claimed.iter().flatten().cloned().collect();
-        let activities = self.store.activities(&activity_keys).await?;
+        let (grades, activities) = self
+            .read_claimed(work, by_activity, claimed, summary)
+            .await?;
         summary.phase_ms.read = elapsed_ms(started);
-        summary.items_read += (grades.len() + activities.len()) as u64;
         summary.grades_found = grades.len() as u64;
         let plan = plan::plan(grades, activities);
         summary.activities_seen = plan.activities_seen;
@@ -322,6 +354,48 @@ impl SyncEngine {
         // not have to fit on whatever stack polls it.
         settled.extend(Box::pin(self.post_ready(plan.ready, context, summary)).await);
         Ok(settled)
+    }
+
+    /// The claimed activities' grades and the activities themselves: read
+    /// consistently for keys; for copies, taken from the index, reading only
+    /// the activities the index had no copy of (launched before activities
+    /// were indexed, or a moment ago).
+    async fn read_claimed(
+        &self,
+        work: Work,
+        by_activity: &BTreeMap<Option<ActivityKey>, Vec<GradeKey>>,
+        claimed: &BTreeSet<Option<ActivityKey>>,
+        summary: &mut RunSummary,
+    ) -> Result<ReadWork, SyncError> {
+        let claimed_keys: Vec<ActivityKey> = claimed.iter().flatten().cloned().collect();
+        let (grades, mut activities) = match work {
+            Work::Keys(_) => {
+                let keys: Vec<GradeKey> = by_activity
+                    .iter()
+                    .filter(|(activity, _)| claimed.contains(*activity))
+                    .flat_map(|(_, keys)| keys.iter().cloned())
+                    .collect();
+                let grades = self.store.read_pending(&keys).await?;
+                summary.items_read += grades.len() as u64;
+                (grades, HashMap::new())
+            }
+            Work::Copies(copies) => {
+                let mut grades = copies.grades;
+                grades.retain(|g| claimed.contains(&g.activity));
+                (grades, copies.activities)
+            }
+        };
+        activities.retain(|key, _| claimed.contains(&Some(key.clone())));
+        let missing: Vec<ActivityKey> = claimed_keys
+            .into_iter()
+            .filter(|key| !activities.contains_key(key))
+            .collect();
+        if !missing.is_empty() {
+            let read = self.store.activities(&missing).await?;
+            summary.items_read += read.len() as u64;
+            activities.extend(read);
+        }
+        Ok((grades, activities))
     }
 
     /// Claims every activity with keys (keys naming no activity need no
@@ -415,7 +489,10 @@ impl SyncEngine {
                     GradeOutcome::Pending(reason) => {
                         self.store.note_pending(&d.stored, reason.note(), now).await
                     }
-                    GradeOutcome::Posted => unreachable!("nothing is posted without LTIaaS"),
+                    // The plan decides only failures and waits; nothing to write.
+                    GradeOutcome::Posted | GradeOutcome::AlreadySettled => {
+                        Ok(crate::store::WriteOutcome::Applied)
+                    }
                 };
                 labelled(&d.stored, outcome_after_write(d.outcome, written))
             })
@@ -458,6 +535,7 @@ impl SyncEngine {
         summary.requests = gate.requests();
         summary.retries = gate.retries();
         summary.phase_ms.line_items = state.line_items_time.millis();
+        summary.phase_ms.confirm = state.confirm_time.millis();
         summary.phase_ms.posts = state.posts_time.millis();
         summary.phase_ms.outcome_writes += state.writes_time.millis();
         settled

@@ -1,6 +1,6 @@
 //! The plan of a sync: which grades can be posted now, which wait and why,
 //! and in which order. Pure (no I/O), so every rule is unit-tested without
-//! DynamoDB or LTIaaS, and any source of grades (the pending index, a batch
+//! DynamoDB or LTIaaS, and any source of grades (the work index, a batch
 //! of stream records, an operator's requeue) is planned the same way.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -2,6 +2,7 @@
 //! its activity's line item (resolved once per run), and its outcome is
 //! recorded with a conditional write.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -136,6 +137,7 @@ pub(super) struct RunState {
     pub(super) rosters_unavailable: AtomicU64,
     /// Time spent, summed over the concurrent tasks (see `PhaseTimings`).
     pub(super) line_items_time: BusyTime,
+    pub(super) confirm_time: BusyTime,
     pub(super) posts_time: BusyTime,
     pub(super) writes_time: BusyTime,
     /// Set when every further call to LTIaaS would fail too (the API key
@@ -174,17 +176,57 @@ impl SyncEngine {
                 self.line_item(poster, gate, state).await
             })
             .await;
-        let result = match resolved {
-            Ok(line_item) => {
-                let post = self.post_score(poster, ready, line_item, gate, state);
-                state.posts_time.measure(post).await
+        let line_item = match resolved {
+            Ok(line_item) => line_item,
+            Err(failure) => {
+                let written = self.record_outcome(Err(failure), poster, ready, state);
+                return state.writes_time.measure(written).await;
             }
-            Err(failure) => Err(failure),
         };
+        // No confirmation (a write) for a post that could not start anyway.
+        if gate.past_deadline() {
+            return GradeOutcome::Pending(PendingReason::Deadline);
+        }
+        let current = match state.confirm_time.measure(self.confirm(ready)).await {
+            Ok(current) => current,
+            Err(settled) => return settled,
+        };
+        let post = self.post_score(poster, &current, line_item, gate, state);
+        let result = state.posts_time.measure(post).await;
         state
             .writes_time
-            .measure(self.record_outcome(result, poster, ready, state))
+            .measure(self.record_outcome(result, poster, &current, state))
             .await
+    }
+
+    /// The grade to post: `ready` itself when it was read from the table or
+    /// its copy is still the table's value; the table's current value when
+    /// the copy lagged. `Err`: nothing to post (no longer pending, now
+    /// invalid, or DynamoDB failed), with the outcome.
+    async fn confirm<'a>(
+        &self,
+        ready: &'a ReadyGrade,
+    ) -> Result<Cow<'a, ReadyGrade>, GradeOutcome> {
+        if ready.stored.is_confirmed() {
+            return Ok(Cow::Borrowed(ready));
+        }
+        let now = OffsetDateTime::now_utc();
+        match self.store.confirm_current(&ready.stored, now).await {
+            Ok(WriteOutcome::Applied) => return Ok(Cow::Borrowed(ready)),
+            Ok(WriteOutcome::Changed) => {}
+            Err(e) => return Err(unconfirmed(e)),
+        }
+        tracing::info!("the grade is not what the index showed; posting it as it is now");
+        match self.store.read_pending_grade(&ready.stored.key()).await {
+            Ok(None) => Err(GradeOutcome::AlreadySettled),
+            Ok(Some(stored)) => match stored.grade.clone() {
+                Ok(grade) => Ok(Cow::Owned(ReadyGrade { stored, grade })),
+                Err(invalid) => Err(self
+                    .fail(&stored, None, format!("invalid grade: {invalid}"))
+                    .await),
+            },
+            Err(e) => Err(unconfirmed(e)),
+        }
     }
 
     /// Writes what posting one grade came to.
@@ -523,6 +565,12 @@ fn stop_run(state: &RunState, why: PendingReason, reason: &str) {
             why.note()
         );
     }
+}
+
+/// A grade that could not be confirmed is not posted; it stays pending.
+fn unconfirmed(error: StoreError) -> GradeOutcome {
+    tracing::warn!(error = %error, "could not confirm a grade against the table; it stays pending");
+    GradeOutcome::Pending(PendingReason::StoreError)
 }
 
 /// The outcome once its DynamoDB write is known.

@@ -136,6 +136,9 @@ pub enum GradeOutcome {
     },
     /// Still pending.
     Pending(PendingReason),
+    /// Found in the work index, but already posted or rejected when its
+    /// copy was confirmed (the index lagged the table): nothing to do.
+    AlreadySettled,
 }
 
 /// A permanent failure, as listed in the summary.
@@ -186,6 +189,9 @@ pub struct RunSummary {
     pub grades_failed: u64,
     /// Grades left pending.
     pub grades_pending: u64,
+    /// Grades whose index copy lagged: already posted or rejected when
+    /// confirmed, so nothing was done.
+    pub grades_already_settled: u64,
     /// Pending grades by reason.
     pub pending_reasons: BTreeMap<&'static str, u64>,
     /// Activities whose service key LTIaaS refused.
@@ -229,13 +235,13 @@ pub struct RunSummary {
 }
 
 /// Where a run's time went, in milliseconds. The first three are wall time
-/// (they happen one after the other); the last three are summed over the
+/// (they happen one after the other); the last four are summed over the
 /// tasks that ran them concurrently, so they may exceed the run's duration
 /// and say which dependency the posting spent its time waiting for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseTimings {
-    /// Finding the work (the pending index).
+    /// Finding the work (the work index).
     pub discovery: u64,
     /// Claiming the activities.
     pub claim: u64,
@@ -245,6 +251,8 @@ pub struct PhaseTimings {
     pub line_items: u64,
     /// Score posts at LTIaaS, retries included.
     pub posts: u64,
+    /// Confirming the index copies before their posts (DynamoDB).
+    pub confirm: u64,
     /// Writing the outcomes to DynamoDB.
     pub outcome_writes: u64,
 }
@@ -293,6 +301,7 @@ impl RunSummary {
                 self.grades_pending += 1;
                 *self.pending_reasons.entry(reason.name()).or_default() += 1;
             }
+            GradeOutcome::AlreadySettled => self.grades_already_settled += 1,
         }
     }
 
@@ -311,6 +320,7 @@ impl RunSummary {
             ("LineItemsCreated", self.line_items_created),
             ("GradesNotLearners", self.grades_not_learners),
             ("RostersUnavailable", self.rosters_unavailable),
+            ("GradesAlreadySettled", self.grades_already_settled),
             ("Retries", self.retries),
             ("ItemsRead", self.items_read),
         ];

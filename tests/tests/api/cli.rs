@@ -6,7 +6,7 @@ use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::store::{PendingGrade, WriteOutcome};
-use ltisync_tests::dynamo::{aws_env, create_secret, TestTable};
+use ltisync_tests::dynamo::{aws_env, create_secret, TableDefinition, TestTable};
 use ltisync_tests::rigs::{SyncRig, Via};
 use ltisync_tests::runtime_api::binary;
 use ltisync_tests::simulator::{Fault, FaultAction, Route};
@@ -401,6 +401,19 @@ async fn check_gives_one_line_per_part_and_exits_1_on_a_problem() {
             .contains("configuration  !!  LTIAAS_URL"),
         "{}",
         unconfigured.stdout
+    );
+    // A stack whose index projects keys only (an older template).
+    let mut definition = TableDefinition::from_repo();
+    definition.indexes[0].projection = "KEYS_ONLY".into();
+    definition.indexes[0].non_key_attributes.clear();
+    let keys_only = TestTable::create_as(definition).await;
+    let old = ltisync(&stack, Some(keys_only.name.as_str()), &["check"]).await;
+    assert_eq!(old.code, 1);
+    assert!(
+        old.stdout
+            .contains("the index 'work' does not project activityProgress, agsScopes"),
+        "{}",
+        old.stdout
     );
 }
 

@@ -283,7 +283,7 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
 
     // 1. The daily run is posting version 1 when the tool writes version 2
     //    and a stream batch for it arrives: the batch finds the activity
-    //    claimed and asks to be retried; nothing of version 2 goes out yet.
+    //    claimed and asks to be retried.
     let run = tokio::spawn({
         let engine = daily_engine.clone();
         let request = daily();
@@ -302,17 +302,22 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
         "{:?}",
         batch.outcomes
     );
+    // The run sent version 1 of its first grade before version 2 existed;
+    // each later copy it read (version 1) was confirmed against the table
+    // just before its post, found changed, and posted at version 2.
     let first = run.await.unwrap();
-    assert_eq!(first.grades_posted, 0, "version 1 is stale: {first:?}");
+    assert_eq!(first.grades_posted, 5, "{first:?}");
+    assert_eq!(first.pending_reasons.get("changedDuringRun"), Some(&1));
 
-    // 2. The retried batch posts version 2 while the tool writes version 3
-    //    and a daily run starts: the run waits for the claim.
+    // 2. The retried batch posts version 2 of the first grade while the
+    //    tool writes version 3 and a daily run starts: the run waits for
+    //    the claim.
     let before = stack.posts_arrived();
     // Held again, so the batch still holds the claim when the run starts.
     stack.sim.inject(Fault::on(
         Route::PostScore,
         FaultAction::Delay { millis: 2000 },
-        Some(users.len()),
+        Some(1),
     ));
     let retried = tokio::spawn({
         let (engine, keys, deadline) = (engine.clone(), keys.clone(), deadline());

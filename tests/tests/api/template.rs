@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::store::schema;
+use ltisync::store::work::work_index_attributes;
 use ltisync_tests::aws_proxy::{Call, RecordingProxy};
 use ltisync_tests::dynamo::{create_secret, endpoint, TableDefinition, TestTable};
 use ltisync_tests::repo_root;
@@ -30,18 +31,24 @@ fn the_table_has_the_keys_index_and_ttl_the_code_uses() {
         table.key_schema,
         vec![pair(schema::PK, "HASH"), pair(schema::SK, "RANGE")]
     );
-    let index = table
-        .indexes
-        .iter()
-        .find(|i| i.name == schema::PENDING_INDEX)
-        .expect("the pending index is defined");
+    assert_eq!(
+        table.indexes.len(),
+        1,
+        "a new stack has the work index only"
+    );
+    let index = &table.indexes[0];
+    assert_eq!(index.name, schema::WORK_INDEX);
     assert_eq!(
         index.key_schema,
         vec![pair(schema::PENDING, "HASH"), pair(schema::SK, "RANGE")]
     );
+    assert_eq!(index.projection, "INCLUDE");
+    let mut projected = index.non_key_attributes.clone();
+    projected.sort();
     assert_eq!(
-        index.projection, "KEYS_ONLY",
-        "the sync reads each grade from the table, consistently, not from the index"
+        projected,
+        work_index_attributes(),
+        "the index projects exactly what the sync reads from its copies"
     );
     for key in [schema::PK, schema::SK, schema::PENDING] {
         assert!(
@@ -193,7 +200,18 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     );
 
     // sync: a full run, a narrowed run, a run that finds the lease taken,
-    // and a stale key.
+    // a stale key, and an activity launched before activities were in the
+    // work index (read from the table).
+    table
+        .client
+        .update_item()
+        .table_name(&table.name)
+        .key("pk", AttributeValue::S("ACT#p#c#b".into()))
+        .key("sk", AttributeValue::S("ACTIVITY".into()))
+        .update_expression("REMOVE pending")
+        .send()
+        .await
+        .unwrap();
     let store = table.store();
     for link in ["a", "b"] {
         let ids = ltisync::ActivityIds::new("p", "c", link).unwrap();

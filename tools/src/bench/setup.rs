@@ -11,8 +11,7 @@ pub(super) async fn store_capacity(
     grades: &[(ActivityIds, String)],
 ) -> f64 {
     write_grades(table, grades, true).await;
-    let keys = store.pending_keys(None).await.expect("pending keys").keys;
-    let pending = store.read_pending(&keys).await.expect("pending grades");
+    let pending = store.pending_work(None).await.expect("pending work").grades;
     let started = Instant::now();
     let now = time::OffsetDateTime::now_utc();
     futures::stream::iter(&pending)

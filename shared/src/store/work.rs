@@ -1,0 +1,191 @@
+//! The work index: one eventually consistent read finds every pending
+//! grade and the activity it belongs to, with what posting needs.
+//!
+//! Why copies and not keys: DynamoDB bills a `GetItem` or a `BatchGetItem`
+//! item by 4 KB units, so reading a 400-byte grade (or a 1.5 KB activity)
+//! on its own costs as much as reading ten of them together in one scan
+//! page (see BENCHMARKS.md). A scan of the index pays only for the bytes
+//! it returns, half price since index reads are eventually consistent. A
+//! copy may lag the table, so the sync never posts one unconfirmed: see
+//! [`Store::confirm_current`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+
+use super::activities::parse_activity_item;
+use super::grade_item::TOOL_ATTRIBUTES;
+use super::{activity_item, activity_pk, schema, PendingGrade, Store, StoreError, Within};
+use crate::activity::{Activity, ActivityKey};
+
+/// The non-key attributes the work index projects: the grade's tool
+/// attributes (what is posted and compared) and what an activity is built
+/// from. `template.yaml` lists the same (a test compares them).
+pub fn work_index_attributes() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = TOOL_ATTRIBUTES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| *name != schema::PENDING)
+        .chain(activity_item::SYNC_READS)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// What one read of the work index found.
+#[derive(Debug, Default)]
+pub struct WorkCopies {
+    /// Copies of the pending grades (unconfirmed).
+    pub grades: Vec<PendingGrade>,
+    /// Copies of the activities found beside them, parsed, or why not.
+    pub activities: HashMap<ActivityKey, Result<Activity, String>>,
+    /// Index entries DynamoDB read (sum of `ScannedCount`).
+    pub items_read: u64,
+}
+
+impl Store {
+    /// Every pending grade and every activity in the work index (a scan),
+    /// or those of one activity (a query of its partition).
+    pub async fn pending_work(
+        &self,
+        activity: Option<&ActivityKey>,
+    ) -> Result<WorkCopies, StoreError> {
+        let mut found = WorkCopies::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self.work_page(activity, start.take()).await?;
+            found.items_read += page.scanned;
+            for item in page.items {
+                found.take(item);
+            }
+            match page.next {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn work_page(
+        &self,
+        activity: Option<&ActivityKey>,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<WorkPage, StoreError> {
+        let (items, scanned, next) = match activity {
+            None => {
+                let out = self
+                    .client
+                    .scan()
+                    .table_name(&self.table)
+                    .index_name(schema::WORK_INDEX)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .within(self)
+                    .await??;
+                self.meter.read(&out.consumed_capacity);
+                (out.items, out.scanned_count, out.last_evaluated_key)
+            }
+            Some(key) => {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(schema::WORK_INDEX)
+                    .key_condition_expression("#pending = :pk")
+                    .expression_attribute_names("#pending", schema::PENDING)
+                    .expression_attribute_values(":pk", AttributeValue::S(activity_pk(key)))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .within(self)
+                    .await??;
+                self.meter.read(&out.consumed_capacity);
+                (out.items, out.scanned_count, out.last_evaluated_key)
+            }
+        };
+        Ok(WorkPage {
+            items: items.unwrap_or_default(),
+            scanned: scanned.max(0) as u64,
+            next,
+        })
+    }
+}
+
+struct WorkPage {
+    items: Vec<HashMap<String, AttributeValue>>,
+    scanned: u64,
+    next: Option<HashMap<String, AttributeValue>>,
+}
+
+impl WorkCopies {
+    /// Sorts one index entry: a grade's copy, an activity's, or neither
+    /// (an item some other writer gave a `pending` attribute: ignored).
+    fn take(&mut self, item: HashMap<String, AttributeValue>) {
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        match text(schema::SK) {
+            Some(sk) if sk.starts_with(schema::GRADE_PREFIX) => {
+                self.grades.push(PendingGrade::from_item(item));
+            }
+            Some(schema::ACTIVITY_SK) => {
+                if let Some((key, activity)) = parse_activity_item(item) {
+                    self.activities.insert(key, activity);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_projects_what_a_post_and_an_activity_need() {
+        let names = work_index_attributes();
+        for needed in [
+            "scoreGiven",
+            "gradedAt",
+            "submittedAt",
+            "serviceKey",
+            "lineItemId",
+        ] {
+            assert!(names.contains(&needed), "{needed}");
+        }
+        for key in [schema::PK, schema::SK, schema::PENDING] {
+            assert!(!names.contains(&key), "{key} is a key, projected anyway");
+        }
+        // DynamoDB allows 100 projected attributes over all of a table's indexes.
+        assert!(names.len() <= 100);
+    }
+
+    #[test]
+    fn entries_are_sorted_into_grades_and_activities() {
+        let s = |v: &str| AttributeValue::S(v.into());
+        let mut copies = WorkCopies::default();
+        copies.take(HashMap::from([
+            ("pk".into(), s("ACT#p#c#r")),
+            ("sk".into(), s("GRADE#u")),
+            ("pending".into(), s("ACT#p#c#r")),
+        ]));
+        copies.take(HashMap::from([
+            ("pk".into(), s("ACT#p#c#r")),
+            ("sk".into(), s("ACTIVITY")),
+            ("platformId".into(), s("p")),
+            ("contextId".into(), s("c")),
+            ("resourceLinkId".into(), s("r")),
+        ]));
+        copies.take(HashMap::from([
+            ("pk".into(), s("ACT#p#c#r")),
+            ("sk".into(), s("CLAIM")),
+        ]));
+        assert_eq!(copies.grades.len(), 1);
+        assert!(!copies.grades[0].is_confirmed());
+        let key = ActivityKey::parse("p#c#r").unwrap();
+        assert!(copies.activities[&key].is_ok());
+    }
+}
