@@ -182,7 +182,8 @@ impl SyncEngine {
         };
         let result = engine.daily_work(&request, &context, &mut summary).await;
         if let Some(lease) = lease {
-            if let Err(e) = engine.store.release_lease(&lease).await {
+            let store = engine.store.cut_at(context.deadline);
+            if let Err(e) = store.release_lease(&lease).await {
                 tracing::warn!(error = %e, "could not release the sync lease; it expires by itself");
             }
         }
@@ -446,13 +447,18 @@ impl SyncEngine {
         (claimed, held)
     }
 
+    /// Gives the claims back. Releases may use the time up to the deadline
+    /// itself, past the cut of the grades' writes: a claim left held keeps
+    /// the next holder (a follow-up run, a stream batch) off its activity
+    /// until it expires.
     async fn release(&self, claimed: &BTreeSet<Option<ActivityKey>>, context: &RunContext) {
         if context.dry_run {
             return;
         }
+        let store = &self.store.cut_at(context.deadline);
         futures::stream::iter(claimed.iter().flatten().cloned())
             .for_each_concurrent(self.tuning.concurrency, |key| async move {
-                if let Err(e) = self.store.release_activity(&key, &context.run_id).await {
+                if let Err(e) = store.release_activity(&key, &context.run_id).await {
                     tracing::warn!(activity = %key, error = %e, "could not release a claim; it expires by itself");
                 }
             })

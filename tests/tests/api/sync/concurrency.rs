@@ -61,6 +61,45 @@ async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
     }
 }
 
+/// Posts still in flight when the grades' writes are cut (half the margin
+/// before the deadline) leave their grades pending; the run still gives
+/// its claims back, so the next run (a follow-up) posts them at once
+/// instead of finding the activity claimed until the claim expires.
+#[tokio::test]
+async fn a_run_cut_mid_post_gives_its_claims_back() {
+    let (stack, ids) = Stack::with_grades(6).await;
+    let mut env = stack.env();
+    env.insert("SYNC_CONCURRENCY".into(), "2".into());
+    env.insert("SYNC_ROSTER_CHECK".into(), "false".into());
+    let rig = SyncRig::start(Via::Handler, &env).await;
+    let event = event_file("schedule.json");
+    // The line item exists and is cached: the next run only posts.
+    rig.run(&event, LONG).await;
+    stack.regrade(&ids, &users(6), 50.0).await;
+    let rig = SyncRig::start(Via::Handler, &{
+        env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "2000".into());
+        env
+    })
+    .await;
+    // Posts stop at 1 s and writes are cut at 2 s of the 3 s budget; the
+    // first two posts take 2.5 s, so they are in flight at the cut.
+    stack.sim.set_latency(Duration::from_millis(2500));
+    let first = rig.run(&event, Duration::from_millis(3000)).await;
+    assert_eq!(
+        first["pendingReasons"]["storeError"], 2,
+        "cut mid-post: {first}"
+    );
+    stack.sim.set_latency(Duration::ZERO);
+    let second = rig.run(&event, LONG).await;
+    assert_eq!(
+        second["pendingReasons"].get("claimedElsewhere"),
+        None,
+        "{second}"
+    );
+    assert_eq!(second["gradesPosted"], 6, "{second}");
+    rig.finish().await;
+}
+
 #[tokio::test]
 async fn concurrency_is_bounded_per_platform_and_overall() {
     let stack = Stack::start().await;
