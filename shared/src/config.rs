@@ -134,7 +134,8 @@ pub struct LaunchSettings {
 /// Tuning of the sync run; every field has a documented default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncTuning {
-    /// Score posts in flight at once, over all platforms (`SYNC_CONCURRENCY`, 32).
+    /// Requests to LTIaaS in flight at once, over all platforms
+    /// (`SYNC_CONCURRENCY`, 32).
     pub concurrency: usize,
     /// Requests in flight at once to one platform (`SYNC_PLATFORM_CONCURRENCY`, 8).
     pub platform_concurrency: usize,

@@ -1,30 +1,40 @@
-//! How the sync paces its requests to LTIaaS: a per-platform concurrency
-//! limit, an optional global request rate, and retries with exponential
-//! backoff and jitter that honour `Retry-After`, the run's retry budget and
-//! the Lambda deadline.
+//! How the sync paces its requests to LTIaaS: an overall and a
+//! per-platform concurrency limit, an optional global request rate, and
+//! retries with exponential backoff and jitter that honour `Retry-After`,
+//! the run's retry budget and the Lambda deadline.
+//!
+//! The limits hold for requests to LTIaaS only: a grade's DynamoDB writes
+//! (its confirmation before the post, its outcome after) take no slot, so
+//! a slower table never lowers the posting rate while it keeps up.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
+use super::summary::PendingReason;
 use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasError;
 
 /// Shared by every request of one run.
 pub struct RequestGate {
     tuning: SyncTuning,
+    /// Requests in flight over all platforms (`SYNC_CONCURRENCY`).
+    overall: Semaphore,
     platforms: HashMap<String, Arc<Semaphore>>,
     rate: Option<DefaultDirectRateLimiter>,
     deadline: SystemTime,
     requests: AtomicU64,
     retries: AtomicU64,
+    /// Set when every further request would fail too (the API key was
+    /// refused, or LTIaaS redirects): why, and the detail.
+    stopped: OnceLock<(PendingReason, String)>,
 }
 
 impl RequestGate {
@@ -54,12 +64,24 @@ impl RequestGate {
             });
         Self {
             tuning: tuning.clone(),
+            overall: Semaphore::new(tuning.concurrency),
             platforms,
             rate,
             deadline,
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            stopped: OnceLock::new(),
         }
+    }
+
+    /// Stops every further request of the run. True the first time.
+    pub fn stop(&self, why: PendingReason, detail: &str) -> bool {
+        self.stopped.set((why, detail.to_owned())).is_ok()
+    }
+
+    /// Why the run stopped calling LTIaaS, if it did.
+    pub fn stopped(&self) -> Option<&(PendingReason, String)> {
+        self.stopped.get()
     }
 
     /// Time left before the run must stop starting work.
@@ -85,9 +107,11 @@ impl RequestGate {
         self.retries.load(Ordering::Relaxed)
     }
 
-    /// Sends one request to `platform`: waits for a platform slot and the
-    /// rate limiter, then runs `request`, unless the deadline came near while
-    /// waiting ([`LtiaasError::NotSent`]). No retries.
+    /// Sends one request to `platform`: waits for a platform slot, then an
+    /// overall one (in that order, so a task waiting for a busy platform
+    /// holds no slot another platform could use) and the rate limiter, then
+    /// runs `request`, unless the deadline came near or the run stopped
+    /// calling LTIaaS while it waited ([`LtiaasError::NotSent`]). No retries.
     pub async fn send<T, F, Fut>(&self, platform: &str, request: F) -> Result<T, LtiaasError>
     where
         F: FnOnce() -> Fut,
@@ -97,10 +121,11 @@ impl RequestGate {
             Some(semaphore) => Some(semaphore.acquire().await.expect("never closed")),
             None => None,
         };
+        let _overall = self.overall.acquire().await.expect("never closed");
         if let Some(rate) = &self.rate {
             rate.until_ready().await;
         }
-        if self.past_deadline() {
+        if self.past_deadline() || self.stopped.get().is_some() {
             return Err(LtiaasError::NotSent);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -268,6 +293,72 @@ mod tests {
         assert!(matches!(waited, Err(LtiaasError::NotSent)), "{waited:?}");
         assert_eq!(sent.load(Ordering::Relaxed), 0);
         assert_eq!(g.requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_when_the_run_stops_calling_ltiaas_is_not_sent() {
+        let tuning = SyncTuning {
+            concurrency: 1,
+            ..fast()
+        };
+        let g = RequestGate::new(
+            &tuning,
+            ["p", "q"],
+            SystemTime::now() + Duration::from_secs(60),
+        );
+        let sent = AtomicUsize::new(0);
+        // The one overall slot is taken by a request to another platform,
+        // which finds the API key refused.
+        let refused = g.send("q", || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(g.stop(PendingReason::ApiKeyRefused, "refused"));
+            Err::<(), _>(LtiaasError::ApiKeyRefused("refused".into()))
+        });
+        let waiter = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            g.send("p", || async {
+                sent.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .await
+        };
+        let (_, waited) = tokio::join!(refused, waiter);
+        assert!(matches!(waited, Err(LtiaasError::NotSent)), "{waited:?}");
+        assert_eq!(sent.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            g.stopped().map(|(why, _)| *why),
+            Some(PendingReason::ApiKeyRefused)
+        );
+        assert!(
+            !g.stop(PendingReason::LtiaasRedirected, "later"),
+            "the first reason stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_never_exceed_the_overall_limit() {
+        let tuning = SyncTuning {
+            concurrency: 3,
+            platform_concurrency: 8,
+            ..fast()
+        };
+        let g = RequestGate::new(
+            &tuning,
+            ["p", "q"],
+            SystemTime::now() + Duration::from_secs(60),
+        );
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let requests = (0..12).map(|i| {
+            g.send(if i % 2 == 0 { "p" } else { "q" }, || async {
+                let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(in_flight, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), LtiaasError>(())
+            })
+        });
+        futures::future::join_all(requests).await;
+        assert_eq!(most.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -531,7 +531,10 @@ impl SyncEngine {
                     labelled(&grade.stored, outcome)
                 }
             })
-            .buffer_unordered(self.tuning.concurrency)
+            // The gate holds requests to LTIaaS to the concurrency; twice
+            // as many grades in progress let their DynamoDB writes overlap
+            // the posts instead of holding a posting slot.
+            .buffer_unordered(self.tuning.concurrency * 2)
             .collect()
             .await;
         summary.activities_needing_relaunch += state.relaunch_marked.load(Ordering::Relaxed);

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use time::OffsetDateTime;
 
@@ -140,9 +140,6 @@ pub(super) struct RunState {
     pub(super) confirm_time: BusyTime,
     pub(super) posts_time: BusyTime,
     pub(super) writes_time: BusyTime,
-    /// Set when every further call to LTIaaS would fail too (the API key
-    /// was refused, or LTIaaS redirects): why, and the detail.
-    stopped: OnceLock<(PendingReason, String)>,
 }
 
 impl SyncEngine {
@@ -158,10 +155,10 @@ impl SyncEngine {
         if gate.past_deadline() {
             return GradeOutcome::Pending(PendingReason::Deadline);
         }
-        if let Some((why, detail)) = state.stopped.get() {
+        if let Some((why, detail)) = gate.stopped() {
             let consequence = Consequence::StopRun(*why);
             return self
-                .apply(consequence, poster, &ready.stored, detail, state)
+                .apply(consequence, poster, &ready.stored, detail, gate, state)
                 .await;
         }
         if let Some(reason) = poster.key_refused() {
@@ -179,7 +176,7 @@ impl SyncEngine {
         let line_item = match resolved {
             Ok(line_item) => line_item,
             Err(failure) => {
-                let written = self.record_outcome(Err(failure), poster, ready, state);
+                let written = self.record_outcome(Err(failure), poster, ready, gate, state);
                 return state.writes_time.measure(written).await;
             }
         };
@@ -195,7 +192,7 @@ impl SyncEngine {
         let result = state.posts_time.measure(post).await;
         state
             .writes_time
-            .measure(self.record_outcome(result, poster, &current, state))
+            .measure(self.record_outcome(result, poster, &current, gate, state))
             .await
     }
 
@@ -235,6 +232,7 @@ impl SyncEngine {
         result: Result<(), Failure>,
         poster: &ActivityPoster,
         ready: &ReadyGrade,
+        gate: &RequestGate,
         state: &RunState,
     ) -> GradeOutcome {
         match result {
@@ -247,8 +245,15 @@ impl SyncEngine {
             }
             Err(failure) => {
                 let reason = failure.reason;
-                self.apply(failure.consequence, poster, &ready.stored, &reason, state)
-                    .await
+                self.apply(
+                    failure.consequence,
+                    poster,
+                    &ready.stored,
+                    &reason,
+                    gate,
+                    state,
+                )
+                .await
             }
         }
     }
@@ -300,8 +305,17 @@ impl SyncEngine {
         poster: &ActivityPoster,
         grade: &PendingGrade,
         reason: &str,
+        gate: &RequestGate,
         state: &RunState,
     ) -> GradeOutcome {
+        // A request the gate held back because the run had stopped calling
+        // LTIaaS waits for the stop's reason, not for the deadline.
+        let (consequence, reason) = match (consequence, gate.stopped()) {
+            (Consequence::Wait(PendingReason::Deadline), Some((why, detail))) => {
+                (Consequence::StopRun(*why), detail.as_str())
+            }
+            (consequence, _) => (consequence, reason),
+        };
         match consequence {
             Consequence::Rejected { status, message } => {
                 tracing::warn!(status, reason = %message, "the LMS rejected a grade");
@@ -322,7 +336,7 @@ impl SyncEngine {
                     .await
             }
             Consequence::StopRun(why) => {
-                stop_run(state, why, reason);
+                stop_run(gate, why, reason);
                 match why {
                     // ltisync's own credential: not the grade's business, no write.
                     PendingReason::ApiKeyRefused => GradeOutcome::Pending(why),
@@ -557,8 +571,8 @@ const NO_LINE_ITEM_TO_CREATE: &str = "NO_LINE_ITEM_SCOPE: the LMS lists no line 
      gradebook column for the link in the LMS, launch once, then requeue";
 
 /// Stops the run's LTIaaS calls: every further one would fail the same way.
-fn stop_run(state: &RunState, why: PendingReason, reason: &str) {
-    if state.stopped.set((why, reason.to_owned())).is_ok() {
+fn stop_run(gate: &RequestGate, why: PendingReason, reason: &str) {
+    if gate.stop(why, reason) {
         tracing::error!(
             reason,
             "no further calls to LTIaaS this run: {}",
