@@ -42,10 +42,10 @@ demo: venv
 	$(CARGO) build --release --bin launch --bin sync --bin ltiaas-sim --bin demo
 	scripts/with-moto.sh target/release/demo
 
-## bench: measured figures into BENCHMARKS.md and bench/ (several minutes)
-bench: venv package
+## bench: measured figures into BENCHMARKS.md and bench/ (about half an hour)
+bench: venv package dynoxide
 	$(CARGO) build --release --workspace --bins
-	scripts/with-moto.sh target/release/bench
+	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench
 
 ## lint: formatting and clippy, warnings are errors
 lint:

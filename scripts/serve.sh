@@ -1,7 +1,7 @@
 # Sourced by the with-*.sh scripts: `serve NAME COMMAND...` starts a local
 # server whose COMMAND contains {port} (replaced by a free loopback
 # port), waits until it accepts connections, and stops it when the calling
-# script ends, however it ends. Sets SERVER_PORT.
+# script ends, however it ends. Sets SERVER_PORT and SERVER_PID.
 serve() {
   local name=$1; shift
   local python; python=$(command -v python3)
@@ -9,6 +9,7 @@ serve() {
   local log; log=$(mktemp -t "ltisync-$name.XXXXXX")
   "${@//\{port\}/$SERVER_PORT}" >"$log" 2>&1 &
   local pid=$!
+  SERVER_PID=$pid
   trap "kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f '$log'" EXIT INT TERM
   for _ in $(seq 1 300); do
     if "$python" -c "import socket; socket.create_connection(('127.0.0.1',$SERVER_PORT),0.2)" 2>/dev/null; then

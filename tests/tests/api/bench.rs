@@ -17,31 +17,41 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
     assert!(status.success());
     let report = std::fs::read_to_string(out.join("BENCHMARKS.md")).expect("a report");
     for section in [
-        "## 1. Sync throughput",
-        "## 2. Read efficiency",
-        "## 3. Launch function",
-        "## 4. Sizes",
-        "## 5. Scale",
-        "## 6. Stream path",
+        "## 1. What the stand-ins sustain",
+        "## 2. Sync throughput",
+        "## 3. Read cost in billed units",
+        "## 4. Stream path",
+        "## 5. Cold starts",
+        "## 6. Launch function",
+        "## 7. Sizes",
+        "## 8. Scale",
         "Tiny run",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");
     }
-    let throughput_rows = report
+    let sweep_rows = report
         .lines()
-        .filter(|l| l.starts_with("| 5 ms | "))
+        .filter(|l| l.starts_with("| moto | 5 ms | "))
         .count();
-    assert_eq!(
-        throughput_rows,
-        2 + 2,
-        "two sweep points and two settings rows:\n{report}"
-    );
-    assert!(report.contains("| 10 × 20 grades | 100% | "), "{report}");
+    assert_eq!(sweep_rows, 2, "two sweep points:\n{report}");
+    for settings in ["| 5 ms | default (", "| 5 ms | concurrency 1 |"] {
+        assert!(report.contains(settings), "{settings} missing:\n{report}");
+    }
+    assert!(report.contains("| 100% | 200 | 10 | "), "{report}");
+    for function in ["LaunchFunction", "SyncFunction", "GradeStreamFunction"] {
+        let row = report
+            .lines()
+            .find(|l| l.starts_with(&format!("| {function} |")))
+            .unwrap_or_else(|| panic!("no cold start row for {function}:\n{report}"));
+        assert!(!row.contains("n/a"), "{row}");
+    }
     assert!(
         !report.contains("| init (start → first poll) | n/a"),
         "{report}"
     );
     let svg = std::fs::read_to_string(out.join("bench/throughput.svg")).expect("a chart");
     assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+    let histogram = std::fs::read_to_string(out.join("bench/stream-latency.svg")).expect("a chart");
+    assert!(histogram.starts_with("<svg") && histogram.contains("<rect x="));
     std::fs::remove_dir_all(&out).ok();
 }

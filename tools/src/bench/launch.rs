@@ -1,4 +1,4 @@
-//! Section 3: the launch function's cold start, handler overhead and memory.
+//! Section 6: the launch function's init, handler overhead and memory.
 
 use super::*;
 
@@ -9,12 +9,9 @@ pub(super) struct LaunchFigures {
     pub(super) peak_rss_kb: u64,
 }
 
-pub(super) async fn measure_launch(
-    sim: &Simulator,
-    table: &TestTable,
-    plan: &Plan,
-) -> LaunchFigures {
+pub(super) async fn measure_launch(sim: &Simulator, server: &Server, plan: &Plan) -> LaunchFigures {
     sim.set_latency(Duration::ZERO);
+    let table = &server.table(false).await;
     let mut spec = LaunchSpec::new(
         "platform-launch",
         "course-1",
@@ -100,7 +97,7 @@ pub(super) fn percentile<T: Copy + PartialOrd>(values: &[T], p: f64) -> Option<T
 }
 
 pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
-    let _ = writeln!(md, "## 3. Launch function\n");
+    let _ = writeln!(md, "## 6. Launch function\n");
     let _ = writeln!(
         md,
         "The release `launch` binary through the local Lambda Runtime API. Init: process start to its \

@@ -1,10 +1,78 @@
-//! Setting up a measurement: activities launched, grades written in the
-//! documented schema, an engine over the simulator, one timed run.
+//! Setting up a measurement: activities launched with ids shaped like real
+//! ones, grades written in the documented schema, an engine over the
+//! simulator, and the capacities of the stand-ins themselves.
 
 use super::*;
 use ltisync_tests::grades::{documented_grade, without};
+use ltisync_tests::simulator::SimLineItem;
 
-/// Conditional "mark synced" writes per second at concurrency 32.
+/// A 64-bit mix of `n` (splitmix64): ids that look random but repeat.
+fn mix(mut n: u64) -> u64 {
+    n = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    n = (n ^ (n >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    n = (n ^ (n >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    n ^ (n >> 31)
+}
+
+/// `len` hex digits derived from `seed`.
+fn hex(seed: u64, len: usize) -> String {
+    (0..len.div_ceil(16))
+        .map(|i| format!("{:016x}", mix(seed.wrapping_mul(31).wrapping_add(i as u64))))
+        .collect::<String>()[..len]
+        .to_owned()
+}
+
+/// A UUID-shaped id from `seed` (Canvas's user and resource link ids).
+pub(super) fn uuid_like(seed: u64) -> String {
+    let h = hex(seed, 32);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// An LTIaaS platform id (32 hex digits).
+fn platform_id(p: usize) -> String {
+    hex(1_000_000 + p as u64, 32)
+}
+
+/// A Canvas course context id (40 hex digits).
+fn context_id(a: usize) -> String {
+    hex(2_000_000 + a as u64 / 5, 40)
+}
+
+/// A service key of a JWT's length (header, a payload naming the platform,
+/// course and link, a signature): about 530 characters.
+fn service_key(a: usize) -> String {
+    format!(
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{}.{}",
+        hex(3_000_000 + a as u64, 448),
+        hex(4_000_000 + a as u64, 43)
+    )
+}
+
+/// The user id of the `u`-th learner of a course.
+pub(super) fn user_id(u: usize) -> String {
+    uuid_like(5_000_000 + u as u64)
+}
+
+/// The grant scopes Canvas gives a tool with AGS.
+fn canvas_scopes() -> Vec<String> {
+    [
+        "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+        "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+        "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Conditional "mark synced" writes per second at concurrency 32: what
+/// the server sustains for the sync's commonest write.
 pub(super) async fn store_capacity(
     table: &TestTable,
     store: &Store,
@@ -22,18 +90,73 @@ pub(super) async fn store_capacity(
     pending.len() as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Score posts per second the simulator answers at `latency` with
+/// `concurrency` requests in flight, from ltisync's own client and nothing
+/// else (no DynamoDB): the most the sync could get from it here.
+pub(super) async fn simulator_capacity(
+    sim: &Simulator,
+    latency: Duration,
+    concurrency: usize,
+    window: Duration,
+) -> f64 {
+    let (platform, context) = (platform_id(999), context_id(999));
+    let key = service_key(999);
+    sim.add_launch(LaunchSpec::new(&platform, &context, "capacity", Some(&key)));
+    let line_item = sim.add_line_item(
+        &platform,
+        &context,
+        SimLineItem {
+            id: String::new(),
+            label: "capacity".into(),
+            score_maximum: 100.0,
+            resource_link_id: Some("capacity".into()),
+            resource_id: None,
+            tag: None,
+        },
+    );
+    sim.set_latency(latency);
+    let client = engine_client(sim);
+    let key = ServiceKey::new(key);
+    let grade = ltisync::Grade::new(user_id(0), 7.0, 100.0).expect("grade");
+    let score = grade.to_score(ltisync::grade::ScoreDialect::Standard);
+    let until = Instant::now() + window;
+    let started = Instant::now();
+    let posted: usize = futures::stream::iter(0..concurrency)
+        .map(|_| async {
+            let mut n = 0;
+            while Instant::now() < until {
+                client
+                    .post_score(&key, &line_item, &score)
+                    .await
+                    .expect("the simulator takes the score");
+                n += 1;
+            }
+            n
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<usize>>()
+        .await
+        .iter()
+        .sum();
+    posted as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The deadline margin of the bench's runs: posts stop this long before
+/// the deadline, their writes are cut at half of it.
+pub(super) const MARGIN: Duration = Duration::from_secs(2);
+
 pub(super) fn tuning(concurrency: usize, per_platform: usize, rate: Option<u32>) -> SyncTuning {
     SyncTuning {
         concurrency,
         platform_concurrency: per_platform,
         rate_limit: rate,
-        deadline_margin: Duration::ZERO,
+        deadline_margin: MARGIN,
         ..SyncTuning::default()
     }
 }
 
-/// Activities spread over `platforms` LMSs, launched with service keys the
-/// simulator knows.
+/// Activities spread over `platforms` LMSs (Canvas, five links a course),
+/// launched with service keys the simulator knows.
 pub(super) async fn set_up_activities(
     sim: &Simulator,
     store: &Store,
@@ -42,32 +165,21 @@ pub(super) async fn set_up_activities(
 ) -> Vec<ActivityIds> {
     let mut all = Vec::new();
     for a in 0..count {
-        let platform = format!("platform-{}", a % platforms);
-        let ids = ActivityIds::new(&platform, "course-1", format!("activity-{a:04}")).expect("ids");
-        let key = format!("service-key-{}-{a}", uuid::Uuid::new_v4().simple());
+        let ids = ActivityIds::new(
+            platform_id(a % platforms),
+            context_id(a),
+            uuid_like(6_000_000 + a as u64),
+        )
+        .expect("ids");
+        let key = service_key(a);
         sim.add_launch(LaunchSpec::new(
             &ids.platform_id,
             &ids.context_id,
             &ids.resource_link_id,
             Some(&key),
         ));
-        let capture = LaunchCapture {
-            ids: ids.clone(),
-            service_key: Some(ServiceKey::new(key)),
-            context_title: Some("Course".into()),
-            resource_link_title: Some(format!("Activity {a}")),
-            platform_name: None,
-            platform_url: None,
-            line_item_hint: None,
-            // Throughput of posts alone: no roster read (one more request,
-            // plus a page per 100 members or so, per activity per run).
-            services: GrantedServices {
-                names_and_roles: Some(false),
-                ..GrantedServices::default()
-            },
-        };
         store
-            .record_launch(&capture, time::OffsetDateTime::now_utc())
+            .record_launch(&launch_of(&ids, key, a), time::OffsetDateTime::now_utc())
             .await
             .expect("launch recorded");
         all.push(ids);
@@ -75,7 +187,65 @@ pub(super) async fn set_up_activities(
     all
 }
 
-/// Writes grade items in the documented schema, pending or not.
+fn launch_of(ids: &ActivityIds, key: String, a: usize) -> LaunchCapture {
+    LaunchCapture {
+        ids: ids.clone(),
+        service_key: Some(ServiceKey::new(key)),
+        context_title: Some(format!(
+            "BIO 101: Introduction to Biology, section {}",
+            a / 5
+        )),
+        resource_link_title: Some(format!("Week {} quiz: cells and membranes", a % 5 + 1)),
+        platform_name: Some("Canvas".into()),
+        platform_url: Some("https://canvas.university.example.edu".into()),
+        line_item_hint: None,
+        // Throughput of posts alone: no roster read (one more request,
+        // plus a page per 100 members or so, per activity per run).
+        services: GrantedServices {
+            product_family_code: Some("canvas".into()),
+            names_and_roles: Some(false),
+            ags_scopes: Some(canvas_scopes()),
+        },
+    }
+}
+
+/// `per_activity` learners of each activity.
+pub(super) fn grades_of(ids: &[ActivityIds], per_activity: usize) -> Vec<(ActivityIds, String)> {
+    ids.iter()
+        .flat_map(|a| (0..per_activity).map(move |u| (a.clone(), user_id(u))))
+        .collect()
+}
+
+/// A grade item as a tool writes it (README schema, with a comment and a
+/// submission time), pending or as the sync leaves it once posted.
+pub(super) fn grade_item(
+    ids: &ActivityIds,
+    user: &str,
+    pending: bool,
+) -> ltisync_tests::grades::Item {
+    let text = |v: &str| AttributeValue::S(v.to_owned());
+    let item = documented_grade(
+        ids,
+        user,
+        &[
+            ("scoreGiven", AttributeValue::N("87".into())),
+            ("scoreMaximum", AttributeValue::N("100".into())),
+            ("comment", text("Good work on part 2")),
+            ("activityProgress", text("Completed")),
+            ("gradingProgress", text("FullyGraded")),
+            ("submittedAt", text("2026-11-27T22:05:00Z")),
+        ],
+    );
+    if pending {
+        return item;
+    }
+    let mut item = without(item, &["pending"]);
+    item.insert("syncStatus".into(), text("SYNCED"));
+    item.insert("syncedAt".into(), text("2026-11-28T09:30:02.123456789Z"));
+    item
+}
+
+/// Writes grade items (BatchWriteItem, 25 at a time), pending or not.
 pub(super) async fn write_grades(
     table: &TestTable,
     grades: &[(ActivityIds, String)],
@@ -84,15 +254,8 @@ pub(super) async fn write_grades(
     let requests: Vec<WriteRequest> = grades
         .iter()
         .map(|(ids, user)| {
-            let item =
-                documented_grade(ids, user, &[("scoreGiven", AttributeValue::N("7".into()))]);
-            let item = if pending {
-                item
-            } else {
-                without(item, &["pending"])
-            };
             let put = PutRequest::builder()
-                .set_item(Some(item))
+                .set_item(Some(grade_item(ids, user, pending)))
                 .build()
                 .expect("put");
             WriteRequest::builder().put_request(put).build()
@@ -120,15 +283,18 @@ pub(super) async fn write_grades(
         .await;
 }
 
-pub(super) fn engine(sim: &Simulator, store: &Store, tuning: SyncTuning) -> SyncEngine {
+fn engine_client(sim: &Simulator) -> LtiaasClient {
     let settings = LtiaasSettings {
         base_url: sim.url().parse().expect("url"),
         api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(30),
     };
-    let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).expect("client");
-    SyncEngine::new(client, store.clone(), tuning)
+    LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).expect("client")
+}
+
+pub(super) fn engine(sim: &Simulator, store: &Store, tuning: SyncTuning) -> SyncEngine {
+    SyncEngine::new(engine_client(sim), store.clone(), tuning)
 }
 
 pub(super) async fn run_sync(
