@@ -319,47 +319,18 @@ async fn forward(
         Some(DynamoFault::Replay) => return Ok(shared.replay(target)),
         Some(DynamoFault::LoseAnswer) | None => {}
     }
-    let url = format!(
-        "{}{}",
-        upstreams.for_target(target),
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    let mut request = client.request(parts.method.clone(), url).body(body.clone());
-    for (name, value) in &parts.headers {
-        let hop = [
-            hyper::header::HOST,
-            hyper::header::CONTENT_LENGTH,
-            hyper::header::TRANSFER_ENCODING,
-            hyper::header::CONNECTION,
-        ];
-        if !hop.contains(name) {
-            request = request.header(name, value);
-        }
-    }
-    let reply = match request.send().await {
+    let upstream = upstreams.for_target(target);
+    let reply = match send_upstream(&client, upstream, &parts, body.clone()).await {
         Ok(upstream_reply) if fault == Some(DynamoFault::LoseAnswer) => {
             // The call took effect upstream; its answer never arrives.
             let _ = upstream_reply.bytes().await;
             dynamodb_error(500, "InternalServerError", "the answer was lost")
         }
         Ok(upstream_reply) => {
-            let mut builder = Response::builder().status(upstream_reply.status());
-            for (name, value) in upstream_reply.headers() {
-                if name != hyper::header::CONTENT_LENGTH && name != hyper::header::TRANSFER_ENCODING
-                {
-                    builder = builder.header(name, value);
-                }
-            }
-            let ok = upstream_reply.status().is_success();
-            let bytes = upstream_reply.bytes().await.unwrap_or_default();
-            if ok {
-                shared.answered(target, &body, &bytes);
-            }
-            builder.body(Full::new(bytes)).expect("valid response")
+            relay(upstream_reply, |answer| {
+                shared.answered(target, &body, answer)
+            })
+            .await
         }
         Err(e) => Response::builder()
             .status(502)
@@ -367,6 +338,52 @@ async fn forward(
             .expect("valid response"),
     };
     Ok(reply)
+}
+
+/// The client's request, as it came, to `upstream` (less the hop-by-hop
+/// headers the HTTP client sets itself).
+async fn send_upstream(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> reqwest::Result<reqwest::Response> {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .body(body);
+    let hop = [
+        hyper::header::HOST,
+        hyper::header::CONTENT_LENGTH,
+        hyper::header::TRANSFER_ENCODING,
+        hyper::header::CONNECTION,
+    ];
+    for (name, value) in &parts.headers {
+        if !hop.contains(name) {
+            request = request.header(name, value);
+        }
+    }
+    request.send().await
+}
+
+/// The upstream's answer, passed back as it came; a successful one is
+/// shown to `on_success` first (what the proxy remembers and prices).
+async fn relay(
+    upstream_reply: reqwest::Response,
+    on_success: impl FnOnce(&Bytes),
+) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(upstream_reply.status());
+    for (name, value) in upstream_reply.headers() {
+        if name != hyper::header::CONTENT_LENGTH && name != hyper::header::TRANSFER_ENCODING {
+            builder = builder.header(name, value);
+        }
+    }
+    let ok = upstream_reply.status().is_success();
+    let bytes = upstream_reply.bytes().await.unwrap_or_default();
+    if ok {
+        on_success(&bytes);
+    }
+    builder.body(Full::new(bytes)).expect("valid response")
 }
 
 /// `DynamoDB_20120810.Query` with an `IndexName` → (`dynamodb:Query`, `index/<name>`).
