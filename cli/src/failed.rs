@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use ltisync::{ActivityKey, Store};
 use serde::Serialize;
 
-use crate::inventory::{self, fit, kind, number, text, Kind};
+use ltisync::store::report::{GradeStage, GradeState, ItemKind};
+use ltisync::sync::StoredReason;
+
+use crate::inventory::{self, fit};
 use crate::Trouble;
 
 /// Which failed grades to show.
@@ -23,25 +26,33 @@ struct FailedGrade {
     user_id: String,
     http_status: Option<u16>,
     reason: String,
+    /// The reason's code (`lastErrorCode`, or recognised in the text of a
+    /// grade that failed before codes were stored).
+    code: Option<&'static str>,
     failed_at: Option<String>,
 }
 
 pub async fn run(store: &Store, filter: &Filter, json: bool) -> Result<ExitCode, Trouble> {
     let mut found = Vec::new();
     inventory::for_each_item(store, filter.activity.as_ref(), |item| {
-        let Kind::Grade(key) = kind(&item) else {
+        let ItemKind::Grade(key) = ItemKind::of(&item) else {
             return;
         };
-        if item.contains_key("pending") || text(&item, "syncStatus") != Some("FAILED") {
+        let state = GradeState::read(&item);
+        let GradeStage::Failed(why) = state.stage else {
             return;
-        }
+        };
         let grade = FailedGrade {
             platform_id: key.ids().platform_id,
             activity_key: key.to_string(),
-            user_id: text(&item, "userId").unwrap_or_default().to_owned(),
-            http_status: number(&item, "lastHttpStatus").map(|n| n as u16),
-            reason: text(&item, "lastError").unwrap_or_default().to_owned(),
-            failed_at: text(&item, "failedAt").map(str::to_owned),
+            user_id: state.user_id.unwrap_or_default(),
+            http_status: state.http_status,
+            reason: state.last_error.unwrap_or_default(),
+            code: match why {
+                StoredReason::Failed(code) => Some(code.as_str()),
+                _ => None,
+            },
+            failed_at: state.failed_at,
         };
         let wanted = filter
             .platform

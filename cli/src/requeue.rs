@@ -8,7 +8,9 @@ use ltisync::store::{PendingGrade, WriteOutcome};
 use ltisync::{ActivityKey, Store};
 use serde::Serialize;
 
-use crate::inventory::{self, kind, text, Item, Kind};
+use ltisync::store::report::{GradeStage, GradeState, ItemKind};
+
+use crate::inventory::{self, Item};
 use crate::Trouble;
 
 /// Which grades to requeue.
@@ -30,18 +32,18 @@ struct Requeued {
 }
 
 pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<ExitCode, Trouble> {
-    let mut chosen: Vec<(ActivityKey, Item)> = Vec::new();
+    let mut chosen: Vec<(ActivityKey, String, Item)> = Vec::new();
     inventory::for_each_item(store, selection.activity.as_ref(), |item| {
-        if let Kind::Grade(key) = kind(&item) {
-            if selected(selection, &item) {
-                chosen.push((key, item));
+        if let ItemKind::Grade(key) = ItemKind::of(&item) {
+            let state = GradeState::read(&item);
+            if selected(selection, &state) {
+                chosen.push((key, state.user_id.unwrap_or_default(), item));
             }
         }
     })
     .await?;
     let mut done = Vec::new();
-    for (key, item) in chosen {
-        let user_id = text(&item, "userId").unwrap_or_default().to_owned();
+    for (key, user_id, item) in chosen {
         let result = if selection.dry_run {
             "wouldRequeue"
         } else {
@@ -70,12 +72,12 @@ pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<Exi
 }
 
 /// Not already pending, and failed (`--failed`) or the user's (`--user`).
-fn selected(selection: &Selection, grade: &Item) -> bool {
-    if grade.contains_key("pending") {
+fn selected(selection: &Selection, grade: &GradeState) -> bool {
+    if grade.is_pending() {
         return false;
     }
     match &selection.user {
-        Some(user) => text(grade, "userId") == Some(user.as_str()),
-        None => selection.failed && text(grade, "syncStatus") == Some("FAILED"),
+        Some(user) => grade.user_id.as_deref() == Some(user.as_str()),
+        None => selection.failed && matches!(grade.stage, GradeStage::Failed(_)),
     }
 }

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use ltisync::sync::PendingReason;
+use ltisync::store::report::{GradeStage, GradeState, ItemKind};
+use ltisync::store::ActivityItem;
+use ltisync::sync::StoredReason;
 use ltisync::{ActivityKey, Store};
 use serde::Serialize;
 
-use crate::inventory::{self, fit, kind, text, Item, Kind};
+use crate::inventory::{self, fit, Item};
 use crate::Trouble;
 
 /// Grades by where they stand.
@@ -51,10 +53,10 @@ pub async fn run(
     json: bool,
 ) -> Result<ExitCode, Trouble> {
     let mut by_key: BTreeMap<ActivityKey, ActivityStatus> = BTreeMap::new();
-    inventory::for_each_item(store, activity, |item| match kind(&item) {
-        Kind::Activity(key) => describe(entry(&mut by_key, key), &item),
-        Kind::Grade(key) => count(&mut entry(&mut by_key, key).grades, &item),
-        Kind::Other => {}
+    inventory::for_each_item(store, activity, |item| match ItemKind::of(&item) {
+        ItemKind::Activity(key) => describe(entry(&mut by_key, key), &item),
+        ItemKind::Grade(key) => count(&mut entry(&mut by_key, key).grades, &item),
+        ItemKind::Other => {}
     })
     .await?;
     let mut totals = Counts::default();
@@ -90,47 +92,35 @@ fn entry(
 }
 
 fn describe(status: &mut ActivityStatus, item: &Item) {
-    let owned = |name| text(item, name).map(str::to_owned);
     status.launched = true;
-    status.context_title = owned("contextTitle");
-    status.title = owned("resourceLinkTitle");
-    status.last_launch_at = owned("lastLaunchAt");
-    status.has_service_key = item.contains_key("serviceKey");
-    status.needs_relaunch = owned("needsRelaunch");
-    status.line_item_id = owned("lineItemId").or_else(|| owned("launchLineItemId"));
+    let Some(activity) = ActivityItem::read(item) else {
+        return;
+    };
+    status.context_title = activity.context_title;
+    status.title = activity.resource_link_title;
+    status.last_launch_at = activity.last_launch_at;
+    status.has_service_key = activity.service_key.is_some();
+    status.needs_relaunch = activity.needs_relaunch;
+    status.line_item_id = activity.line_item_id.or(activity.launch_line_item_id);
 }
 
 fn count(counts: &mut Counts, grade: &Item) {
-    if grade.contains_key("pending") {
-        counts.pending += 1;
-        *counts
-            .pending_reasons
-            .entry(pending_reason(grade))
-            .or_default() += 1;
-        return;
-    }
-    match text(grade, "syncStatus") {
-        Some("SYNCED") => counts.synced += 1,
-        Some("FAILED") => counts.failed += 1,
-        _ => {}
-    }
-}
-
-/// Why a pending grade waits, from the note the last run left.
-fn pending_reason(grade: &Item) -> String {
-    match text(grade, "syncStatus") {
-        Some("PENDING") => {}
+    let pending_reason = match GradeState::read(grade).stage {
+        GradeStage::Synced => return counts.synced += 1,
+        GradeStage::Failed(_) => return counts.failed += 1,
+        GradeStage::Unknown => return,
+        GradeStage::Queued => "queued",
         // Confirmed by a run that is posting it now, or that stopped before
         // recording the outcome: the next run posts it again.
-        Some("POSTING") => return "posting".into(),
-        _ => return "queued".into(),
-    }
-    let note = text(grade, "lastError").unwrap_or_default();
-    PendingReason::ALL
-        .iter()
-        .find(|r| note.starts_with(r.note()))
-        .map_or("other", |r| r.name())
-        .to_owned()
+        GradeStage::Posting => "posting",
+        GradeStage::Waiting(StoredReason::Pending(reason)) => reason.code(),
+        GradeStage::Waiting(_) => "other",
+    };
+    counts.pending += 1;
+    *counts
+        .pending_reasons
+        .entry(pending_reason.to_owned())
+        .or_default() += 1;
 }
 
 fn add(totals: &mut Counts, counts: &Counts) {

@@ -238,19 +238,15 @@ impl SyncFunction {
             "sync run"
         );
         self.print_metrics(&summary);
-        // A refused API key is the deployment's fault: fail the invocation so
-        // the errors alarm fires (the summary above says what was left).
-        if summary
-            .pending_reasons
-            .contains_key(PendingReason::ApiKeyRefused.name())
-        {
-            return Err(SyncFailure::ApiKeyRefused);
-        }
-        if let Some(count) = summary
-            .pending_reasons
-            .get(PendingReason::LtiaasRedirected.name())
-        {
-            return Err(SyncFailure::LtiaasRedirected(*count));
+        // A refused API key or a redirecting LTIaaS is the deployment's
+        // fault: fail the invocation so the errors alarm fires (the summary
+        // above says what was left).
+        match summary.deployment_faults().next() {
+            Some((PendingReason::ApiKeyRefused, _)) => return Err(SyncFailure::ApiKeyRefused),
+            Some((PendingReason::LtiaasRedirected, count)) => {
+                return Err(SyncFailure::LtiaasRedirected(count))
+            }
+            _ => {}
         }
         Ok(summary)
     }

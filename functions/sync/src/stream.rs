@@ -76,7 +76,7 @@ fn wanted_grade(record: &Value, data: &Value) -> Option<GradeKey> {
         sk: text(keys, schema::SK)?,
     };
     let image = data.get("NewImage")?;
-    let fresh = image.get(schema::PENDING).is_some() && image.get("syncStatus").is_none();
+    let fresh = image.get(schema::PENDING).is_some() && image.get(schema::sync::STATUS).is_none();
     (key.is_grade() && fresh).then_some(key)
 }
 

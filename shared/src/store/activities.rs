@@ -211,9 +211,7 @@ pub(super) fn parse_activity_item(
     item: HashMap<String, AttributeValue>,
 ) -> Option<(ActivityKey, Result<Activity, String>)> {
     let key = match item.get(schema::PK) {
-        Some(AttributeValue::S(pk)) => pk
-            .strip_prefix(schema::ACTIVITY_PREFIX)
-            .and_then(|k| ActivityKey::parse(k).ok()),
+        Some(AttributeValue::S(pk)) => super::activity_key_of(pk),
         _ => None,
     }?;
     let parsed = parse_activity(item)

@@ -8,10 +8,19 @@ use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
 use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
-use super::{now_rfc3339, schema, Store, StoreError, Within};
+use super::{activity_key_of, now_rfc3339, schema, Store, StoreError, SyncStatus, Within};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade};
+use crate::sync::outcome::{FailReason, PendingReason};
+
+fn status(status: SyncStatus) -> AttributeValue {
+    AttributeValue::S(status.as_str().to_owned())
+}
+
+fn stamp(now: OffsetDateTime) -> AttributeValue {
+    AttributeValue::S(now_rfc3339(now))
+}
 
 /// A grade waiting to be posted, as read from the table.
 #[derive(Debug, Clone)]
@@ -44,9 +53,7 @@ pub struct GradeKey {
 impl GradeKey {
     /// The activity the key names, if `pk` is an activity's.
     pub fn activity(&self) -> Option<ActivityKey> {
-        self.pk
-            .strip_prefix(schema::ACTIVITY_PREFIX)
-            .and_then(|key| ActivityKey::parse(key).ok())
+        activity_key_of(&self.pk)
     }
 
     /// Whether the key is a grade's (an activity's `pk`, a `GRADE#` sort key).
@@ -128,12 +135,11 @@ impl Store {
         grade: &PendingGrade,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut values = HashMap::from([
-            (":posting".to_owned(), AttributeValue::S("POSTING".into())),
-            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+        let values = grade.values_with([
+            (":status", status(SyncStatus::Posting)),
+            (":now", stamp(now)),
         ]);
-        values.extend(grade.condition_values());
-        let update = "SET syncStatus = :posting, postingAt = :now";
+        let update = "SET syncStatus = :status, postingAt = :now";
         // The write leaves the tool's attributes alone, so a retry after a
         // lost answer applies again: a failed condition is a change.
         Ok(
@@ -150,75 +156,80 @@ impl Store {
         grade: &PendingGrade,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut values = HashMap::from([
-            (":synced".to_owned(), AttributeValue::S("SYNCED".into())),
-            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
+        let values = grade.values_with([
+            (":status", status(SyncStatus::Synced)),
+            (":now", stamp(now)),
         ]);
-        values.extend(grade.condition_values());
         self.write_outcome(
             grade,
-            "SET syncStatus = :synced, syncedAt = :now REMOVE #pending, lastError, lastHttpStatus, postingAt",
+            "SET syncStatus = :status, syncedAt = :now \
+             REMOVE #pending, lastError, lastErrorCode, lastHttpStatus, postingAt",
             values,
-            OwnWrite::leaving_index("syncedAt"),
+            OwnWrite::leaving_index(schema::sync::SYNCED_AT),
         )
         .await
     }
 
     /// Records a permanent failure: the grade leaves the pending index with
-    /// its reason, and is not tried again until the tool changes it.
+    /// its reason (text and code), and is not tried again until the tool
+    /// changes it.
     pub async fn mark_failed(
         &self,
         grade: &PendingGrade,
-        http_status: Option<u16>,
-        reason: &str,
+        reason: &FailReason,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut values = HashMap::from([
-            (":failed".to_owned(), AttributeValue::S("FAILED".into())),
-            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
-            (":reason".to_owned(), AttributeValue::S(reason.to_owned())),
+        let mut values = grade.values_with([
+            (":status", status(SyncStatus::Failed)),
+            (":now", stamp(now)),
+            (":reason", AttributeValue::S(reason.text())),
+            (
+                ":code",
+                AttributeValue::S(reason.code().as_str().to_owned()),
+            ),
         ]);
-        values.extend(grade.condition_values());
-        let expression = match http_status {
-            Some(status) => {
-                values.insert(":status".into(), AttributeValue::N(status.to_string()));
-                "SET syncStatus = :failed, failedAt = :now, lastError = :reason, lastHttpStatus = :status REMOVE #pending, postingAt"
+        let expression = match reason.http_status() {
+            Some(http) => {
+                values.insert(":http".into(), AttributeValue::N(http.to_string()));
+                "SET syncStatus = :status, failedAt = :now, lastError = :reason, \
+                 lastErrorCode = :code, lastHttpStatus = :http REMOVE #pending, postingAt"
             }
             None => {
-                "SET syncStatus = :failed, failedAt = :now, lastError = :reason REMOVE #pending, lastHttpStatus, postingAt"
+                "SET syncStatus = :status, failedAt = :now, lastError = :reason, \
+                 lastErrorCode = :code REMOVE #pending, lastHttpStatus, postingAt"
             }
         };
         self.write_outcome(
             grade,
             expression,
             values,
-            OwnWrite::leaving_index("failedAt"),
+            OwnWrite::leaving_index(schema::sync::FAILED_AT),
         )
         .await
     }
 
-    /// Notes why a grade is still pending after this run (it stays in the index).
+    /// Notes why a grade is still pending after this run (it stays in the
+    /// index): the reason's code, and `note` in words.
     pub async fn note_pending(
         &self,
         grade: &PendingGrade,
-        reason: &str,
+        reason: PendingReason,
+        note: &str,
         now: OffsetDateTime,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut values = HashMap::from([
-            (
-                ":pendingStatus".to_owned(),
-                AttributeValue::S("PENDING".into()),
-            ),
-            (":now".to_owned(), AttributeValue::S(now_rfc3339(now))),
-            (":reason".to_owned(), AttributeValue::S(reason.to_owned())),
+        let values = grade.values_with([
+            (":status", status(SyncStatus::Pending)),
+            (":now", stamp(now)),
+            (":reason", AttributeValue::S(note.to_owned())),
+            (":code", AttributeValue::S(reason.code().to_owned())),
         ]);
-        values.extend(grade.condition_values());
         self.write_outcome(
             grade,
-            "SET syncStatus = :pendingStatus, lastAttemptAt = :now, lastError = :reason REMOVE postingAt",
+            "SET syncStatus = :status, lastAttemptAt = :now, lastError = :reason, \
+             lastErrorCode = :code REMOVE postingAt",
             values,
             OwnWrite {
-                stamp: "lastAttemptAt",
+                stamp: schema::sync::LAST_ATTEMPT_AT,
                 leaves_index: false,
             },
         )
@@ -390,6 +401,17 @@ impl PendingGrade {
             .map(|(a, v)| (format!(":was_{a}"), v.clone()))
     }
 
+    /// An update's own values, with the ones its "unchanged" condition needs.
+    fn values_with<const N: usize>(
+        &self,
+        own: [(&str, AttributeValue); N],
+    ) -> HashMap<String, AttributeValue> {
+        own.into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .chain(self.condition_values())
+            .collect()
+    }
+
     /// Reads a grade item as stored (any item: what is wrong with it ends
     /// up in [`PendingGrade::grade`]), or its copy in the work index.
     pub fn from_item(item: HashMap<String, AttributeValue>) -> Self {
@@ -434,9 +456,7 @@ fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
     };
     let pk = text(&item, schema::PK);
     let sk = text(&item, schema::SK);
-    let activity = pk
-        .strip_prefix(schema::ACTIVITY_PREFIX)
-        .and_then(|key| ActivityKey::parse(key).ok());
+    let activity = activity_key_of(&pk);
     let pending = text(&item, schema::PENDING);
     item.retain(|name, _| is_tool_attribute(name));
     let grade = match &activity {

@@ -36,6 +36,7 @@ pub mod grade_item;
 mod grades;
 mod layout;
 mod lease;
+pub mod report;
 mod scan;
 pub mod work;
 
@@ -46,6 +47,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
+pub use activity_item::ActivityItem;
 pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
 pub use grades::{GradeKey, PendingGrade, WriteOutcome};
@@ -75,6 +77,61 @@ pub mod schema {
     pub const ACTIVITY_PREFIX: &str = "ACT#";
     /// Prefix of grade sort keys.
     pub const GRADE_PREFIX: &str = "GRADE#";
+
+    /// The sync's attributes on a grade item (the tool owns the others:
+    /// [`super::grade_item::TOOL_ATTRIBUTES`]).
+    pub mod sync {
+        /// Where the grade stands: a [`super::super::SyncStatus`].
+        pub const STATUS: &str = "syncStatus";
+        /// Why it waits or failed, in words.
+        pub const LAST_ERROR: &str = "lastError";
+        /// Why it waits or failed, as a stable code
+        /// ([`crate::sync::PendingReason`] or [`crate::sync::FailCode`]).
+        pub const LAST_ERROR_CODE: &str = "lastErrorCode";
+        /// The HTTP status of the LMS's refusal.
+        pub const LAST_HTTP_STATUS: &str = "lastHttpStatus";
+        /// When a run confirmed the grade and began posting it.
+        pub const POSTING_AT: &str = "postingAt";
+        /// When the LMS accepted it.
+        pub const SYNCED_AT: &str = "syncedAt";
+        /// When it failed for good.
+        pub const FAILED_AT: &str = "failedAt";
+        /// When a run last left it pending.
+        pub const LAST_ATTEMPT_AT: &str = "lastAttemptAt";
+    }
+}
+
+/// The values of `syncStatus` (absent: the tool wrote the grade and no run
+/// has touched it since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum SyncStatus {
+    /// A run left it pending, with a reason.
+    Pending,
+    /// A run confirmed it and is posting it (or stopped before recording
+    /// the outcome: the next run posts it again).
+    Posting,
+    /// The LMS accepted it.
+    Synced,
+    /// Not posted, for good, with a reason.
+    Failed,
+}
+
+impl SyncStatus {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The status an item carries, if any (and one this version knows).
+    pub fn of(
+        item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Option<Self> {
+        match item.get(schema::sync::STATUS) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => s.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 /// A failure of the store.
@@ -236,6 +293,13 @@ pub fn with_timeouts(
         .timeout_config(timeout_config)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The activity a partition key names (`ACT#<activity key>`), if any: the
+/// one parser of `pk`.
+pub fn activity_key_of(pk: &str) -> Option<ActivityKey> {
+    pk.strip_prefix(schema::ACTIVITY_PREFIX)
+        .and_then(|key| ActivityKey::parse(key).ok())
 }
 
 pub(crate) fn activity_pk(key: &ActivityKey) -> String {

@@ -22,7 +22,7 @@ use crate::activity::Activity;
 use crate::ltiaas::{LineItem, LtiaasClient, LtiaasError, NewLineItem};
 use crate::secrets::ServiceKey;
 
-use super::limits::RequestGate;
+use super::gate::RequestGate;
 
 /// Pages followed at most while listing, against a misbehaving LMS.
 const MAX_PAGES: usize = 100;

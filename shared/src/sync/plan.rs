@@ -10,7 +10,7 @@ use crate::grade::Grade;
 use crate::secrets::ServiceKey;
 use crate::store::PendingGrade;
 
-use super::summary::{GradeOutcome, PendingReason};
+use super::outcome::{FailReason, GradeOutcome, PendingReason};
 
 /// A valid grade, ready to post.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct ActivityWork {
 
 /// A grade whose outcome is known without calling LTIaaS.
 #[derive(Debug, Clone)]
-pub struct Decided {
+pub struct KnownOutcome {
     /// The item as read.
     pub stored: PendingGrade,
     /// `Failed` (invalid grade) or `Pending` (its activity is blocked).
@@ -45,8 +45,8 @@ pub struct Decided {
 /// What a sync will do.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// Outcomes decided now.
-    pub decided: Vec<Decided>,
+    /// Grades whose outcome is known without calling LTIaaS.
+    pub known: Vec<KnownOutcome>,
     /// Activities with grades to post, in key order.
     pub ready: Vec<ActivityWork>,
     /// Activities with grades (ready or not).
@@ -71,15 +71,12 @@ pub fn plan(
                 .or_default()
                 .push(ReadyGrade { stored, grade }),
             (_, grade) => {
-                let reason = match grade {
-                    Err(e) => format!("invalid grade: {e}"),
-                    Ok(_) => "invalid grade".into(),
-                };
-                let outcome = GradeOutcome::Failed {
-                    status: None,
-                    reason,
-                };
-                plan.decided.push(Decided { stored, outcome });
+                // A grade whose key names no activity is malformed too.
+                let why = grade
+                    .err()
+                    .map_or_else(|| "its key names no activity".to_owned(), |e| e.to_string());
+                let outcome = GradeOutcome::Failed(FailReason::InvalidGrade(why));
+                plan.known.push(KnownOutcome { stored, outcome });
             }
         }
     }
@@ -98,19 +95,16 @@ pub fn plan(
                 if reason == PendingReason::ActivityMalformed {
                     tracing::warn!(activity = %key, "the activity item is malformed; its grades wait");
                 }
-                plan.decided.extend(grades.into_iter().map(|g| Decided {
+                plan.known.extend(grades.into_iter().map(|g| KnownOutcome {
                     stored: g.stored,
                     outcome: GradeOutcome::Pending(reason),
                 }));
             }
             Readiness::Fails(reason) => {
-                tracing::warn!(activity = %key, reason, "the activity's grades cannot be posted");
-                plan.decided.extend(grades.into_iter().map(|g| Decided {
+                tracing::warn!(activity = %key, reason = %reason.text(), "the activity's grades cannot be posted");
+                plan.known.extend(grades.into_iter().map(|g| KnownOutcome {
                     stored: g.stored,
-                    outcome: GradeOutcome::Failed {
-                        status: None,
-                        reason: reason.clone(),
-                    },
+                    outcome: GradeOutcome::Failed(reason.clone()),
                 }));
             }
         }
@@ -123,18 +117,8 @@ pub fn plan(
 enum Readiness {
     Ready(Box<Activity>, ServiceKey),
     Waits(PendingReason),
-    Fails(String),
+    Fails(FailReason),
 }
-
-/// `lastError` of grades whose activity's key may not post scores.
-pub const NO_SCORE_SCOPE: &str = "NO_SCORE_SCOPE: the LMS did not grant the AGS score scope \
-     for this activity, so no score can be posted; enable it in the LMS's tool settings, \
-     launch the activity once, then requeue";
-
-/// `lastError` of grades whose activity has no line item ltisync may use.
-pub const NO_LINE_ITEM_SCOPE: &str = "NO_LINE_ITEM_SCOPE: the LMS granted no line item \
-     scope and named no line item at launch, so there is no column to post to; give the link \
-     a gradebook column (or the line item scope) in the LMS, launch once, then requeue";
 
 fn readiness(activity: Option<Result<Activity, String>>) -> Readiness {
     let activity = match activity {
@@ -150,11 +134,11 @@ fn readiness(activity: Option<Result<Activity, String>>) -> Readiness {
     };
     let services = &activity.services;
     if !services.may_post_scores() {
-        return Readiness::Fails(NO_SCORE_SCOPE.into());
+        return Readiness::Fails(FailReason::NoScoreScope);
     }
     let known_line_item = activity.launch_line_item_id.is_some() || activity.line_item_id.is_some();
     if !services.may_list_line_items() && !known_line_item {
-        return Readiness::Fails(NO_LINE_ITEM_SCOPE.into());
+        return Readiness::Fails(FailReason::NoLineItemScope);
     }
     Readiness::Ready(Box::new(activity), key)
 }
@@ -239,7 +223,7 @@ mod tests {
     }
 
     fn pending_reasons(plan: &Plan) -> Vec<(String, PendingReason)> {
-        plan.decided
+        plan.known
             .iter()
             .filter_map(|d| match d.outcome {
                 GradeOutcome::Pending(r) => Some((d.stored.user_label(), r)),
@@ -258,9 +242,10 @@ mod tests {
         assert_eq!(plan.ready.len(), 1);
         assert_eq!(plan.ready[0].grades.len(), 1);
         assert_eq!(plan.ready[0].grades[0].grade.user_id, "u1");
-        let GradeOutcome::Failed { reason, .. } = &plan.decided[0].outcome else {
-            panic!("{:?}", plan.decided)
+        let GradeOutcome::Failed(reason) = &plan.known[0].outcome else {
+            panic!("{:?}", plan.known)
         };
+        let reason = reason.text();
         assert!(
             reason.contains("scoreGiven must be a number of at least 0"),
             "{reason}"
@@ -323,10 +308,10 @@ mod tests {
         assert_eq!(plan.ready.len(), 1);
         assert_eq!(plan.ready[0].activity.ids.resource_link_id, "named");
         let mut failed: Vec<(String, String)> = plan
-            .decided
+            .known
             .iter()
             .map(|d| match &d.outcome {
-                GradeOutcome::Failed { reason, .. } => (d.stored.user_label(), reason.clone()),
+                GradeOutcome::Failed(reason) => (d.stored.user_label(), reason.text()),
                 other => panic!("{other:?}"),
             })
             .collect();

@@ -6,8 +6,8 @@
 //! before an activity's first post in a run, the sync reads the course
 //! roster through LTIaaS (`GET /api/memberships?role=Learner`, following
 //! `next`) once, and a grade for anyone who is not an active learner ends
-//! `FAILED` with a reason beginning [`NOT_A_LEARNER`], without a call to
-//! the LMS.
+//! `FAILED` as [`FailReason::NotALearner`] (`lastError` beginning
+//! `NOT_A_LEARNER:`), without a call to the LMS.
 //!
 //! The check only ever prevents a post the LMS would refuse: when the
 //! roster cannot be read (the LMS does not offer names and roles there,
@@ -23,11 +23,9 @@ use crate::activity::Activity;
 use crate::ltiaas::{LtiaasClient, LtiaasError, Member};
 use crate::secrets::ServiceKey;
 
-use super::limits::RequestGate;
+use super::gate::RequestGate;
 use super::line_item::check_next_page;
-
-/// How `lastError` begins for a grade whose user is not an active learner.
-pub const NOT_A_LEARNER: &str = "NOT_A_LEARNER";
+use super::outcome::FailReason;
 
 /// Roster pages followed at most (a course of 100,000 at 100 per page).
 const MAX_PAGES: usize = 1000;
@@ -131,9 +129,9 @@ impl Roster {
         matches!(self, Roster::Read(_))
     }
 
-    /// Why `user_id` may not receive a score (a full `lastError`), or
-    /// `None` when the score may go to the LMS.
-    pub fn refusal(&self, user_id: &str) -> Option<String> {
+    /// Why `user_id` may not receive a score, or `None` when the score may
+    /// go to the LMS.
+    pub fn refusal(&self, user_id: &str) -> Option<FailReason> {
         let Roster::Read(members) = self else {
             return None;
         };
@@ -144,10 +142,10 @@ impl Roster {
                      or a test student the LMS leaves out)"
                 .to_owned(),
         };
-        Some(format!(
-            "{NOT_A_LEARNER}: user '{}' is {why}; the LMS accepts scores only for active learners",
+        Some(FailReason::NotALearner(format!(
+            "user '{}' is {why}; the LMS accepts scores only for active learners",
             crate::excerpt::excerpt(user_id)
-        ))
+        )))
     }
 }
 
@@ -290,7 +288,7 @@ mod tests {
             ),
         ]));
         assert_eq!(roster.refusal("ada"), None);
-        let tim = roster.refusal("tim").unwrap();
+        let tim = roster.refusal("tim").unwrap().text();
         assert!(
             tim.starts_with("NOT_A_LEARNER: user 'tim' is inactive"),
             "{tim}"
@@ -298,6 +296,7 @@ mod tests {
         assert!(roster
             .refusal("test-student")
             .unwrap()
+            .text()
             .contains("not on the course's learner roster"));
         assert_eq!(Roster::Unavailable("x".into()).refusal("anyone"), None);
         assert_eq!(Roster::NotChecked.refusal("anyone"), None);

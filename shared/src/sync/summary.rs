@@ -5,141 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use strum::IntoEnumIterator;
 
+use super::outcome::{FailCode, FailReason, GradeOutcome, PendingReason};
 use crate::grade::ScorePost;
-
-/// Why a grade is still pending after a run; it will be tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PendingReason {
-    /// The run stopped starting posts before the Lambda deadline.
-    Deadline,
-    /// LTIaaS refused the activity's service key; a launch must replace it.
-    NeedsRelaunch,
-    /// Network errors, timeouts, 429 or 5xx outlasted the retry budget.
-    RetriesExhausted,
-    /// The tool changed the grade while it was being posted; the new value
-    /// goes next run.
-    ChangedDuringRun,
-    /// No launch has recorded this activity yet.
-    ActivityNotLaunched,
-    /// The activity was launched, but without a service key.
-    NoServiceKey,
-    /// The activity's line item could not be found or created.
-    LineItemUnavailable,
-    /// The outcome could not be written to DynamoDB.
-    StoreError,
-    /// The activity item does not follow the schema.
-    ActivityMalformed,
-    /// LTIaaS refused ltisync's own API key; the run stopped calling it.
-    ApiKeyRefused,
-    /// LTIaaS answered with a redirect (a moved URL, a captive portal); the
-    /// run stopped calling it.
-    LtiaasRedirected,
-    /// Another run or stream batch holds the activity's claim and is
-    /// posting its grades now; they are left to it.
-    ClaimedElsewhere,
-}
-
-impl PendingReason {
-    /// Every reason, for complete metrics.
-    pub const ALL: [PendingReason; 12] = [
-        Self::Deadline,
-        Self::NeedsRelaunch,
-        Self::RetriesExhausted,
-        Self::ChangedDuringRun,
-        Self::ActivityNotLaunched,
-        Self::NoServiceKey,
-        Self::LineItemUnavailable,
-        Self::StoreError,
-        Self::ActivityMalformed,
-        Self::ApiKeyRefused,
-        Self::LtiaasRedirected,
-        Self::ClaimedElsewhere,
-    ];
-
-    /// The camelCase name used in the summary.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Deadline => "deadline",
-            Self::NeedsRelaunch => "needsRelaunch",
-            Self::RetriesExhausted => "retriesExhausted",
-            Self::ChangedDuringRun => "changedDuringRun",
-            Self::ActivityNotLaunched => "activityNotLaunched",
-            Self::NoServiceKey => "noServiceKey",
-            Self::LineItemUnavailable => "lineItemUnavailable",
-            Self::StoreError => "storeError",
-            Self::ActivityMalformed => "activityMalformed",
-            Self::ApiKeyRefused => "apiKeyRefused",
-            Self::LtiaasRedirected => "ltiaasRedirected",
-            Self::ClaimedElsewhere => "claimedElsewhere",
-        }
-    }
-
-    /// Whether a later attempt at the same grade may succeed without anyone
-    /// changing anything (the stream path asks for such records again).
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            Self::Deadline
-                | Self::RetriesExhausted
-                | Self::LineItemUnavailable
-                | Self::StoreError
-                | Self::ApiKeyRefused
-                | Self::LtiaasRedirected
-                | Self::ClaimedElsewhere
-        )
-    }
-
-    /// What the reason means, for `lastError`.
-    pub fn note(self) -> &'static str {
-        match self {
-            Self::Deadline => "the run ran out of time",
-            Self::NeedsRelaunch => {
-                "the service key was refused; launch the activity from the LMS once to renew it"
-            }
-            Self::RetriesExhausted => "LTIaaS kept failing; will retry next run",
-            Self::ChangedDuringRun => "changed during the run",
-            Self::ActivityNotLaunched => {
-                "no launch has recorded this activity yet; launch it once from the LMS"
-            }
-            Self::NoServiceKey => {
-                "the activity's launches carried no service key (no grade service in that LMS context)"
-            }
-            Self::LineItemUnavailable => {
-                "the activity's line item could not be found or created"
-            }
-            Self::StoreError => "DynamoDB failed",
-            Self::ActivityMalformed => {
-                "the activity item does not follow the schema; relaunch the activity or fix the item"
-            }
-            Self::ApiKeyRefused => "LTIaaS refused ltisync's API key; fix the API key secret",
-            Self::LtiaasRedirected => {
-                "LTIaaS redirects ltisync elsewhere; check LTIAAS_URL and what stands in front of LTIaaS"
-            }
-            Self::ClaimedElsewhere => "another sync is posting this activity's grades",
-        }
-    }
-}
-
-/// What happened to one grade in a run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GradeOutcome {
-    /// Posted and marked synced.
-    Posted,
-    /// Rejected for good (recorded on the grade).
-    Failed {
-        /// The HTTP status, when the LMS answered.
-        status: Option<u16>,
-        /// Why.
-        reason: String,
-    },
-    /// Still pending.
-    Pending(PendingReason),
-    /// Found in the work index, but already posted or rejected when its
-    /// copy was confirmed (the index lagged the table): nothing to do.
-    AlreadySettled,
-}
+use crate::store::{ConsumedUnits, GradeKey, PendingGrade};
 
 /// A permanent failure, as listed in the summary.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -151,8 +21,10 @@ pub struct FailedGrade {
     pub user_id: String,
     /// HTTP status, if any.
     pub status: Option<u16>,
-    /// Why.
+    /// Why, in words (`lastError`).
     pub reason: String,
+    /// Why, as a stable code (`lastErrorCode`).
+    pub code: FailCode,
 }
 
 /// A score a dry run would post.
@@ -193,7 +65,7 @@ pub struct RunSummary {
     /// confirmed, so nothing was done.
     pub grades_already_settled: u64,
     /// Pending grades by reason.
-    pub pending_reasons: BTreeMap<&'static str, u64>,
+    pub pending_reasons: BTreeMap<PendingReason, u64>,
     /// Activities whose service key LTIaaS refused.
     pub activities_needing_relaunch: u64,
     /// Line items created at the LMS.
@@ -272,36 +144,130 @@ pub struct FollowUp {
     pub not_started: Option<String>,
 }
 
+/// One grade's outcome, with what the summary lists it by.
+#[derive(Debug, Clone)]
+pub struct FinishedGrade {
+    /// The item's key.
+    pub key: GradeKey,
+    /// Its activity's key (the raw `pk` when it names none).
+    pub activity: String,
+    /// Its user id (the sort key when the item has none).
+    pub user: String,
+    /// What the run came to for it.
+    pub outcome: GradeOutcome,
+}
+
+impl FinishedGrade {
+    /// `grade`'s outcome.
+    pub fn new(grade: &PendingGrade, outcome: GradeOutcome) -> Self {
+        Self {
+            key: grade.key(),
+            activity: grade
+                .activity
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| grade.pk.clone()),
+            user: grade.user_label(),
+            outcome,
+        }
+    }
+}
+
+/// What a run's steps counted and measured besides the grades' outcomes.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    /// DynamoDB items read to find the work.
+    pub items_read: u64,
+    /// Pending grades found.
+    pub grades_found: u64,
+    /// Activities with pending grades.
+    pub activities_seen: u64,
+    /// Activities found waiting for a relaunch, or marked so by this run.
+    pub activities_needing_relaunch: u64,
+    /// Line items created at the LMS.
+    pub line_items_created: u64,
+    /// Course rosters read.
+    pub rosters_read: u64,
+    /// Activities whose roster could not be read.
+    pub rosters_unavailable: u64,
+    /// Requests to LTIaaS, retries included.
+    pub requests: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Where the time went.
+    pub phase_ms: PhaseTimings,
+    /// Dry runs: what would be posted.
+    pub would_post: Vec<PlannedScore>,
+}
+
 impl RunSummary {
+    /// The summary of a run: its facts, and its grades' outcomes counted
+    /// by kind and reason.
+    pub fn fold(run_id: &str, dry_run: bool, facts: RunFacts, finished: &[FinishedGrade]) -> Self {
+        let mut summary = Self {
+            run_id: run_id.to_owned(),
+            dry_run,
+            activities_seen: facts.activities_seen,
+            grades_found: facts.grades_found,
+            activities_needing_relaunch: facts.activities_needing_relaunch,
+            line_items_created: facts.line_items_created,
+            rosters_read: facts.rosters_read,
+            rosters_unavailable: facts.rosters_unavailable,
+            requests: facts.requests,
+            retries: facts.retries,
+            items_read: facts.items_read,
+            phase_ms: facts.phase_ms,
+            would_post: facts.would_post,
+            ..Self::default()
+        };
+        for grade in finished {
+            summary.count(grade);
+        }
+        summary.stopped_by_deadline = summary
+            .pending_reasons
+            .contains_key(&PendingReason::Deadline);
+        summary
+    }
+
     /// Records what the run's DynamoDB calls consumed.
-    pub fn record_consumed(&mut self, units: crate::store::ConsumedUnits) {
+    pub fn record_consumed(&mut self, units: ConsumedUnits) {
         self.consumed_read_units = units.read;
         self.consumed_write_units = units.write;
     }
 
-    /// Counts one grade's outcome.
-    pub fn record(&mut self, activity_key: &str, user_id: &str, outcome: &GradeOutcome) {
-        match outcome {
+    /// The reasons among the pending grades that the deployment must fix.
+    pub fn deployment_faults(&self) -> impl Iterator<Item = (PendingReason, u64)> + '_ {
+        self.pending_reasons
+            .iter()
+            .filter(|(reason, _)| reason.is_deployment_fault())
+            .map(|(reason, n)| (*reason, *n))
+    }
+
+    fn count(&mut self, grade: &FinishedGrade) {
+        match &grade.outcome {
             GradeOutcome::Posted => self.grades_posted += 1,
-            GradeOutcome::Failed { status, reason } => {
-                self.grades_failed += 1;
-                if reason.starts_with(super::roster::NOT_A_LEARNER) {
-                    self.grades_not_learners += 1;
-                }
-                if self.failures.len() < MAX_LISTED_FAILURES {
-                    self.failures.push(FailedGrade {
-                        activity_key: activity_key.to_owned(),
-                        user_id: user_id.to_owned(),
-                        status: *status,
-                        reason: reason.clone(),
-                    });
-                }
-            }
+            GradeOutcome::Failed(reason) => self.count_failure(grade, reason),
             GradeOutcome::Pending(reason) => {
                 self.grades_pending += 1;
-                *self.pending_reasons.entry(reason.name()).or_default() += 1;
+                *self.pending_reasons.entry(*reason).or_default() += 1;
             }
             GradeOutcome::AlreadySettled => self.grades_already_settled += 1,
+        }
+    }
+
+    fn count_failure(&mut self, grade: &FinishedGrade, reason: &FailReason) {
+        self.grades_failed += 1;
+        if reason.code() == FailCode::NotALearner {
+            self.grades_not_learners += 1;
+        }
+        if self.failures.len() < MAX_LISTED_FAILURES {
+            self.failures.push(FailedGrade {
+                activity_key: grade.activity.clone(),
+                user_id: grade.user.clone(),
+                status: reason.http_status(),
+                reason: reason.text(),
+                code: reason.code(),
+            });
         }
     }
 
@@ -324,12 +290,11 @@ impl RunSummary {
             ("Retries", self.retries),
             ("ItemsRead", self.items_read),
         ];
-        let reason_metrics: Vec<(String, u64)> = PendingReason::ALL
-            .iter()
+        let reason_metrics: Vec<(String, u64)> = PendingReason::iter()
             .map(|r| {
-                let name = r.name();
-                let metric = format!("Pending{}{}", name[..1].to_ascii_uppercase(), &name[1..]);
-                (metric, self.pending_reasons.get(name).copied().unwrap_or(0))
+                let code = r.code();
+                let metric = format!("Pending{}{}", code[..1].to_ascii_uppercase(), &code[1..]);
+                (metric, self.pending_reasons.get(&r).copied().unwrap_or(0))
             })
             .collect();
         metrics.extend(reason_metrics.iter().map(|(n, v)| (n.as_str(), *v)));
@@ -366,26 +331,73 @@ impl RunSummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn outcomes_are_counted_by_kind_and_reason() {
-        let mut s = RunSummary::default();
-        s.record("a", "u1", &GradeOutcome::Posted);
-        s.record("a", "u2", &GradeOutcome::Pending(PendingReason::Deadline));
-        s.record("a", "u3", &GradeOutcome::Pending(PendingReason::Deadline));
-        s.record(
-            "a",
-            "u4",
-            &GradeOutcome::Failed {
-                status: Some(422),
-                reason: "not a student".into(),
+    fn finished(user: &str, outcome: GradeOutcome) -> FinishedGrade {
+        FinishedGrade {
+            key: GradeKey {
+                pk: "ACT#p#c#r".into(),
+                sk: format!("GRADE#{user}"),
             },
-        );
+            activity: "p#c#r".into(),
+            user: user.into(),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn a_run_folds_into_counts_by_kind_and_reason() {
+        let finished = [
+            finished("u1", GradeOutcome::Posted),
+            finished("u2", GradeOutcome::Pending(PendingReason::Deadline)),
+            finished("u3", GradeOutcome::Pending(PendingReason::Deadline)),
+            finished(
+                "u4",
+                GradeOutcome::Failed(FailReason::LmsRejected {
+                    status: 422,
+                    message: "not a student".into(),
+                }),
+            ),
+            finished(
+                "u5",
+                GradeOutcome::Failed(FailReason::NotALearner("x".into())),
+            ),
+            finished("u6", GradeOutcome::AlreadySettled),
+        ];
+        let facts = RunFacts {
+            grades_found: 6,
+            requests: 2,
+            ..RunFacts::default()
+        };
+        let s = RunSummary::fold("run", false, facts, &finished);
         assert_eq!(
             (s.grades_posted, s.grades_pending, s.grades_failed),
-            (1, 2, 1)
+            (1, 2, 2)
         );
-        assert_eq!(s.pending_reasons["deadline"], 2);
+        assert_eq!(
+            (s.grades_found, s.requests, s.run_id.as_str()),
+            (6, 2, "run")
+        );
+        assert_eq!(s.grades_not_learners, 1);
+        assert_eq!(s.grades_already_settled, 1);
+        assert_eq!(s.pending_reasons[&PendingReason::Deadline], 2);
+        assert!(s.stopped_by_deadline);
         assert_eq!(s.failures[0].user_id, "u4");
+        assert_eq!(s.failures[0].status, Some(422));
+        assert_eq!(s.failures[1].code, FailCode::NotALearner);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["pendingReasons"]["deadline"], 2);
+        assert_eq!(json["failures"][1]["code"], "notALearner");
+    }
+
+    #[test]
+    fn only_the_deployments_faults_fail_an_invocation() {
+        let finished = [
+            finished("u1", GradeOutcome::Pending(PendingReason::RetriesExhausted)),
+            finished("u2", GradeOutcome::Pending(PendingReason::LtiaasRedirected)),
+        ];
+        let s = RunSummary::fold("run", false, RunFacts::default(), &finished);
+        let faults: Vec<_> = s.deployment_faults().collect();
+        assert_eq!(faults, [(PendingReason::LtiaasRedirected, 1)]);
+        assert!(!s.stopped_by_deadline);
     }
 
     #[test]

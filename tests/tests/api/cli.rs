@@ -149,6 +149,47 @@ TOTAL (2 activities)                               1      1       1
     assert_eq!(one["totals"]["pending"], 0);
 }
 
+/// Reports read why a grade waits or failed from its code, never from its
+/// words; a grade written before codes were stored reads as it did.
+#[tokio::test]
+async fn reasons_are_read_by_their_code_and_old_items_by_their_text() {
+    let stack = after_a_run().await;
+    let table = Some(stack.table.name.as_str());
+    let quiz = ltisync::ActivityIds::new("p", "c", "quiz").unwrap();
+    let essay = ltisync::ActivityIds::new("p", "c", "essay").unwrap();
+    let carl = stack.item(&essay, "carl").await;
+    assert_eq!(s(&carl, "lastErrorCode"), Some("retriesExhausted"));
+    let bob = stack.item(&quiz, "bob").await;
+    assert_eq!(s(&bob, "lastErrorCode"), Some("lmsRejected"));
+    let reasons = |report: &Value| report["totals"]["pendingReasons"].clone();
+    let retrying = serde_json::json!({"retriesExhausted": 1});
+
+    let mut reworded = carl.clone();
+    reworded.insert("lastError".into(), s_value("the LMS had a bad day"));
+    stack.put(reworded).await;
+    let report = ltisync(&stack, table, &["status", "--json"]).await.json();
+    assert_eq!(
+        reasons(&report),
+        retrying,
+        "the code decides, not the words"
+    );
+
+    let mut old_carl = carl.clone();
+    old_carl.remove("lastErrorCode");
+    stack.put(old_carl).await;
+    let mut old_bob = bob.clone();
+    old_bob.remove("lastErrorCode");
+    stack.put(old_bob).await;
+    let report = ltisync(&stack, table, &["status", "--json"]).await.json();
+    assert_eq!(reasons(&report), retrying, "an old item's note still reads");
+    let failed = ltisync(&stack, table, &["failed", "--json"]).await.json();
+    assert_eq!(failed["grades"][0]["code"], "lmsRejected");
+}
+
+fn s_value(text: &str) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
 #[tokio::test]
 async fn failed_grades_are_explained_and_requeued_without_changing_a_value() {
     let stack = after_a_run().await;
@@ -159,6 +200,7 @@ async fn failed_grades_are_explained_and_requeued_without_changing_a_value() {
     assert_eq!(grades.len(), 1);
     assert_eq!(grades[0]["userId"], "bob");
     assert_eq!(grades[0]["httpStatus"], 422);
+    assert_eq!(grades[0]["code"], "lmsRejected");
     assert!(grades[0]["reason"]
         .as_str()
         .unwrap()
@@ -432,8 +474,10 @@ async fn a_requeue_never_overwrites_a_grade_the_tool_changed_meanwhile() {
         .store
         .mark_failed(
             &fresh,
-            Some(422),
-            "refused",
+            &ltisync::sync::FailReason::LmsRejected {
+                status: 422,
+                message: "refused".into(),
+            },
             time::OffsetDateTime::now_utc(),
         )
         .await

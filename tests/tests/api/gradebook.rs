@@ -169,6 +169,7 @@ async fn only_active_learners_get_scores_and_each_roster_is_read_once() {
         ] {
             let item = stack.item(&quiz, user).await;
             assert_eq!(s(&item, "syncStatus"), Some("FAILED"), "{user}");
+            assert_eq!(s(&item, "lastErrorCode"), Some("notALearner"), "{user}");
             assert!(!item.contains_key("pending") && !item.contains_key("lastHttpStatus"));
             let reason = s(&item, "lastError").unwrap();
             assert!(

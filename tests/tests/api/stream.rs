@@ -308,7 +308,10 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
     // it read (version 1) was confirmed against the table before its post,
     // found changed, and posted at version 2.
     let first = run.await.unwrap();
-    let changed = first.pending_reasons.get("changedDuringRun").copied();
+    let changed = first
+        .pending_reasons
+        .get(&PendingReason::ChangedDuringRun)
+        .copied();
     assert!(matches!(changed, Some(1 | 2)), "{first:?}");
     assert_eq!(first.grades_posted + changed.unwrap_or(0), 6, "{first:?}");
 

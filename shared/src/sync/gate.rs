@@ -18,7 +18,7 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
-use super::summary::PendingReason;
+use super::outcome::PendingReason;
 use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasError;
 

@@ -1,0 +1,320 @@
+//! The post step: each ready grade is confirmed, posted under the request
+//! gate to its activity's line item (resolved once per run), and its
+//! outcome recorded with a conditional write.
+//!
+//! - this file: the pipeline of one grade, and the step's shared state;
+//! - `line_items`: each activity's line item, resolved once per run;
+//! - `learners`: the roster check before an activity's first post;
+//! - `consequence`: what an LTIaaS error means for the grade, its activity
+//!   and the run, and carrying that out.
+
+mod consequence;
+mod learners;
+mod line_items;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use time::OffsetDateTime;
+
+use crate::activity::Activity;
+use crate::ltiaas::LtiaasError;
+use crate::secrets::ServiceKey;
+use crate::store::WriteOutcome;
+
+use super::gate::RequestGate;
+use super::line_item::Resolved;
+use super::outcome::{GradeOutcome, PendingReason};
+use super::plan::{interleave_by_platform, ActivityWork, ReadyGrade};
+use super::roster::Roster;
+use super::run::Run;
+use super::summary::{FinishedGrade, RunFacts};
+
+use consequence::{Consequence, Failure};
+use line_items::LineItemState;
+
+/// The post step of one run.
+pub(super) struct Posting<'r> {
+    run: &'r Run<'r>,
+    gate: RequestGate,
+    counts: PostingCounts,
+    activities: Vec<ActivityState>,
+}
+
+/// One activity's state while its grades are posted.
+struct ActivityState {
+    activity: Activity,
+    service_key: ServiceKey,
+    line_item: tokio::sync::Mutex<LineItemState>,
+    /// A 404 on a cached id re-resolves the line item once per run.
+    re_resolved: AtomicBool,
+    /// Set when LTIaaS refused the service key: why.
+    key_refused: Mutex<Option<String>>,
+    /// The course roster, read at most once per run (see `check_learner`).
+    roster: tokio::sync::Mutex<Option<Arc<Roster>>>,
+    /// The largest `scoreMaximum` among the grades, for a line item created.
+    score_maximum_hint: Option<f64>,
+}
+
+/// What the post step counted and measured.
+#[derive(Default)]
+pub(super) struct PostingCounts {
+    line_items_created: AtomicU64,
+    relaunch_marked: AtomicU64,
+    rosters_read: AtomicU64,
+    rosters_unavailable: AtomicU64,
+    requests: u64,
+    retries: u64,
+    /// Time spent, summed over the concurrent tasks (see `PhaseTimings`).
+    line_items_time: BusyTime,
+    confirm_time: BusyTime,
+    posts_time: BusyTime,
+    writes_time: BusyTime,
+}
+
+/// The grades the post step finished, and its counts.
+pub(super) struct Posted {
+    pub(super) finished: Vec<FinishedGrade>,
+    pub(super) counts: PostingCounts,
+}
+
+impl<'r> Posting<'r> {
+    pub(super) fn new(run: &'r Run<'r>, ready: &[ActivityWork]) -> Self {
+        let platforms = ready.iter().map(|w| w.activity.ids.platform_id.as_str());
+        Self {
+            run,
+            gate: RequestGate::new(&run.engine.tuning, platforms, run.deadline),
+            counts: PostingCounts::default(),
+            activities: ready.iter().map(ActivityState::new).collect(),
+        }
+    }
+
+    /// Posts every ready grade, interleaving platforms, and records each outcome.
+    pub(super) async fn post_all(mut self, ready: &[ActivityWork]) -> Posted {
+        let finished: Vec<FinishedGrade> = futures::stream::iter(interleave_by_platform(ready))
+            .map(|(a, g)| {
+                let (this, grade) = (&self, &ready[a].grades[g]);
+                async move {
+                    let outcome = this.post_grade(&this.activities[a], grade).await;
+                    FinishedGrade::new(&grade.stored, outcome)
+                }
+            })
+            // The gate holds requests to LTIaaS to the concurrency; twice
+            // as many grades in progress let their DynamoDB writes overlap
+            // the posts instead of holding a posting slot.
+            .buffer_unordered(self.run.engine.tuning.concurrency * 2)
+            .collect()
+            .await;
+        self.counts.requests = self.gate.requests();
+        self.counts.retries = self.gate.retries();
+        Posted {
+            finished,
+            counts: self.counts,
+        }
+    }
+
+    /// Posts one grade and records its outcome.
+    #[tracing::instrument(skip_all, fields(activity = %state.activity.key, user = %ready.grade.user_id))]
+    async fn post_grade(&self, state: &ActivityState, ready: &ReadyGrade) -> GradeOutcome {
+        if let Some(early) = self.before_any_call(state, ready).await {
+            return early;
+        }
+        let resolved = self.counts.line_items_time.measure(async {
+            self.check_learner(state, ready).await?;
+            self.line_item(state).await
+        });
+        let line_item = match resolved.await {
+            Ok(line_item) => line_item,
+            Err(failure) => {
+                let written = self.record_result(Err(failure), state, ready);
+                return self.counts.writes_time.measure(written).await;
+            }
+        };
+        // No confirmation (a write) for a post that could not start anyway.
+        if self.gate.past_deadline() {
+            return GradeOutcome::Pending(PendingReason::Deadline);
+        }
+        let current = match self.counts.confirm_time.measure(self.confirm(ready)).await {
+            Ok(current) => current,
+            Err(finished) => return finished,
+        };
+        let result = self
+            .counts
+            .posts_time
+            .measure(self.post_score(state, &current, line_item))
+            .await;
+        let written = self.record_result(result, state, &current);
+        self.counts.writes_time.measure(written).await
+    }
+
+    /// The outcome of a grade that must not be posted at all (the deadline,
+    /// the run stopped calling LTIaaS, the key refused earlier this run).
+    async fn before_any_call(
+        &self,
+        state: &ActivityState,
+        ready: &ReadyGrade,
+    ) -> Option<GradeOutcome> {
+        if self.gate.past_deadline() {
+            return Some(GradeOutcome::Pending(PendingReason::Deadline));
+        }
+        if let Some((why, detail)) = self.gate.stopped() {
+            let failure = Failure::new(Consequence::StopRun(*why), detail.clone());
+            return Some(self.apply(failure, state, &ready.stored).await);
+        }
+        let reason = state.key_refused()?;
+        let waits =
+            self.run
+                .leave_pending(&ready.stored, PendingReason::NeedsRelaunch, Some(&reason));
+        Some(waits.await)
+    }
+
+    /// The grade to post: `ready` itself when it was read from the table or
+    /// its copy is still the table's value; the table's current value when
+    /// the copy lagged. `Err`: nothing to post (no longer pending, now
+    /// invalid, or DynamoDB failed), with the outcome.
+    async fn confirm<'a>(
+        &self,
+        ready: &'a ReadyGrade,
+    ) -> Result<Cow<'a, ReadyGrade>, GradeOutcome> {
+        if ready.stored.is_confirmed() {
+            return Ok(Cow::Borrowed(ready));
+        }
+        let store = &self.run.store;
+        match store
+            .confirm_current(&ready.stored, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(WriteOutcome::Applied) => return Ok(Cow::Borrowed(ready)),
+            Ok(WriteOutcome::Changed) => {}
+            Err(e) => return Err(unconfirmed(e)),
+        }
+        tracing::info!("the grade is not what the index showed; posting it as it is now");
+        match store.read_pending_grade(&ready.stored.key()).await {
+            Ok(None) => Err(GradeOutcome::AlreadySettled),
+            Ok(Some(stored)) => match stored.grade.clone() {
+                Ok(grade) => Ok(Cow::Owned(ReadyGrade { stored, grade })),
+                Err(invalid) => {
+                    let reason = super::FailReason::InvalidGrade(invalid.to_string());
+                    Err(self.run.fail(&stored, reason).await)
+                }
+            },
+            Err(e) => Err(unconfirmed(e)),
+        }
+    }
+
+    /// Posts the score; after a 404 on a cached or launch-named line item,
+    /// resolves it afresh (once per activity per run) and posts again.
+    async fn post_score(
+        &self,
+        state: &ActivityState,
+        ready: &ReadyGrade,
+        line_item: Resolved,
+    ) -> Result<(), Failure> {
+        let score = ready
+            .grade
+            .to_score(state.activity.services.score_dialect());
+        let platform = state.activity.ids.platform_id.as_str();
+        let client = &self.run.engine.client;
+        let post = |id: String| {
+            let (score, gate) = (&score, &self.gate);
+            gate.with_retries(move || {
+                let id = id.clone();
+                async move {
+                    gate.send(platform, || {
+                        client.post_score(&state.service_key, &id, score)
+                    })
+                    .await
+                }
+            })
+        };
+        let mut result = post(line_item.id.clone()).await;
+        if matches!(result, Err(LtiaasError::Rejected { status: 404, .. }))
+            && line_item.source.may_be_stale()
+        {
+            if let Some(fresh) = self.re_resolve(state, &line_item).await? {
+                result = post(fresh.id).await;
+            }
+        }
+        result.map_err(|error| Failure::from_error(&error, false, error.to_string()))
+    }
+
+    /// Writes what posting one grade came to.
+    async fn record_result(
+        &self,
+        result: Result<(), Failure>,
+        state: &ActivityState,
+        ready: &ReadyGrade,
+    ) -> GradeOutcome {
+        match result {
+            Ok(()) => self.run.mark_synced(&ready.stored).await,
+            Err(failure) => self.apply(failure, state, &ready.stored).await,
+        }
+    }
+}
+
+impl ActivityState {
+    fn new(work: &ActivityWork) -> Self {
+        Self {
+            activity: work.activity.clone(),
+            service_key: work.service_key.clone(),
+            line_item: tokio::sync::Mutex::new(LineItemState::Unresolved),
+            re_resolved: AtomicBool::new(false),
+            key_refused: Mutex::new(None),
+            roster: tokio::sync::Mutex::new(None),
+            score_maximum_hint: work
+                .grades
+                .iter()
+                .filter_map(|g| g.grade.score_maximum)
+                .reduce(f64::max),
+        }
+    }
+
+    fn key_refused(&self) -> Option<String> {
+        self.key_refused.lock().expect("not poisoned").clone()
+    }
+}
+
+impl PostingCounts {
+    /// Adds what the post step counted to the run's facts.
+    pub(super) fn add_to(&self, facts: &mut RunFacts) {
+        facts.activities_needing_relaunch += self.relaunch_marked.load(Ordering::Relaxed);
+        facts.line_items_created = self.line_items_created.load(Ordering::Relaxed);
+        facts.rosters_read = self.rosters_read.load(Ordering::Relaxed);
+        facts.rosters_unavailable = self.rosters_unavailable.load(Ordering::Relaxed);
+        facts.requests = self.requests;
+        facts.retries = self.retries;
+        facts.phase_ms.line_items = self.line_items_time.millis();
+        facts.phase_ms.confirm = self.confirm_time.millis();
+        facts.phase_ms.posts = self.posts_time.millis();
+        facts.phase_ms.outcome_writes += self.writes_time.millis();
+    }
+}
+
+/// Time summed over concurrent tasks, in microseconds.
+#[derive(Default)]
+struct BusyTime(AtomicU64);
+
+impl BusyTime {
+    /// Runs `work`, adding the time it took.
+    async fn measure<T>(&self, work: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let out = work.await;
+        self.0
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        out
+    }
+
+    /// The total, in milliseconds.
+    fn millis(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) / 1000
+    }
+}
+
+/// A grade that could not be confirmed is not posted; it stays pending.
+fn unconfirmed(error: crate::store::StoreError) -> GradeOutcome {
+    tracing::warn!(error = %error, "could not confirm a grade against the table; it stays pending");
+    GradeOutcome::Pending(PendingReason::StoreError)
+}
