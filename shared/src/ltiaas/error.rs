@@ -78,10 +78,16 @@ pub enum LtiaasError {
         /// The `Location` header (shortened), or "no Location".
         location: String,
     },
-    /// The LMS's pages of line items do not end (a `next` link repeats, or
-    /// too many pages); listing again will not help.
-    #[error("the LMS's line item pages cannot be followed: {0}")]
-    Paging(String),
+    /// The LMS's pages of something (line items, a roster) do not end: a
+    /// `next` link repeats, or there are too many pages. Listing again will
+    /// not help. Raised by [`PageGuard`](super::PageGuard).
+    #[error("the LMS's pages of {listing} cannot be followed: {reason}")]
+    Paging {
+        /// What was being listed, e.g. "the course roster".
+        listing: String,
+        /// Why following stopped.
+        reason: String,
+    },
     /// The request was not sent: the run is about to hit its deadline.
     #[error("not sent: the run's deadline is near")]
     NotSent,

@@ -14,6 +14,8 @@
 //! - `envelope`: the human message inside LTIaaS's two error envelopes and
 //!   the LMS answer they relay.
 //! - `error`: [`LtiaasError`] and [`Credential`].
+//! - `paging`: [`PageGuard`], which stops a listing whose `next` links
+//!   repeat or do not end.
 //! - `types`: the JSON bodies LTIaaS sends and receives.
 //!
 //! Everything public is re-exported here; callers name `crate::ltiaas::*`.
@@ -22,12 +24,14 @@ mod classify;
 mod client;
 mod envelope;
 mod error;
+mod paging;
 mod types;
 
 pub use classify::parse_retry_after;
 pub use client::{encode_line_item_id, LtiaasClient, MAX_RESPONSE_BYTES};
 pub use envelope::MAX_MESSAGE_CHARS;
 pub use error::{Credential, LtiaasError};
+pub use paging::PageGuard;
 pub use types::{
     AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LineItem, LineItemPage,
     Member, MembershipPage, NewLineItem, Platform, ResourceLink, Services,

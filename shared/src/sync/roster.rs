@@ -15,16 +15,15 @@
 //! without the check, and the run counts the activity in
 //! `rostersUnavailable`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::activity::Activity;
-use crate::ltiaas::{LtiaasClient, LtiaasError, Member};
+use crate::ltiaas::{LtiaasClient, LtiaasError, Member, PageGuard};
 use crate::secrets::ServiceKey;
 
 use super::gate::RequestGate;
-use super::line_item::check_next_page;
 use super::outcome::FailReason;
 
 /// Roster pages followed at most (a course of 100,000 at 100 per page).
@@ -218,7 +217,7 @@ async fn read_pages(
     let mut page = gate
         .with_retries(|| gate.send(platform, || client.learners(key)))
         .await?;
-    let mut seen_next = HashSet::new();
+    let mut pages = PageGuard::new(MAX_PAGES, "the course roster");
     loop {
         for member in &page.members {
             members.insert(member.user_id.clone(), standing(member));
@@ -226,7 +225,7 @@ async fn read_pages(
         let Some(next) = page.next.take() else {
             return Ok(members);
         };
-        check_next_page(&mut seen_next, &next, MAX_PAGES, "the course roster")?;
+        pages.check(&next)?;
         page = gate
             .with_retries(|| gate.send(platform, || client.memberships_page(key, &next)))
             .await?;
