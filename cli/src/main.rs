@@ -126,15 +126,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The table the command reads, from `--table` or `TABLE_NAME`.
+async fn open_store(table: Option<&str>) -> Result<Store, Trouble> {
+    let table =
+        table.ok_or_else(|| Trouble("no table: pass --table NAME or set TABLE_NAME".into()))?;
+    let config = ltisync::bootstrap::aws_config().await;
+    Ok(Store::new(aws_sdk_dynamodb::Client::new(&config), table))
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
-    let store = || async {
-        let table = cli
-            .table
-            .clone()
-            .ok_or_else(|| Trouble("no table: pass --table NAME or set TABLE_NAME".into()))?;
-        let config = ltisync::bootstrap::aws_config().await;
-        Ok::<_, Trouble>(Store::new(aws_sdk_dynamodb::Client::new(&config), table))
-    };
+    let store = || open_store(cli.table.as_deref());
     match cli.command {
         Command::Status { activity, json } => {
             status::run(&store().await?, parse_key(activity)?.as_ref(), json).await

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use super::activity_item::ActivityItem;
-use super::dynamo::{ignore_condition_failure, is_condition_failure, Update};
-use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
+use super::dynamo::Update;
+use super::{activity_pk, now_rfc3339, schema, CutOff, Store, StoreError};
 use crate::activity::{Activity, ActivityIds, ActivityKey, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 impl Store {
     /// Records a launch: one unconditional upsert of the activity.
@@ -45,7 +45,7 @@ impl Store {
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?
             .map_err(|e| scrub(StoreError::from(e), launch.service_key.as_ref()))?;
         Ok(())
@@ -84,20 +84,15 @@ impl Store {
         key: &ActivityKey,
         line_item_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(activity_pk(key)))
-            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+        let result = self
+            .update_at(activity_pk(key), schema::ACTIVITY_SK.into())
             .update_expression("SET lineItemId = :id")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
-            .await?
-            .map(|out| self.meter.write(&out.consumed_capacity))
-            .or_else(ignore_condition_failure)
+            .cut_off_by(self)
+            .await?;
+        self.applied(result).map(drop)
     }
 
     /// Drops a cached line item id the LMS no longer knows, unless another
@@ -107,20 +102,15 @@ impl Store {
         key: &ActivityKey,
         line_item_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(activity_pk(key)))
-            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+        let result = self
+            .update_at(activity_pk(key), schema::ACTIVITY_SK.into())
             .update_expression("REMOVE lineItemId")
             .condition_expression("lineItemId = :id")
             .expression_attribute_values(":id", AttributeValue::S(line_item_id.to_owned()))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
-            .await?
-            .map(|out| self.meter.write(&out.consumed_capacity))
-            .or_else(ignore_condition_failure)
+            .cut_off_by(self)
+            .await?;
+        self.applied(result).map(drop)
     }
 
     /// Marks the activity as needing a relaunch because LTIaaS refused
@@ -134,11 +124,7 @@ impl Store {
         now: time::OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(activity_pk(key)))
-            .key(schema::SK, AttributeValue::S(schema::ACTIVITY_SK.into()))
+            .update_at(activity_pk(key), schema::ACTIVITY_SK.into())
             .update_expression("SET needsRelaunch = :reason, needsRelaunchAt = :now")
             .condition_expression("serviceKey = :key")
             .expression_attribute_values(":reason", AttributeValue::S(reason.to_owned()))
@@ -147,18 +133,11 @@ impl Store {
                 ":key",
                 AttributeValue::S(service_key.expose_secret().to_owned()),
             )
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?;
-        match result {
-            Ok(out) => {
-                self.meter.write(&out.consumed_capacity);
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(scrub(e.into(), Some(service_key))),
-        }
+        self.applied(result)
+            .map_err(|e| scrub(e, Some(service_key)))
     }
 
     /// Sets how the sync picks or creates the activity's line item (the
@@ -198,7 +177,7 @@ impl Store {
             .set_expression_attribute_names(Some(update.names))
             .set_expression_attribute_values(Some(update.values))
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await??;
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 
-use super::{schema, Store, StoreError, Within};
+use super::{schema, CutOff, Store, StoreError};
 
 /// Builds an `UpdateItem` expression clause by clause.
 #[derive(Default)]
@@ -96,7 +96,7 @@ impl Store {
                     .request_items(&self.table, request)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
-                    .within(self)
+                    .cut_off_by(self)
                     .await??;
                 self.meter.read(out.consumed_capacity.iter().flatten());
                 items.extend(
@@ -123,6 +123,45 @@ impl Store {
 }
 
 /// A failed condition is an expected race, not an error.
+impl Store {
+    /// An `UpdateItem` of the item at `pk`/`sk` in this table, reporting
+    /// the capacity it consumes: what every keyed update starts from.
+    pub(super) fn update_at(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, AttributeValue::S(pk))
+            .key(schema::SK, AttributeValue::S(sk))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+    }
+
+    /// A conditional update's answer: `true` when it applied (its capacity
+    /// metered), `false` when its condition failed (an expected race).
+    pub(super) fn applied(
+        &self,
+        result: Result<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >,
+        >,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                Ok(true)
+            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 pub(super) fn ignore_condition_failure<E>(
     err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> Result<(), StoreError>

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
 use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
-use super::{activity_key_of, now_rfc3339, schema, Store, StoreError, SyncStatus, Within};
+use super::{activity_key_of, now_rfc3339, schema, CutOff, Store, StoreError, SyncStatus};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade};
@@ -93,7 +93,7 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await??;
         Ok(())
     }
@@ -259,7 +259,7 @@ impl Store {
             )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?;
         match result {
             Ok(out) => {
@@ -289,7 +289,7 @@ impl Store {
         let stamp = values[":now"].clone();
         match self.update_if_unchanged(grade, update, values).await? {
             true => Ok(WriteOutcome::Applied),
-            false => self.recognise(grade, own, &stamp).await,
+            false => self.own_write_or_change(grade, own, &stamp).await,
         }
     }
 
@@ -302,34 +302,22 @@ impl Store {
         values: HashMap<String, AttributeValue>,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PK, AttributeValue::S(grade.pk.clone()))
-            .key(schema::SK, AttributeValue::S(grade.sk.clone()))
+            .update_at(grade.pk.clone(), grade.sk.clone())
             .update_expression(update)
             .condition_expression(grade.unchanged_condition())
             .set_expression_attribute_names(Some(condition_names()))
             .set_expression_attribute_values(Some(values))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?;
-        match result {
-            Ok(out) => {
-                self.meter.write(&out.consumed_capacity);
-                Ok(true)
-            }
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        self.applied(result)
     }
 
     /// After a failed condition: did the tool change the grade, or does the
     /// item show this very write? The latter happens when the write took
     /// effect, its answer was lost, and the SDK retried it against the item
     /// it had already changed; the summary must count it as written.
-    async fn recognise(
+    async fn own_write_or_change(
         &self,
         grade: &PendingGrade,
         own: OwnWrite,
@@ -524,9 +512,9 @@ mod tests {
         assert!(condition.contains("attribute_not_exists(#comment)"));
     }
 
-    #[test]
-    fn malformed_items_say_what_is_wrong() {
-        let cases: &[(&str, AttributeValue, &str)] = &[
+    /// An attribute set to a value, and words the reason must contain.
+    fn malformed_cases() -> Vec<(&'static str, AttributeValue, &'static str)> {
+        vec![
             (
                 "scoreGiven",
                 n("-1"),
@@ -578,8 +566,12 @@ mod tests {
             ("pending", s("other"), "copy of pk"),
             ("sk", s("GRADE#someone-else"), "sk must be"),
             ("pk", s("ACT#bad"), "is not 'ACT#'"),
-        ];
-        for (name, value, expected) in cases {
+        ]
+    }
+
+    #[test]
+    fn malformed_items_say_what_is_wrong() {
+        for (name, value, expected) in &malformed_cases() {
             let mut fields = valid();
             fields.retain(|(k, _)| k != name);
             fields.push((name, value.clone()));

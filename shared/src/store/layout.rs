@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::work::work_index_attributes;
-use super::{schema, Store, StoreError, Within};
+use super::{schema, CutOff, Store, StoreError};
 
 impl Store {
     /// What is wrong with the table's layout (empty: nothing), from one
@@ -17,7 +17,7 @@ impl Store {
             .describe_table()
             .table_name(&self.table)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await??;
         let Some(table) = out.table else {
             return Ok(vec!["DynamoDB described no table".into()]);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::dynamo::{ignore_condition_failure, is_condition_failure};
-use super::{activity_pk, now_rfc3339, schema, Store, StoreError, Within};
+use super::{activity_pk, now_rfc3339, schema, CutOff, Store, StoreError};
 use crate::activity::ActivityKey;
 
 const LEASE_PK: &str = "LEASE#sync";
@@ -155,7 +155,7 @@ impl Store {
             )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?;
         let mine = Lease {
             owner: owner.to_owned(),
@@ -189,7 +189,7 @@ impl Store {
             .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await?
             .map(|out| self.meter.write(&out.consumed_capacity))
             .or_else(ignore_condition_failure)

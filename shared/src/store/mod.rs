@@ -222,7 +222,7 @@ impl Store {
             .consistent_read(true)
             .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
             .send()
-            .within(self)
+            .cut_off_by(self)
             .await??;
         self.meter.read(&out.consumed_capacity);
         Ok(out.item)
@@ -254,12 +254,12 @@ impl Store {
     }
 }
 
-/// Every DynamoDB call goes through [`Within::within`]: the store's cut-off
+/// Every DynamoDB call goes through [`CutOff::cut_off_by`]: the store's cut-off
 /// time, if it has one, bounds it. The SDK's future is boxed: it is large,
 /// and kept inline it would grow every caller's future (and, in debug
 /// builds, the stack a run's deepest call path needs) by its size.
-trait Within: Future + Sized {
-    async fn within(self, store: &Store) -> Result<Self::Output, StoreError> {
+trait CutOff: Future + Sized {
+    async fn cut_off_by(self, store: &Store) -> Result<Self::Output, StoreError> {
         let call = Box::pin(self);
         let Some(cut_at) = store.cut_at else {
             return Ok(call.await);
@@ -273,7 +273,7 @@ trait Within: Future + Sized {
     }
 }
 
-impl<F: Future> Within for F {}
+impl<F: Future> CutOff for F {}
 
 /// The DynamoDB client with ltisync's timeouts: each attempt and the whole
 /// operation (retries included) are bounded, so a stalled table cannot hold a

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{activity_pk, schema, Store, StoreError, Within};
+use super::{activity_pk, schema, CutOff, Store, StoreError};
 use crate::activity::ActivityKey;
 
 /// A stored item as DynamoDB returns it.
@@ -36,7 +36,7 @@ impl Store {
                     .table_name(&self.table)
                     .set_exclusive_start_key(start)
                     .send()
-                    .within(self)
+                    .cut_off_by(self)
                     .await??;
                 (out.items, out.last_evaluated_key)
             }
@@ -50,7 +50,7 @@ impl Store {
                     .expression_attribute_values(":pk", AttributeValue::S(activity_pk(key)))
                     .set_exclusive_start_key(start)
                     .send()
-                    .within(self)
+                    .cut_off_by(self)
                     .await??;
                 (out.items, out.last_evaluated_key)
             }

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 
 use super::activities::parse_activity_item;
 use super::grade_item::TOOL_ATTRIBUTES;
-use super::{activity_item, activity_pk, schema, PendingGrade, Store, StoreError, Within};
+use super::{activity_item, activity_pk, schema, CutOff, PendingGrade, Store, StoreError};
 use crate::activity::{Activity, ActivityKey};
 
 /// The non-key attributes the work index projects: the grade's tool
@@ -81,7 +81,7 @@ impl Store {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .set_exclusive_start_key(start)
                     .send()
-                    .within(self)
+                    .cut_off_by(self)
                     .await??;
                 self.meter.read(&out.consumed_capacity);
                 (out.items, out.scanned_count, out.last_evaluated_key)
@@ -98,7 +98,7 @@ impl Store {
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .set_exclusive_start_key(start)
                     .send()
-                    .within(self)
+                    .cut_off_by(self)
                     .await??;
                 self.meter.read(&out.consumed_capacity);
                 (out.items, out.scanned_count, out.last_evaluated_key)
