@@ -196,3 +196,53 @@ fn reasons(counts: &Counts) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+
+    fn grade(pairs: &[(&str, &str)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn grades_are_counted_by_stage_and_pending_reason() {
+        let pending = ("pending", "ACT#p#c#r");
+        let mut counts = Counts::default();
+        for item in [
+            grade(&[pending]),
+            grade(&[pending, ("syncStatus", "POSTING")]),
+            grade(&[
+                pending,
+                ("syncStatus", "PENDING"),
+                ("lastErrorCode", "deadline"),
+            ]),
+            grade(&[
+                pending,
+                ("syncStatus", "PENDING"),
+                ("lastError", "the run ran out of time"),
+            ]),
+            grade(&[pending, ("syncStatus", "PENDING"), ("lastError", "?")]),
+            grade(&[("syncStatus", "SYNCED")]),
+            grade(&[("syncStatus", "FAILED"), ("lastErrorCode", "notALearner")]),
+            grade(&[("syncStatus", "SOMETHING")]),
+        ] {
+            count(&mut counts, &item);
+        }
+        assert_eq!((counts.synced, counts.failed, counts.pending), (1, 1, 5));
+        let reasons: Vec<(&str, u64)> = counts
+            .pending_reasons
+            .iter()
+            .map(|(r, n)| (r.as_str(), *n))
+            .collect();
+        assert_eq!(
+            reasons,
+            [("deadline", 2), ("other", 1), ("posting", 1), ("queued", 1)]
+        );
+    }
+}
