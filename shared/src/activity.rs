@@ -224,7 +224,8 @@ impl GrantedServices {
 pub struct Activity {
     /// The activity's ids.
     pub ids: ActivityIds,
-    /// Its key.
+    /// Its collision-free key (`platform#context#link`, each part encoded),
+    /// as it appears in `pk`.
     pub key: ActivityKey,
     /// The newest service key captured at launch.
     pub service_key: Option<ServiceKey>,

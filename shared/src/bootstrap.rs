@@ -20,7 +20,7 @@ pub enum BootstrapError {
     Secret {
         /// The secret id.
         secret: String,
-        /// Why.
+        /// What Secrets Manager answered (never the secret's value).
         reason: String,
     },
     /// The HTTP client could not be built.

@@ -121,7 +121,7 @@ impl DynamoDbTimeouts {
 /// Settings of the launch function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchSettings {
-    /// LTIaaS.
+    /// Where LTIaaS is and how long a call to it may take.
     pub ltiaas: LtiaasSettings,
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
@@ -178,7 +178,7 @@ impl Default for SyncTuning {
 /// Settings of the sync function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncSettings {
-    /// LTIaaS.
+    /// Where LTIaaS is and how long a call to it may take.
     pub ltiaas: LtiaasSettings,
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,

@@ -25,9 +25,10 @@ pub struct ReadyGrade {
 /// not waiting for a relaunch.
 #[derive(Debug, Clone)]
 pub struct ActivityWork {
-    /// The activity.
+    /// The activity, as its item (or the work index's copy) reads.
     pub activity: Activity,
-    /// Its service key.
+    /// The key every call for its grades authenticates with (the newest
+    /// launch's).
     pub service_key: ServiceKey,
     /// Its valid pending grades.
     pub grades: Vec<ReadyGrade>,

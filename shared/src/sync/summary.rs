@@ -15,11 +15,12 @@ use crate::store::{ConsumedUnits, GradeKey, PendingGrade};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailedGrade {
-    /// The activity.
+    /// The grade's activity (its key as in `pk`, or the raw `pk` when it
+    /// names no activity).
     pub activity_key: String,
-    /// The user.
+    /// The LMS user id (the sort key when the item has none).
     pub user_id: String,
-    /// HTTP status, if any.
+    /// The HTTP status LTIaaS relayed, when the LMS refused the score.
     pub status: Option<u16>,
     /// Why, in words (`lastError`).
     pub reason: String,
@@ -31,7 +32,7 @@ pub struct FailedGrade {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedScore {
-    /// The activity.
+    /// The activity's key: whose line item the score would go to.
     pub activity_key: String,
     /// The body that would be sent.
     pub score: ScorePost,
