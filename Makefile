@@ -21,7 +21,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench venv dynoxide lint template-check package sam-build clean
+.PHONY: test test-moto test-dynoxide demo bench fuzz-launch venv dynoxide lint template-check package sam-build clean
 
 ## test: every check and every test (what CI runs): the whole suite on
 ## moto, then the integration tests again on Dynoxide
@@ -46,6 +46,10 @@ demo: venv
 bench: venv package dynoxide
 	$(CARGO) build --release --workspace --bins
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench
+
+## fuzz-launch: the launch guard's property test with 200,000 events (a few minutes)
+fuzz-launch:
+	LAUNCH_GUARD_CASES=200000 $(CARGO) test --release -p launch --test guard -- --nocapture
 
 ## lint: formatting and clippy, warnings are errors
 lint:

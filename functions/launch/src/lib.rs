@@ -1,6 +1,12 @@
 //! The `launch` function: API Gateway (HTTP API payload 2.0 or REST API
 //! 1.0) in front, [`ltisync::launch::LaunchService`] behind.
 //!
+//! A lambda_http function behind a guard: each raw event is checked by
+//! [`guard`] before lambda_http reads it (its request conversion panics on
+//! some inputs), then handled as a `lambda_http::Request` and answered with
+//! an `http::Response` that lambda_http encodes for the payload version the
+//! event came in.
+//!
 //! `GET /launch?ltik=...` (or `POST` with a form-encoded `ltik`) captures
 //! the activity and its service key, then redirects the browser to
 //! `TOOL_URL` with the original query, or shows a small confirmation page
@@ -10,12 +16,16 @@
 
 #![warn(missing_docs)]
 
-pub mod event;
+pub mod guard;
 
+use std::convert::Infallible;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use event::{EventError, HttpRequest};
-use http::{header, StatusCode};
+use guard::Refusal;
+use http::{header, HeaderValue, StatusCode};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::{Adapter, Body, Context, LambdaEvent, Request, RequestExt, Response, Service};
 use ltisync::excerpt::excerpt;
 use ltisync::launch::{
     check_ltik, Captured, LaunchError, LaunchOutcome, LaunchService, LaunchTimings,
@@ -84,62 +94,76 @@ impl LaunchFunction {
         Self { service, tool_url }
     }
 
+    /// Handles one invocation without a Lambda context (tests, tools).
+    pub async fn handle(&self, event: &serde_json::Value) -> serde_json::Value {
+        self.respond(event.clone(), Context::default()).await
+    }
+
     /// Handles one invocation: an API Gateway event in, an API Gateway
     /// response out. Never fails: every event, however malformed, gets a
-    /// response that says what happened.
-    pub async fn handle(&self, event: &serde_json::Value) -> serde_json::Value {
+    /// response that says what happened. An event the guard admits goes
+    /// through lambda_http (its conversion under `catch_unwind`, the last
+    /// line of defence) and lambda_http encodes the answer.
+    pub async fn respond(&self, event: serde_json::Value, context: Context) -> serde_json::Value {
         let started = Instant::now();
-        let mut timings = LaunchTimings::default();
-        let (reply, wants_json) = match event::read_event(event) {
-            Ok(request) => (
-                self.reply(&request, &mut timings).await,
-                wants_json(&request),
-            ),
-            Err(EventError::BadRequest(message)) => (
+        let request = match guard::admit(event) {
+            Ok(request) => request,
+            Err(refusal) => return self.refuse(refusal, started),
+        };
+        let shape = guard::shape(&request);
+        let handler = lambda_http::service_fn(move |request: Request| async move {
+            Ok::<_, Infallible>(self.answer(&request, started).await)
+        });
+        let mut adapter = Adapter::from(handler);
+        let converted = catch_unwind(AssertUnwindSafe(|| {
+            adapter.call(LambdaEvent::new(request, context))
+        }));
+        let Ok(answer) = converted else {
+            tracing::error!(
+                event = shape,
+                "lambda_http could not convert an event the guard admitted"
+            );
+            let refusal = Refusal::BadRequest("the request could not be read as HTTP".into());
+            return self.refuse(refusal, started);
+        };
+        match answer.await {
+            Ok(response) => serde_json::to_value(response).expect("a response is plain data"),
+            Err(never) => match never {},
+        }
+    }
+
+    /// The 400 for an event the guard refused, in the shape both payload
+    /// versions accept (there is no request to tell which it was).
+    fn refuse(&self, refusal: Refusal, started: Instant) -> serde_json::Value {
+        let (reply, json) = match refusal {
+            Refusal::BadRequest(message) => (
                 Reply::error(StatusCode::BAD_REQUEST, "bad_request", message),
                 false,
             ),
-            Err(EventError::NotHttp(message)) => (
+            Refusal::NotHttp(message) => (
                 Reply::error(StatusCode::BAD_REQUEST, "not_an_http_event", message),
                 true,
             ),
         };
-        let total = started.elapsed();
-        let overhead = total
-            .saturating_sub(timings.ltiaas)
-            .saturating_sub(timings.store);
-        let ids = reply.captured.as_ref().map(|c| &c.ids);
-        let fields = (
-            reply.status.as_u16(),
-            reply.code,
-            timings.ltiaas.as_micros() as u64,
-            timings.store.as_micros() as u64,
-            overhead.as_micros() as u64,
-        );
-        // One record per launch; ids and timings only, never a secret.
-        if reply.status.is_server_error() {
-            tracing::error!(
-                status = fields.0, outcome = fields.1, ltiaas_us = fields.2,
-                dynamodb_us = fields.3, overhead_us = fields.4,
-                error = %reply.detail.as_deref().unwrap_or(&reply.message),
-                "launch failed"
-            );
-        } else {
-            tracing::info!(
-                status = fields.0, outcome = fields.1, ltiaas_us = fields.2,
-                dynamodb_us = fields.3, overhead_us = fields.4,
-                platform_id = ids.map(|i| i.platform_id.as_str()),
-                context_id = ids.map(|i| i.context_id.as_str()),
-                resource_link_id = ids.map(|i| i.resource_link_id.as_str()),
-                detail = %reply.message,
-                "launch"
-            );
-        }
-        render(reply, wants_json)
+        log(&reply, &LaunchTimings::default(), started);
+        let (parts, body) = render(reply, json).into_parts();
+        let mut response = ApiGatewayV2httpResponse::default();
+        response.status_code = i64::from(parts.status.as_u16());
+        response.headers = parts.headers;
+        response.body = Some(body);
+        serde_json::to_value(response).expect("a response is plain data")
     }
 
-    async fn reply(&self, request: &HttpRequest, timings: &mut LaunchTimings) -> Reply {
-        let path = request.path.as_str();
+    /// Answers a request lambda_http read, and logs it.
+    async fn answer(&self, request: &Request, started: Instant) -> Response<Body> {
+        let mut timings = LaunchTimings::default();
+        let reply = self.reply(request, &mut timings).await;
+        log(&reply, &timings, started);
+        render(reply, wants_json(request))
+    }
+
+    async fn reply(&self, request: &Request, timings: &mut LaunchTimings) -> Reply {
+        let path = request.raw_http_path();
         let last_segment = path
             .trim_end_matches('/')
             .rsplit('/')
@@ -152,7 +176,7 @@ impl LaunchFunction {
                 format!("nothing at {}: ltisync serves /launch", excerpt(path)),
             );
         }
-        let method = request.method.as_str();
+        let method = request.method().as_str();
         if method != "GET" && method != "POST" {
             return Reply::error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -250,21 +274,20 @@ fn error_reply(error: LaunchError) -> Reply {
 
 /// The ltik and the query to forward: from the query string, or for a
 /// form POST from the body (then forwarded as `ltik=...`).
-fn launch_parameters(request: &HttpRequest) -> Result<(Option<String>, String), String> {
-    let query = request.query.clone();
+fn launch_parameters(request: &Request) -> Result<(Option<String>, String), String> {
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let from_query = first_value(query.as_bytes(), "ltik");
-    if from_query.is_some() || request.method != "POST" {
+    if from_query.is_some() || request.method() != http::Method::POST {
         return Ok((from_query, query));
     }
-    let content_type = request.header("content-type").unwrap_or_default();
+    let content_type = header_text(request, header::CONTENT_TYPE);
     if !is_form(content_type) {
         return Err(format!(
             "a POST launch must send the ltik in the query or as application/x-www-form-urlencoded, not '{}'",
             excerpt(content_type)
         ));
     }
-    let body: &[u8] = &request.body;
-    let ltik = first_value(body, "ltik");
+    let ltik = first_value(request.body(), "ltik");
     let forward = ltik
         .as_ref()
         .map(|l| {
@@ -274,6 +297,15 @@ fn launch_parameters(request: &HttpRequest) -> Result<(Option<String>, String), 
         })
         .unwrap_or(query);
     Ok((ltik, forward))
+}
+
+/// A header's first value as text ("" when absent or not text).
+fn header_text(request: &Request, name: header::HeaderName) -> &str {
+    request
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 fn first_value(encoded: &[u8], name: &str) -> Option<String> {
@@ -292,26 +324,27 @@ fn is_form(content_type: &str) -> bool {
         .eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-fn wants_json(request: &HttpRequest) -> bool {
-    let accept = request
-        .header("accept")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+fn wants_json(request: &Request) -> bool {
+    let accept = header_text(request, header::ACCEPT).to_ascii_lowercase();
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
-/// The API Gateway proxy response (the same shape serves payload 2.0 and 1.0).
-fn render(reply: Reply, json: bool) -> serde_json::Value {
-    let mut headers = serde_json::Map::new();
+/// The HTTP response for a reply; lambda_http (or [`LaunchFunction::refuse`])
+/// encodes it for API Gateway.
+fn render(reply: Reply, json: bool) -> Response<Body> {
+    let mut response = Response::builder().status(reply.status);
     let mut set = |name: header::HeaderName, value: &str| {
-        headers.insert(name.as_str().to_owned(), value.into());
+        // Every value here is ASCII (a redirect URL is serialised encoded).
+        if let Ok(value) = HeaderValue::from_str(value) {
+            response.headers_mut().map(|h| h.insert(name, value));
+        }
     };
     set(header::CACHE_CONTROL, "no-store");
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     let body = if let Some(location) = &reply.location {
         set(header::LOCATION, location);
-        String::new()
+        Body::Empty
     } else {
         if reply.status == StatusCode::METHOD_NOT_ALLOWED {
             set(header::ALLOW, "GET, POST");
@@ -321,22 +354,48 @@ fn render(reply: Reply, json: bool) -> serde_json::Value {
         }
         if json {
             set(header::CONTENT_TYPE, "application/json");
-            json_body(&reply).to_string()
+            Body::Text(json_body(&reply).to_string())
         } else {
             set(header::CONTENT_TYPE, "text/html; charset=utf-8");
             set(
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'unsafe-inline'",
             );
-            html_body(&reply)
+            Body::Text(html_body(&reply))
         }
     };
-    json!({
-        "statusCode": reply.status.as_u16(),
-        "headers": headers,
-        "body": body,
-        "isBase64Encoded": false,
-    })
+    response
+        .body(body)
+        .expect("a status and valid headers always build a response")
+}
+
+/// One record per launch; ids and timings only, never a secret.
+fn log(reply: &Reply, timings: &LaunchTimings, started: Instant) {
+    let overhead = started
+        .elapsed()
+        .saturating_sub(timings.ltiaas)
+        .saturating_sub(timings.store);
+    let ids = reply.captured.as_ref().map(|c| &c.ids);
+    let (status, outcome) = (reply.status.as_u16(), reply.code);
+    let ltiaas_us = timings.ltiaas.as_micros() as u64;
+    let dynamodb_us = timings.store.as_micros() as u64;
+    let overhead_us = overhead.as_micros() as u64;
+    if reply.status.is_server_error() {
+        tracing::error!(
+            status, outcome, ltiaas_us, dynamodb_us, overhead_us,
+            error = %reply.detail.as_deref().unwrap_or(&reply.message),
+            "launch failed"
+        );
+    } else {
+        tracing::info!(
+            status, outcome, ltiaas_us, dynamodb_us, overhead_us,
+            platform_id = ids.map(|i| i.platform_id.as_str()),
+            context_id = ids.map(|i| i.context_id.as_str()),
+            resource_link_id = ids.map(|i| i.resource_link_id.as_str()),
+            detail = %reply.message,
+            "launch"
+        );
+    }
 }
 
 fn json_body(reply: &Reply) -> serde_json::Value {
@@ -417,12 +476,11 @@ mod tests {
 
     #[test]
     fn json_is_chosen_only_when_asked_for_without_html() {
-        let req = |accept: &str| HttpRequest {
-            method: "GET".into(),
-            path: "/launch".into(),
-            query: String::new(),
-            headers: vec![("accept".into(), accept.into())],
-            body: Vec::new(),
+        let req = |accept: &str| {
+            let mut request = Request::new(Body::Empty);
+            let value = HeaderValue::from_str(accept).unwrap();
+            request.headers_mut().insert(header::ACCEPT, value);
+            request
         };
         assert!(wants_json(&req("application/json")));
         assert!(!wants_json(&req(

@@ -13,10 +13,11 @@ async fn main() -> Result<(), Error> {
         .await
         .unwrap_or_else(|e| ltisync::bootstrap::exit_on_init_error(e));
     let function = &function;
-    // The raw event, not lambda_http's request: see `launch_function::event`.
+    // The raw event first: the guard checks it before lambda_http reads it
+    // (see `launch_function::guard`).
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            Ok::<_, Error>(function.handle(&event.payload).await)
+            Ok::<_, Error>(function.respond(event.payload, event.context).await)
         },
     ))
     .await
