@@ -275,8 +275,12 @@ fn error_reply(error: LaunchError) -> Reply {
 /// The ltik and the query to forward: from the query string, or for a
 /// form POST from the body (then forwarded as `ltik=...`).
 fn launch_parameters(request: &Request) -> Result<(Option<String>, String), String> {
+    // The query as sent (forwarded whole); the ltik as lambda_http parsed it.
     let query = request.uri().query().unwrap_or_default().to_owned();
-    let from_query = first_value(query.as_bytes(), "ltik");
+    let from_query = request
+        .query_string_parameters_ref()
+        .and_then(|params| params.first("ltik"))
+        .map(str::to_owned);
     if from_query.is_some() || request.method() != http::Method::POST {
         return Ok((from_query, query));
     }

@@ -10,6 +10,16 @@ pub(super) struct LaunchFigures {
 }
 
 pub(super) async fn measure_launch(sim: &Simulator, server: &Server, plan: &Plan) -> LaunchFigures {
+    measure_launch_binary(sim, server, plan, &binary("launch")).await
+}
+
+/// Section 6's figures for the launch binary at `launch`.
+pub(super) async fn measure_launch_binary(
+    sim: &Simulator,
+    server: &Server,
+    plan: &Plan,
+    launch: &std::path::Path,
+) -> LaunchFigures {
     sim.set_latency(Duration::ZERO);
     let table = &server.table(false).await;
     let mut spec = LaunchSpec::new(
@@ -30,11 +40,10 @@ pub(super) async fn measure_launch(sim: &Simulator, server: &Server, plan: &Plan
         ]
         .map(|(k, v)| (k.to_owned(), v)),
     );
-    let launch = binary("launch");
     let mut init_ms = Vec::new();
     for _ in 0..plan.launch_starts {
         let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(&launch, &api, &env);
+        let process = FunctionProcess::spawn(launch, &api, &env);
         while api.first_poll().is_none() {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
@@ -43,7 +52,7 @@ pub(super) async fn measure_launch(sim: &Simulator, server: &Server, plan: &Plan
         process.stop().await;
     }
     let api = RuntimeApi::start().await;
-    let mut process = FunctionProcess::spawn(&launch, &api, &env);
+    let mut process = FunctionProcess::spawn(launch, &api, &env);
     let event = event("launch.json", SAMPLE_LTIK);
     for _ in 0..plan.launch_invocations {
         let reply = process
@@ -137,4 +146,35 @@ pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
         "| peak RSS | {:.1} MB | | < 30 MB |\n",
         f.peak_rss_kb as f64 / 1024.0
     );
+}
+
+/// `bench --compare-launch OLD NEW`: section 6 for two launch binaries in
+/// one run, one after the other, as a Markdown table (with each binary's
+/// size and, beside it, its `bootstrap.zip` when one lies next to it as
+/// `<binary>.zip`).
+pub(super) async fn compare_launch(sim: &Simulator, plan: &Plan, binaries: [PathBuf; 2]) -> String {
+    let servers = Servers::from_environment().await;
+    let mut md = String::from(
+        "| launch binary | init p50 | init p90 | overhead p50 | overhead p99 | peak RSS | binary | zip |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for path in binaries {
+        let f = measure_launch_binary(sim, &servers.fast, plan, &path).await;
+        let size = |p: &std::path::Path| {
+            std::fs::metadata(p).map_or("n/a".into(), |m| format!("{:.2} MB", m.len() as f64 / 1e6))
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {:.1} ms | {:.1} ms | {:.3} ms | {:.3} ms | {:.1} MB | {} | {} |",
+            path.display(),
+            percentile(&f.init_ms, 0.5).unwrap_or_default(),
+            percentile(&f.init_ms, 0.9).unwrap_or_default(),
+            percentile(&f.overhead_us, 0.5).unwrap_or_default() as f64 / 1000.0,
+            percentile(&f.overhead_us, 0.99).unwrap_or_default() as f64 / 1000.0,
+            f.peak_rss_kb as f64 / 1024.0,
+            size(&path),
+            size(&path.with_extension("zip")),
+        );
+    }
+    md
 }

@@ -4,7 +4,8 @@
 //! moto, for comparison) and the LTIaaS simulator. Writes `BENCHMARKS.md`
 //! and the charts in `bench/`.
 //!
-//! Usage: `bench [--tiny] [--out DIR]`. The DynamoDB servers come from the
+//! Usage: `bench [--tiny] [--out DIR]`, or `bench --compare-launch OLD NEW`
+//! (section 6 for two launch binaries, printed). The DynamoDB servers come from the
 //! environment `make bench` sets up: `LTISYNC_TEST_DYNAMODB` (Dynoxide)
 //! and `LTISYNC_TEST_AWS` (moto); with only the first set, both roles fall
 //! to one server. `--tiny` runs every section at a toy size, which
@@ -109,14 +110,19 @@ impl Plan {
 
 fn main() {
     let mut tiny = false;
+    let mut compare = None;
     let mut out = ltisync_tests::repo_root();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tiny" => tiny = true,
             "--out" => out = PathBuf::from(args.next().expect("--out takes a directory")),
+            "--compare-launch" => {
+                let mut path = || PathBuf::from(args.next().expect("--compare-launch OLD NEW"));
+                compare = Some([path(), path()]);
+            }
             _ => {
-                eprintln!("usage: bench [--tiny] [--out DIR]");
+                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW");
                 std::process::exit(2);
             }
         }
@@ -133,6 +139,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some(binaries) = compare {
+        print!(
+            "{}",
+            runtime.block_on(compare_launch(&sim, &plan, binaries))
+        );
+        return;
+    }
     let report = runtime.block_on(run_all(&plan, sim.clone(), tiny));
     std::fs::create_dir_all(out.join("bench")).expect("output directory");
     for (name, svg) in &report.charts {
