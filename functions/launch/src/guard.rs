@@ -17,7 +17,7 @@
 //! | a method `http` cannot parse | fail to deserialise | `Method::from_bytes` |
 //! | a path not starting with `/` | panic (`Url::parse` reads it as host or port) | `/` first |
 //! | a character a URI path or query cannot carry raw (`<`, `"`, space, controls, …) | panic (`failed to build request`) | `PathAndQuery::try_from` on that character |
-//! | `#` in the path, stage or query | panic (the fragment moves the query) | `Uri::try_from` of the URI it builds |
+//! | `#` in the path, stage or query, `?` in the path or stage | panic or a request other than the one sent (the fragment cuts the URI; a `?` starts the query early) | refused outright |
 //! | a `Host` (or `requestContext.domainName`) that is not a host | panic (`Url::parse(...).unwrap()`) | `Authority` and `url`, which both read it |
 //! | an `X-Forwarded-Proto` other than http or https | panic (it becomes the URL's scheme) | a fixed list: API Gateway sends only these |
 //! | a header name or value `http` cannot hold | fail to deserialise | `HeaderName::from_bytes`, `HeaderValue::from_bytes` |
@@ -34,7 +34,6 @@
 use base64::Engine;
 use http::uri::{Authority, PathAndQuery};
 use http::{HeaderName, HeaderValue, Method, Uri};
-use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use lambda_http::request::LambdaRequest;
 use ltisync::excerpt::excerpt;
 use serde_json::{Map, Value};
@@ -108,23 +107,25 @@ fn payload_of(event: &Value) -> Result<Payload, Refusal> {
 }
 
 /// Reads the event with lambda_http's types. A field of the wrong type is
-/// named by its path, never by its value (the query holds the ltik).
+/// named by its path, never by its value (the query holds the ltik); the
+/// path is looked for only when reading failed.
 fn read(payload: Payload, event: Value) -> Result<LambdaRequest, String> {
-    let unreadable = |e: serde_path_to_error::Error<serde_json::Error>| {
+    match payload {
+        Payload::V2 => read_as(&event).map(LambdaRequest::ApiGatewayV2),
+        Payload::V1 => read_as(&event).map(LambdaRequest::ApiGatewayV1),
+    }
+}
+
+fn read_as<T: serde::de::DeserializeOwned>(event: &Value) -> Result<T, String> {
+    T::deserialize(event).map_err(|_| {
+        let path = match serde_path_to_error::deserialize::<_, T>(event) {
+            Err(e) => e.path().to_string(),
+            Ok(_) => ".".to_owned(),
+        };
         format!(
             "the event's field '{}' is not what API Gateway sends",
-            excerpt(&e.path().to_string())
+            excerpt(&path)
         )
-    };
-    Ok(match payload {
-        Payload::V2 => LambdaRequest::ApiGatewayV2(
-            serde_path_to_error::deserialize::<_, ApiGatewayV2httpRequest>(event)
-                .map_err(unreadable)?,
-        ),
-        Payload::V1 => LambdaRequest::ApiGatewayV1(
-            serde_path_to_error::deserialize::<_, ApiGatewayProxyRequest>(event)
-                .map_err(unreadable)?,
-        ),
     })
 }
 
@@ -187,16 +188,22 @@ fn check_query(query: &str) -> Result<(), String> {
 }
 
 /// Each character must be one `http`'s URI parser takes raw in this part
-/// (after `prefix`), and `#`, which would cut the URI, is refused too.
+/// (after `prefix`); `#`, which would cut the URI, is refused too, and in a
+/// path or stage `?`, which would start the query early. `http` scans byte
+/// by byte, so the whole text parsing means each character does; only a
+/// refusal looks for the character to name.
 fn check_uri_characters(part: &str, text: &str, prefix: &str) -> Result<(), String> {
-    let taken = |c: char| c != '#' && PathAndQuery::try_from(format!("{prefix}{c}")).is_ok();
-    match text.chars().find(|c| !taken(*c)) {
-        Some(bad) => Err(format!(
-            "the {part} contains {} unencoded; a URL carries it only percent-encoded",
-            describe_char(bad)
-        )),
-        None => Ok(()),
+    let in_query = prefix.contains('?');
+    let cuts = |c: char| c == '#' || (c == '?' && !in_query);
+    if !text.contains(cuts) && PathAndQuery::try_from(format!("{prefix}{text}")).is_ok() {
+        return Ok(());
     }
+    let taken = |c: char| !cuts(c) && PathAndQuery::try_from(format!("{prefix}{c}")).is_ok();
+    let bad = text.chars().find(|c| !taken(*c)).unwrap_or('?');
+    Err(format!(
+        "the {part} contains {} unencoded; a URL carries it only percent-encoded",
+        describe_char(bad)
+    ))
 }
 
 /// The headers as lambda_http reads them: names in lower case, each value.
