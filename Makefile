@@ -49,7 +49,7 @@ bench: venv package dynoxide
 
 ## fuzz-launch: the launch guard's property test with 200,000 events (a few minutes)
 fuzz-launch:
-	LAUNCH_GUARD_CASES=200000 $(CARGO) test --release -p launch --test guard -- --nocapture
+	LAUNCH_GUARD_CASES=200000 $(CARGO) test -p launch --test guard -- --nocapture
 
 ## lint: formatting and clippy, warnings are errors
 lint:
