@@ -209,13 +209,35 @@ impl LaunchSettings {
 impl SyncSettings {
     /// Reads the sync function's settings.
     pub fn from_env(env: &impl Lookup) -> Result<Self, ConfigError> {
-        Ok(Self {
+        let settings = Self {
             ltiaas: LtiaasSettings::from_env(env)?,
             table_name: table_name(env)?,
             dynamodb: DynamoDbTimeouts::from_env(env)?,
             max_follow_ups: number(env, "SYNC_MAX_FOLLOW_UPS", 3, 0..=100)? as u32,
             tuning: SyncTuning::from_env(env)?,
-        })
+        };
+        settings.check_timeouts_fit()?;
+        Ok(settings)
+    }
+
+    /// A DynamoDB call may take up to its operation timeout; a run keeps the
+    /// deadline margin for its last calls (outcome writes, then giving its
+    /// lease and claims back), so a timeout longer than the margin could
+    /// never fit. A margin of 0 (tests and benchmarks only) keeps nothing.
+    fn check_timeouts_fit(&self) -> Result<(), ConfigError> {
+        let (timeout, margin) = (self.dynamodb.operation, self.tuning.deadline_margin);
+        if timeout > margin && !margin.is_zero() {
+            return Err(ConfigError::new(
+                "DYNAMODB_TIMEOUT_MS",
+                format!(
+                    "{} ms is longer than SYNC_DEADLINE_MARGIN_MS ({} ms), the time a run keeps \
+                     for its last DynamoDB calls; lower DYNAMODB_TIMEOUT_MS or raise the margin",
+                    timeout.as_millis(),
+                    margin.as_millis()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -430,6 +452,29 @@ mod tests {
         assert_eq!(s.tool_url, None);
         let sync = SyncSettings::from_env(&env(BASE)).unwrap();
         assert_eq!(sync.tuning, SyncTuning::default());
+    }
+
+    #[test]
+    fn a_dynamodb_timeout_longer_than_the_margin_is_refused_naming_both() {
+        let too_long = env(&with(&[
+            ("DYNAMODB_TIMEOUT_MS", "30000"),
+            ("SYNC_DEADLINE_MARGIN_MS", "20000"),
+        ]));
+        let err = SyncSettings::from_env(&too_long).unwrap_err();
+        assert_eq!(err.variable, "DYNAMODB_TIMEOUT_MS");
+        assert!(
+            err.problem.contains("SYNC_DEADLINE_MARGIN_MS"),
+            "{}",
+            err.problem
+        );
+        let fits = env(&with(&[
+            ("DYNAMODB_TIMEOUT_MS", "20000"),
+            ("SYNC_DEADLINE_MARGIN_MS", "20000"),
+        ]));
+        assert!(SyncSettings::from_env(&fits).is_ok());
+        // No margin at all (tests, benchmarks): nothing to fit into.
+        let none = env(&with(&[("SYNC_DEADLINE_MARGIN_MS", "0")]));
+        assert!(SyncSettings::from_env(&none).is_ok());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub(super) struct Run<'e> {
     dry_run: bool,
     pub(super) deadline: SystemTime,
     started: Instant,
+    /// Set when the run started with no more time than its deadline margin:
+    /// why it takes nothing.
+    too_late: Option<String>,
 }
 
 /// Where a run's grades come from; either goes through the same steps.
@@ -84,14 +87,7 @@ impl<'e> Run<'e> {
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        if left <= margin {
-            tracing::error!(
-                left_ms = left.as_millis() as u64,
-                margin_ms = margin.as_millis() as u64,
-                "SYNC_DEADLINE_MARGIN_MS leaves no time to post before the deadline; \
-                 lower it below the function's timeout"
-            );
-        }
+        let too_late = (left <= margin && !margin.is_zero()).then(|| too_late(left, margin));
         let cut_at = deadline.checked_sub(margin / 2).unwrap_or(deadline);
         Self {
             engine,
@@ -100,6 +96,7 @@ impl<'e> Run<'e> {
             dry_run,
             deadline,
             started: Instant::now(),
+            too_late,
         }
     }
 
@@ -113,6 +110,9 @@ impl<'e> Run<'e> {
         self,
         activity: Option<&ActivityKey>,
     ) -> Result<RunSummary, SyncError> {
+        if let Some(why) = self.too_late.clone() {
+            return Ok(self.taking_nothing(why));
+        }
         let lease = match self.take_lease().await? {
             LeaseTaken::Held(lease) => lease,
             LeaseTaken::Elsewhere(held) => return Ok(self.skipped(held)),
@@ -126,6 +126,13 @@ impl<'e> Run<'e> {
 
     /// A stream batch: the grades `keys` name, through the same steps.
     pub(super) async fn batch(self, keys: Vec<GradeKey>) -> Result<BatchRun, SyncError> {
+        if let Some(why) = self.too_late.clone() {
+            // Every record is asked for again, by a batch with time to post it.
+            let wait = GradeOutcome::Pending(PendingReason::Deadline);
+            let outcomes = keys.into_iter().map(|key| (key, wait.clone())).collect();
+            let summary = self.taking_nothing(why);
+            return Ok(BatchRun { summary, outcomes });
+        }
         let worked = self.work(Work::Keys(keys)).await?;
         let outcomes = worked
             .finished
@@ -143,6 +150,14 @@ impl<'e> Run<'e> {
         summary.record_consumed(self.store.consumed());
         summary.duration_ms = elapsed_ms(self.started);
         summary
+    }
+
+    /// The summary of a run that started too late to do anything.
+    fn taking_nothing(&self, why: String) -> RunSummary {
+        RunSummary {
+            stopped_by_deadline: true,
+            ..self.skipped(why)
+        }
     }
 
     fn skipped(&self, held: String) -> RunSummary {
@@ -172,11 +187,15 @@ impl<'e> Run<'e> {
         )
     }
 
-    /// Releases may use the time up to the deadline itself, past the cut of
-    /// the grades' writes: a lease or claim left held keeps the next holder
-    /// off until it expires.
+    /// Releases may use the time past the cut of the grades' writes, up to a
+    /// quarter of the margin before the deadline: a lease or claim left held
+    /// keeps the next holder off until it expires, but the run must still
+    /// answer before Lambda stops it, whatever the DynamoDB timeouts. A
+    /// release cut there is left to expire.
     fn release_store(&self) -> Store {
-        self.store.cut_at(self.deadline)
+        let margin = self.engine.tuning.deadline_margin;
+        let cut_at = self.deadline.checked_sub(margin / 4);
+        self.store.cut_at(cut_at.unwrap_or(self.deadline))
     }
 
     async fn release_lease(&self, lease: &Lease) {
@@ -405,6 +424,21 @@ fn rehearse(plan: Plan, mut facts: RunFacts) -> Worked {
         .map(|known| FinishedGrade::new(&known.stored, known.outcome))
         .collect();
     Worked { finished, facts }
+}
+
+/// Why a run that started inside its deadline margin takes nothing.
+fn too_late(left: Duration, margin: Duration) -> String {
+    let (left_ms, margin_ms) = (left.as_millis() as u64, margin.as_millis() as u64);
+    tracing::error!(
+        left_ms,
+        margin_ms,
+        "the run started inside its deadline margin and takes nothing; \
+         raise the function's timeout or lower SYNC_DEADLINE_MARGIN_MS"
+    );
+    format!(
+        "the run started with {left_ms} ms left, within its {margin_ms} ms deadline margin \
+         (SYNC_DEADLINE_MARGIN_MS): it took no lease, claim or grade"
+    )
 }
 
 pub(super) fn elapsed_ms(since: Instant) -> u64 {

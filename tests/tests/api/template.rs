@@ -230,6 +230,7 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     // invoke goes through the proxy too.
     env.insert("SYNC_CONCURRENCY".into(), "1".into());
     env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "1000".into());
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "1000".into());
     env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), proxy.url());
     let rig = SyncRig::start(Via::Binary, &env).await;
     let long = Duration::from_secs(60);

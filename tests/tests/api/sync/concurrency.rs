@@ -46,6 +46,8 @@ async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
         // Posts stop 500 ms before the deadline; the post in flight then
         // still has time to record its outcome.
         env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "500".into());
+        // A DynamoDB call must fit in the margin (the configuration rule).
+        env.insert("DYNAMODB_TIMEOUT_MS".into(), "500".into());
         let rig = SyncRig::start(via, &env).await;
         let event = event_file("schedule.json");
         let first = rig.run(&event, Duration::from_millis(2000)).await;
@@ -78,6 +80,7 @@ async fn a_run_cut_mid_post_gives_its_claims_back() {
     stack.regrade(&ids, &users(6), 50.0).await;
     let rig = SyncRig::start(Via::Handler, &{
         env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "2000".into());
+        env.insert("DYNAMODB_TIMEOUT_MS".into(), "2000".into());
         env
     })
     .await;

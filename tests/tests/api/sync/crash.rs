@@ -142,6 +142,7 @@ async fn a_stalled_table_cannot_hold_the_run_past_its_deadline() {
     let proxy = RecordingProxy::start(&stack.table.endpoint).await;
     let mut env = stack.env_through(&proxy);
     env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "2000".into());
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "2000".into());
     let rig = SyncRig::start(Via::Binary, &env).await;
     proxy.inject(
         "UpdateItem",
@@ -164,5 +165,67 @@ async fn a_stalled_table_cannot_hold_the_run_past_its_deadline() {
     let summary = rig.run(&event_file("schedule.json"), LONG).await;
     assert_eq!(summary["gradesPosted"], 6, "{summary}");
     assert_eq!(stack.settled(&ids, &users(6), 42.0).await, (6, 0, 0));
+    rig.finish().await;
+}
+
+/// A run whose claim releases stall past the cut of its writes still
+/// answers inside its deadline, with a margin of its own, whatever the
+/// DynamoDB timeouts allow (here as long as the margin itself); the claims
+/// it could not give back expire by themselves.
+#[tokio::test]
+async fn a_stalled_release_still_answers_inside_the_deadline() {
+    let (stack, ids) = Stack::with_grades(3).await;
+    stack.regrade(&ids, &users(3), 5.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    let mut env = stack.env_through(&proxy);
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "3000".into());
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "3000".into());
+    env.insert("DYNAMODB_ATTEMPT_TIMEOUT_MS".into(), "3000".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    // Outcome writes stall until their cut (4.5 s of 6), then the releases
+    // stall too: the SDK alone would let them run to 7.5 s.
+    let stall = DynamoFault::Stall(Duration::from_secs(60));
+    proxy.inject("UpdateItem", stall, 1000);
+    proxy.inject("DeleteItem", stall, 1000);
+    let started = std::time::Instant::now();
+    let budget = Duration::from_secs(6);
+    let summary = rig.run(&event_file("schedule.json"), budget).await;
+    let took = started.elapsed();
+    assert!(
+        took < budget - Duration::from_millis(500),
+        "answered after {took:?} of a {budget:?} deadline: {summary}"
+    );
+    assert_eq!(summary["gradesPosted"], 0, "{summary}");
+    rig.finish().await;
+}
+
+/// A daily run invoked with less time than its margin takes nothing (no
+/// lease, no claim, no grade), says why, and leaves the next run free.
+#[tokio::test]
+async fn a_run_with_less_time_than_its_margin_takes_nothing_and_says_why() {
+    let (stack, ids) = Stack::with_grades(3).await;
+    stack.regrade(&ids, &users(3), 7.0).await;
+    let mut env = stack.env();
+    env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "30000".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let short = rig
+        .run(&event_file("schedule.json"), Duration::from_secs(3))
+        .await;
+    assert_eq!(short["stoppedByDeadline"], true, "{short}");
+    let why = short["skipped"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("30000 ms deadline margin") && why.contains("took no lease"),
+        "{short}"
+    );
+    assert_eq!(short["gradesPosted"], 0, "{short}");
+    assert!(stack.sim.scores().is_empty());
+    let next = rig
+        .run(&event_file("schedule.json"), Duration::from_secs(60))
+        .await;
+    assert!(
+        next["skipped"].is_null(),
+        "the next run was locked out: {next}"
+    );
+    assert_eq!(stack.settled(&ids, &users(3), 7.0).await, (3, 0, 0));
     rig.finish().await;
 }

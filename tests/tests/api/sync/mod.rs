@@ -583,6 +583,7 @@ fn slow_env(stack: &Stack, max_follow_ups: &str) -> Env {
     let mut env = stack.env();
     env.insert("SYNC_CONCURRENCY".into(), "1".into());
     env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "1000".into());
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "1000".into());
     env.insert("SYNC_MAX_FOLLOW_UPS".into(), max_follow_ups.into());
     env
 }
