@@ -27,6 +27,38 @@ pub enum LaunchError {
     /// The table could not be written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The LMS's ids make a key longer than DynamoDB allows: no retry can
+    /// store this launch.
+    #[error("{0}")]
+    IdsTooLong(String),
+}
+
+/// The longest partition key DynamoDB stores (and the work index's key,
+/// a copy of it), in bytes.
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+
+/// Refuses ids whose activity key (`ACT#` and the three ids, encoded)
+/// would exceed [`MAX_PARTITION_KEY_BYTES`], naming the longest id.
+pub fn check_key_fits(ids: &ActivityIds) -> Result<(), LaunchError> {
+    let key_len = crate::store::activity_pk(&ids.key()).len();
+    if key_len <= MAX_PARTITION_KEY_BYTES {
+        return Ok(());
+    }
+    let encoded = |id: &str| crate::activity::encode_key_component(id).len();
+    let parts = [
+        ("platform id", encoded(&ids.platform_id)),
+        ("course (context) id", encoded(&ids.context_id)),
+        ("resource link id", encoded(&ids.resource_link_id)),
+    ];
+    let (longest, len) = parts
+        .into_iter()
+        .max_by_key(|(_, len)| *len)
+        .unwrap_or_default();
+    Err(LaunchError::IdsTooLong(format!(
+        "the LMS's {longest} is {len} bytes once encoded, which makes the activity's key \
+         {key_len} bytes; DynamoDB keys may be at most {MAX_PARTITION_KEY_BYTES} bytes, so \
+         this launch cannot be stored (relaunching will not help)"
+    )))
 }
 
 /// Checks that `raw` could be an ltik before spending a call on it:
@@ -120,6 +152,7 @@ impl LaunchService {
             Ok(capture) => capture,
             Err(reason) => return Ok(LaunchOutcome::NotAnActivity { reason }),
         };
+        check_key_fits(&capture.ids)?;
         let started = Instant::now();
         let stored = self
             .store

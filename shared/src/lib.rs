@@ -24,7 +24,9 @@
 //! - [`launch`]: from an ltik to a stored activity.
 //! - [`config`] and [`bootstrap`]: settings from the environment, and the
 //!   clients built from them at a cold start; [`telemetry`]: JSON logs that
-//!   never carry a secret ([`secrets`]); [`excerpt`]: how input is quoted.
+//!   never carry a secret ([`secrets`]); [`excerpt`]: how input is quoted;
+//!   [`parse`]: reading documents that carry secrets, whose errors never
+//!   quote a value.
 
 #![warn(missing_docs)]
 
@@ -35,6 +37,7 @@ pub mod excerpt;
 pub mod grade;
 pub mod launch;
 pub mod ltiaas;
+pub mod parse;
 pub mod secrets;
 pub mod store;
 pub mod sync;

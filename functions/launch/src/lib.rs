@@ -260,6 +260,9 @@ fn error_reply(error: LaunchError) -> Reply {
             "ltiaas_failed",
             "LTIaaS could not be reached or failed; please relaunch in a moment",
         ),
+        LaunchError::IdsTooLong(message) => {
+            return Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "ids_too_long", message)
+        }
         LaunchError::Store(_) => Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",

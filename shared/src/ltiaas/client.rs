@@ -191,7 +191,8 @@ impl LtiaasClient {
         auth: Auth<'_>,
     ) -> Result<T, LtiaasError> {
         let body = self.send(request, auth).await?;
-        serde_json::from_slice(&body).map_err(|e| LtiaasError::BadResponse(e.to_string()))
+        // The answer may hold a service key: errors name fields, never values.
+        crate::parse::json(&body).map_err(LtiaasError::BadResponse)
     }
 
     /// Sends with the right `Authorization` scheme and returns the body of

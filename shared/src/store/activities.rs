@@ -206,8 +206,8 @@ pub(super) fn parse_activity_item(
 }
 
 fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, StoreError> {
-    let parsed: ActivityItem =
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    // The item holds the service key: errors name attributes, never values.
+    let parsed: ActivityItem = crate::parse::item(item).map_err(StoreError::Malformed)?;
     Activity::try_from(parsed)
 }
 

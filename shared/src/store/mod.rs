@@ -302,7 +302,8 @@ pub fn activity_key_of(pk: &str) -> Option<ActivityKey> {
         .and_then(|key| ActivityKey::parse(key).ok())
 }
 
-pub(crate) fn activity_pk(key: &ActivityKey) -> String {
+/// The partition key of an activity's items (`ACT#<activity key>`).
+pub fn activity_pk(key: &ActivityKey) -> String {
     format!("{}{}", schema::ACTIVITY_PREFIX, key.as_str())
 }
 

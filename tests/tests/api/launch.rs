@@ -739,3 +739,53 @@ async fn a_stalled_table_gives_503_in_time() {
         );
     }
 }
+
+/// LTIaaS answers with a service key of the wrong type: the launch fails as
+/// LTIaaS's fault (502), and neither the answer nor the log quotes the value.
+#[tokio::test]
+async fn a_service_key_of_the_wrong_type_is_never_quoted() {
+    let stack = Stack::start().await;
+    let ltik = stack.launch("p", "c", "r", Some("k"));
+    let token = r#"{"ltiVersion":"1.3.0","user":{"id":"u","roles":[]},"platform":{"id":"p"},
+        "launch":{"type":"LtiResourceLinkRequest","context":{"id":"c"},"resourceLink":{"id":"r"}},
+        "services":{"serviceKey":987654321012345678}}"#;
+    let answer = FaultAction::Status {
+        status: 200,
+        body: Some(token.into()),
+        retry_after: None,
+    };
+    stack.sim.inject(Fault::on(Route::IdToken, answer, Some(1)));
+    let mut env = stack.env();
+    env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
+    let (replies, logs) = send(Via::Binary, &env, &[event("launch.json", &ltik)]).await;
+    assert_eq!(replies[0].status, 502, "{}", replies[0].body);
+    assert!(logs.contains("services.serviceKey"), "the field is named: {logs}");
+    for leaked in [&logs, &replies[0].body] {
+        assert!(!leaked.contains("987654321012345678"), "quoted: {leaked}");
+    }
+    assert!(stack.table.items().await.is_empty());
+}
+
+/// Ids that make the activity's key longer than DynamoDB allows get a
+/// permanent 4xx that names the id and the limit, not a 503 inviting
+/// retries that can never succeed.
+#[tokio::test]
+async fn ids_too_long_for_a_key_get_a_4xx_naming_the_id_and_the_limit() {
+    for via in BOTH {
+        let stack = Stack::start().await;
+        let link = "l".repeat(3000);
+        let ltik = stack.launch("p", "c", &link, Some("k"));
+        let mut json_event = event("launch.json", &ltik);
+        json_event["headers"]["accept"] = "application/json".into();
+        let (replies, _) = send(via, &stack.env(), &[json_event]).await;
+        let reply = &replies[0];
+        assert_eq!(reply.status, 422, "{via:?}: {}", reply.body);
+        assert_eq!(reply.json()["error"]["code"], "ids_too_long");
+        let message = error_message(reply);
+        assert!(
+            message.contains("resource link id is 3000 bytes") && message.contains("2048"),
+            "{message}"
+        );
+        assert!(stack.table.items().await.is_empty());
+    }
+}
