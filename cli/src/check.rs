@@ -14,7 +14,7 @@ struct Finding {
     result: Result<String, String>,
 }
 
-pub async fn run(store: &Store) -> ExitCode {
+pub async fn run(store: &Store, aws: &aws_config::SdkConfig) -> ExitCode {
     let mut findings = vec![table(store).await];
     let lookup = |name: &str| match name {
         "TABLE_NAME" => Some(store.table().to_owned()),
@@ -30,7 +30,7 @@ pub async fn run(store: &Store) -> ExitCode {
                 name: "configuration",
                 result: Ok(format!("LTIAAS_URL {}", settings.ltiaas.base_url)),
             });
-            findings.extend(ltiaas(&settings).await);
+            findings.extend(ltiaas(&settings, aws).await);
         }
     }
     for f in &findings {
@@ -58,8 +58,9 @@ async fn table(store: &Store) -> Finding {
             problems.join("; ")
         )),
         Err(e) => Err(format!(
-            "'{}' could not be described: {e}; check the name, credentials and region",
-            store.table()
+            "'{}' could not be described: {}; check the name, credentials and region",
+            ltisync::excerpt::excerpt_to(store.table(), 64),
+            ltisync::excerpt::excerpt_to(&e.to_string(), 160)
         )),
     };
     Finding {
@@ -69,9 +70,8 @@ async fn table(store: &Store) -> Finding {
 }
 
 /// The secret (when one is configured), then LTIaaS with the API key.
-async fn ltiaas(settings: &SyncSettings) -> Vec<Finding> {
-    let aws = ltisync::bootstrap::aws_config().await;
-    let key = ltisync::bootstrap::api_key(&settings.ltiaas.api_key, &aws).await;
+async fn ltiaas(settings: &SyncSettings, aws: &aws_config::SdkConfig) -> Vec<Finding> {
+    let key = ltisync::bootstrap::api_key(&settings.ltiaas.api_key, aws).await;
     let mut findings = Vec::new();
     if let ApiKeySource::SecretsManager(secret) = &settings.ltiaas.api_key {
         findings.push(Finding {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use ltisync::store::report::{GradeStage, GradeState, ItemKind};
 use ltisync::sync::StoredReason;
 
-use crate::inventory::{self, fit};
+use crate::inventory::{self, fit, pad};
 use crate::Trouble;
 
 /// Which failed grades to show.
@@ -95,9 +95,9 @@ fn listing(found: &[FailedGrade]) -> String {
             .take(16)
             .collect();
         out.push_str(&format!(
-            "{:<30} {:<18} {:>4}  {}\n",
-            fit(&g.activity_key, 30),
-            fit(&g.user_id, 18),
+            "{} {} {:>4}  {}\n",
+            pad(&g.activity_key, 30),
+            pad(&g.user_id, 18),
             status,
             when
         ));

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 pub use ltisync::store::RawItem as Item;
 use ltisync::{ActivityKey, Store};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::Trouble;
 
@@ -48,12 +49,45 @@ fn progress() -> ProgressBar {
     bar
 }
 
-/// Text cut to `width` characters (with `…` when cut).
+/// Text from outside (an LMS's titles, ids) made safe for a terminal and
+/// cut to `width` terminal cells (with `…` when cut): control characters
+/// shown escaped, so no escape sequence or carriage return reaches the
+/// terminal, and wide characters counted as the two cells they take.
 pub fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
+    let safe = escape_controls(text);
+    if safe.width() <= width {
+        return safe;
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in safe.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        used += w;
+        cut.push(c);
+    }
     cut.push('…');
     cut
+}
+
+/// `text` padded with spaces to `width` terminal cells (after [`fit`]).
+pub fn pad(text: &str, width: usize) -> String {
+    let fitted = fit(text, width);
+    let fill = width.saturating_sub(fitted.width());
+    format!("{fitted}{}", " ".repeat(fill))
+}
+
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }

@@ -16,6 +16,8 @@ mod sync;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ltisync::config::{DynamoDbTimeouts, ProcessEnv};
+use ltisync::excerpt::excerpt_to;
 use ltisync::{ActivityKey, Store};
 
 /// See, explain and requeue the grades ltisync passes back to the LMS.
@@ -25,6 +27,13 @@ struct Cli {
     /// The DynamoDB table ltisync uses.
     #[arg(long, env = "TABLE_NAME", global = true)]
     table: Option<String>,
+    /// Longest time one AWS call may take, retries included, in ms (default:
+    /// DYNAMODB_TIMEOUT_MS, as the functions read it, else 4000).
+    #[arg(long, global = true, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// On an error, also print the underlying error in full.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,39 +112,90 @@ enum Command {
 
 /// Why the command could not do its work (exit code 2).
 #[derive(Debug)]
-pub struct Trouble(String);
+pub struct Trouble(String, Option<String>);
 
 impl Trouble {
+    /// One line saying what is wrong and what to do.
+    fn new(line: impl Into<String>) -> Self {
+        Self(line.into(), None)
+    }
+
+    /// DynamoDB failed: one line naming the service, the table and what to
+    /// do, the SDK's whole report only behind `-v`.
     fn store(table: &str, error: ltisync::StoreError) -> Self {
-        Self(format!(
-            "could not read or write table '{table}': {error}. Check the AWS credentials and \
-             region (or AWS_ENDPOINT_URL for a local table) and the table name"
-        ))
+        let full = error.to_string();
+        let first = full.split(": ").take(2).collect::<Vec<_>>().join(": ");
+        let line = format!(
+            "could not read or write table '{}' (DynamoDB): {}. Check the AWS credentials and region (or \
+             AWS_ENDPOINT_URL for a local table), the table name, and the timeouts \
+             (--timeout-ms); -v shows the full error",
+            excerpt_to(table, 64),
+            excerpt_to(&first, 160)
+        );
+        Self(line, Some(full))
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => return usage_error(&e),
+    };
+    let verbose = cli.verbose;
     match run(cli).await {
         Ok(code) => code,
-        Err(Trouble(line)) => {
+        Err(Trouble(line, detail)) => {
             eprintln!("ltisync: {line}");
+            if let Some(detail) = detail.filter(|_| verbose) {
+                eprintln!("{detail}");
+            }
             ExitCode::from(2)
         }
     }
 }
 
-/// The table the command reads, from `--table` or `TABLE_NAME`.
-async fn open_store(table: Option<&str>) -> Result<Store, Trouble> {
-    let table =
-        table.ok_or_else(|| Trouble("no table: pass --table NAME or set TABLE_NAME".into()))?;
+/// clap's usage error, as one line (its first), and exit code 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.trim_start_matches("error: ");
+    eprintln!("ltisync: {}; see ltisync --help", excerpt_to(first, 200));
+    ExitCode::from(2)
+}
+
+/// The AWS settings of the table and secret commands: the credential chain
+/// and region, with a time limit on each call (`--timeout-ms`, else the
+/// functions' `DYNAMODB_TIMEOUT_MS` and `DYNAMODB_ATTEMPT_TIMEOUT_MS`), so
+/// an endpoint that never answers ends the command instead of hanging it.
+pub async fn aws_config(timeout_ms: Option<u64>) -> Result<aws_config::SdkConfig, Trouble> {
+    let mut timeouts = DynamoDbTimeouts::from_env(&ProcessEnv)
+        .map_err(|e| Trouble::new(format!("{} {}", e.variable, e.problem)))?;
+    if let Some(ms) = timeout_ms {
+        timeouts.operation = std::time::Duration::from_millis(ms.max(1));
+        timeouts.attempt = timeouts.attempt.min(timeouts.operation);
+    }
+    let limits = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeouts.attempt)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build();
     let config = ltisync::bootstrap::aws_config().await;
+    Ok(config.to_builder().timeout_config(limits).build())
+}
+
+/// The table the command reads, from `--table` or `TABLE_NAME`.
+async fn open_store(table: Option<&str>, timeout_ms: Option<u64>) -> Result<Store, Trouble> {
+    let table =
+        table.ok_or_else(|| Trouble::new("no table: pass --table NAME or set TABLE_NAME"))?;
+    let config = aws_config(timeout_ms).await?;
     Ok(Store::new(aws_sdk_dynamodb::Client::new(&config), table))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
-    let store = || open_store(cli.table.as_deref());
+    let timeout_ms = cli.timeout_ms;
+    let store = || open_store(cli.table.as_deref(), timeout_ms);
     match cli.command {
         Command::Status { activity, json } => {
             status::run(&store().await?, parse_key(activity)?.as_ref(), json).await
@@ -168,7 +228,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
                 dry_run,
             };
             if selection.activity.is_none() && !all {
-                return Err(Trouble(WHOLE_TABLE_NEEDS_ALL.into()));
+                return Err(Trouble::new(WHOLE_TABLE_NEEDS_ALL));
             }
             requeue::run(&store().await?, &selection, json).await
         }
@@ -185,7 +245,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             };
             sync::run(&command, cli.table.as_deref()).await
         }
-        Command::Check => Ok(check::run(&store().await?).await),
+        Command::Check => Ok(check::run(&store().await?, &aws_config(timeout_ms).await?).await),
     }
 }
 
@@ -194,6 +254,6 @@ const WHOLE_TABLE_NEEDS_ALL: &str =
     "requeue acts on the whole table only with --all; name one activity with --activity KEY";
 
 fn parse_key(key: Option<String>) -> Result<Option<ActivityKey>, Trouble> {
-    key.map(|k| ActivityKey::parse(&k).map_err(|e| Trouble(e.to_string())))
+    key.map(|k| ActivityKey::parse(&k).map_err(|e| Trouble::new(e.to_string())))
         .transpose()
 }

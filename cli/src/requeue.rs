@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use ltisync::store::report::{GradeStage, GradeState, ItemKind};
 
-use crate::inventory::{self, Item};
+use crate::inventory::{self, fit, Item};
 use crate::Trouble;
 
 /// Which grades to requeue.
@@ -64,7 +64,8 @@ pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<Exi
         println!("{}", serde_json::to_string_pretty(&body).expect("JSON"));
     } else {
         for g in &done {
-            println!("{:<13} {} {}", g.result, g.activity_key, g.user_id);
+            let (key, user) = (fit(&g.activity_key, 120), fit(&g.user_id, 120));
+            println!("{:<13} {key} {user}", g.result);
         }
         println!("{} grade(s) selected", done.len());
     }

@@ -9,7 +9,7 @@ use ltisync::sync::StoredReason;
 use ltisync::{ActivityKey, Store};
 use serde::Serialize;
 
-use crate::inventory::{self, fit, Item};
+use crate::inventory::{self, fit, pad, Item};
 use crate::Trouble;
 
 /// Grades by where they stand.
@@ -145,9 +145,9 @@ fn table(report: &Report) -> String {
         let name = a.title.as_deref().unwrap_or(&a.resource_link_id);
         let course = a.context_title.as_deref().unwrap_or(&a.context_id);
         let line = format!(
-            "{:<30} {:<14} {:>6} {:>6} {:>7}  {}",
-            fit(&format!("{name} ({course})"), 30),
-            fit(&a.platform_id, 14),
+            "{} {} {:>6} {:>6} {:>7}  {}",
+            pad(&format!("{name} ({course})"), 30),
+            pad(&a.platform_id, 14),
             a.grades.synced,
             a.grades.failed,
             a.grades.pending,

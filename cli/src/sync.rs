@@ -50,7 +50,7 @@ async fn invoke(function: &str, command: &SyncCommand) -> Result<Value, Trouble>
         .send()
         .await
         .map_err(|e| {
-            Trouble(format!(
+            Trouble::new(format!(
                 "could not invoke '{function}': {}. Check the function name (the stack's \
                  SyncFunctionName output), the AWS credentials and region",
                 aws_sdk_lambda::error::DisplayErrorContext(&e)
@@ -61,7 +61,7 @@ async fn invoke(function: &str, command: &SyncCommand) -> Result<Value, Trouble>
         .map(|p| serde_json::from_slice(p.as_ref()).unwrap_or(Value::Null))
         .unwrap_or(Value::Null);
     match out.function_error {
-        Some(kind) => Err(Trouble(format!(
+        Some(kind) => Err(Trouble::new(format!(
             "the sync function failed ({kind}): {}: {}",
             payload["errorType"].as_str().unwrap_or("unknown"),
             payload["errorMessage"].as_str().unwrap_or("no message")
@@ -72,16 +72,16 @@ async fn invoke(function: &str, command: &SyncCommand) -> Result<Value, Trouble>
 
 async fn run_locally(command: &SyncCommand, table: Option<&str>) -> Result<Value, Trouble> {
     let table =
-        table.ok_or_else(|| Trouble("no table: pass --table NAME or set TABLE_NAME".into()))?;
+        table.ok_or_else(|| Trouble::new("no table: pass --table NAME or set TABLE_NAME"))?;
     let lookup = |name: &str| match name {
         "TABLE_NAME" => Some(table.to_owned()),
         other => std::env::var(other).ok(),
     };
-    let settings = SyncSettings::from_env(&lookup).map_err(|e| Trouble(e.to_string()))?;
+    let settings = SyncSettings::from_env(&lookup).map_err(|e| Trouble::new(e.to_string()))?;
     let (client, store) =
         ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
             .await
-            .map_err(|e| Trouble(e.to_string()))?;
+            .map_err(|e| Trouble::new(e.to_string()))?;
     let engine = SyncEngine::new(client, store, settings.tuning);
     let summary = engine
         .run(SyncRequest {
@@ -90,6 +90,6 @@ async fn run_locally(command: &SyncCommand, table: Option<&str>) -> Result<Value
             deadline: SystemTime::now() + LOCAL_BUDGET,
         })
         .await
-        .map_err(|e| Trouble(e.to_string()))?;
+        .map_err(|e| Trouble::new(e.to_string()))?;
     Ok(serde_json::to_value(summary).expect("JSON"))
 }

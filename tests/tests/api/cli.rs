@@ -490,3 +490,125 @@ async fn a_requeue_never_overwrites_a_grade_the_tool_changed_meanwhile() {
     let requeued = stack.item(&quiz, "bob").await;
     assert!(requeued.contains_key("pending") && !requeued.contains_key("failedAt"));
 }
+
+/// A DynamoDB endpoint that accepts connections and never answers: every
+/// command ends in bounded time (the call's timeout), with one line that
+/// names the service.
+#[tokio::test]
+async fn an_endpoint_that_never_answers_ends_each_command_with_one_line() {
+    let stack = Stack::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    // Accept and hold every connection; never write a byte.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+    ];
+    for (args, code) in [
+        (&["status", "--timeout-ms", "1000"][..], 2),
+        (&["failed", "--timeout-ms", "1000"][..], 2),
+        (
+            &["requeue", "--all", "--failed", "--timeout-ms", "1000"][..],
+            2,
+        ),
+        (&["check", "--timeout-ms", "1000"][..], 1),
+    ] {
+        let started = std::time::Instant::now();
+        let run = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            ltisync_with(&stack, Some("t"), args, &env),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{args:?} was still running after 30 s"));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?}"
+        );
+        assert_eq!(run.code, code, "{args:?}: {}{}", run.stdout, run.stderr);
+        let said = if code == 2 { &run.stderr } else { &run.stdout };
+        assert!(
+            said.contains("DynamoDB") || said.contains("could not be described"),
+            "{args:?}: {said}"
+        );
+        if code == 2 {
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        }
+    }
+}
+
+/// Titles come from the LMS: an escape sequence or a carriage return in one
+/// must not reach the operator's terminal, and wide characters count as the
+/// two columns they take.
+#[tokio::test]
+async fn lms_titles_reach_the_terminal_escaped_and_within_80_columns() {
+    let stack = Stack::start().await;
+    let mut spec = ltisync_tests::simulator::LaunchSpec::new("p", "c", "quiz", Some("k"));
+    spec.resource_link_title = Some("\u{1b}[2J\u{1b}[31mRed\rForged".into());
+    spec.context_title = Some("数学の期末試験と追試験のための長い課題名".into());
+    let quiz = stack.launch_as(spec).await;
+    stack.grade(&quiz, "ada", 9.0).await;
+    let run = ltisync(&stack, Some(stack.table.name.as_str()), &["status"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stdout.contains('\r'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\\u{1b}[31mRed"),
+        "shown escaped: {}",
+        run.stdout
+    );
+    for line in run.stdout.lines() {
+        let columns: usize = line
+            .chars()
+            .map(|c| {
+                if ('\u{3000}'..='\u{9fff}').contains(&c) {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum();
+        assert!(columns <= 80, "{columns} columns: {line}");
+    }
+    let json = ltisync(
+        &stack,
+        Some(stack.table.name.as_str()),
+        &["status", "--json"],
+    )
+    .await;
+    assert_eq!(
+        json.json()["activities"][0]["title"],
+        "\u{1b}[2J\u{1b}[31mRed\rForged",
+        "JSON stays exact"
+    );
+}
+
+/// Error lines stay one line a person can read, whatever the input.
+#[tokio::test]
+async fn error_lines_are_one_capped_line() {
+    let stack = Stack::start().await;
+    let long = "t".repeat(100_000);
+    for table in ["two\nlines", long.as_str()] {
+        let run = ltisync(&stack, Some(table), &["status"]).await;
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(run.stderr.len() < 1024, "{} bytes", run.stderr.len());
+    }
+    let usage = ltisync(&stack, Some("t"), &["requeue", "--no-such-flag"]).await;
+    assert_eq!(usage.code, 2);
+    assert_eq!(usage.stderr.lines().count(), 1, "{}", usage.stderr);
+    let verbose = ltisync(&stack, Some("no-such-table"), &["status", "-v"]).await;
+    assert!(
+        verbose.stderr.lines().count() > 1,
+        "-v shows the detail: {}",
+        verbose.stderr
+    );
+}

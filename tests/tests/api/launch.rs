@@ -759,7 +759,10 @@ async fn a_service_key_of_the_wrong_type_is_never_quoted() {
     env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
     let (replies, logs) = send(Via::Binary, &env, &[event("launch.json", &ltik)]).await;
     assert_eq!(replies[0].status, 502, "{}", replies[0].body);
-    assert!(logs.contains("services.serviceKey"), "the field is named: {logs}");
+    assert!(
+        logs.contains("services.serviceKey"),
+        "the field is named: {logs}"
+    );
     for leaked in [&logs, &replies[0].body] {
         assert!(!leaked.contains("987654321012345678"), "quoted: {leaked}");
     }
