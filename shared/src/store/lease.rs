@@ -147,7 +147,11 @@ impl Store {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(record.to_item()?))
-            .condition_expression("attribute_not_exists(pk) OR #expires < :now")
+            // A lock item without expiresAt is no lock (a foreign write, say a
+            // grade-shaped PutItem over the claim's key): it is taken over.
+            .condition_expression(
+                "attribute_not_exists(pk) OR attribute_not_exists(#expires) OR #expires < :now",
+            )
             .expression_attribute_names("#expires", schema::EXPIRES_AT)
             .expression_attribute_values(
                 ":now",

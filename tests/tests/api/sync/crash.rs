@@ -229,3 +229,49 @@ async fn a_run_with_less_time_than_its_margin_takes_nothing_and_says_why() {
     assert_eq!(stack.settled(&ids, &users(3), 7.0).await, (3, 0, 0));
     rig.finish().await;
 }
+
+/// What the GradeWriterPolicy cannot prevent (IAM sees no sort key): a
+/// grade-shaped PutItem over an activity's claim or the activity itself.
+/// The claim is no lock and is taken over; the activity's grades wait
+/// (activityMalformed) until the next launch writes the activity again.
+#[tokio::test]
+async fn grade_shaped_writes_over_a_claim_or_activity_heal() {
+    let (stack, ids) = Stack::with_grades(2).await;
+    stack.regrade(&ids, &users(2), 3.0).await;
+    let pk = format!("ACT#{}", ids.key());
+    let grade_shaped = |sk: &str| -> Item {
+        [
+            ("pk", pk.as_str()),
+            ("sk", sk),
+            ("userId", "intruder"),
+            ("activityProgress", "Completed"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+        .collect()
+    };
+    stack.put(grade_shaped("CLAIM")).await;
+    let rig = SyncRig::start(Via::Handler, &stack.env()).await;
+    let event = event_file("schedule.json");
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(
+        summary["gradesPosted"], 2,
+        "the claim was taken over: {summary}"
+    );
+
+    stack.regrade(&ids, &users(2), 4.0).await;
+    stack.put(grade_shaped("ACTIVITY")).await;
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(
+        summary["pendingReasons"]["activityMalformed"], 2,
+        "{summary}"
+    );
+    stack.launch("p", "c", "link", Some("k")).await;
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(
+        summary["gradesPosted"], 2,
+        "the launch repaired it: {summary}"
+    );
+    assert_eq!(stack.settled(&ids, &users(2), 4.0).await, (2, 0, 0));
+    rig.finish().await;
+}
