@@ -115,6 +115,24 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    // Both examples write only what the stack's GradeWriterPolicy allows.
+    let allowed = crate::template::grade_writer_attributes();
+    let grades: Vec<_> = table
+        .items()
+        .await
+        .into_iter()
+        .filter(|item| matches!(item.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("GRADE#")))
+        .collect();
+    assert_eq!(grades.len(), 2);
+    for grade in &grades {
+        for name in grade.keys() {
+            assert!(
+                allowed.contains(name),
+                "{name} is outside GradeWriterPolicy"
+            );
+        }
+    }
+
     let rig = SyncRig::start(
         Via::Handler,
         &sync_env(&sim.url(), &sim.api_key(), &table.name, &table.endpoint),

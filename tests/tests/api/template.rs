@@ -130,6 +130,57 @@ fn granted_by(policies: &Value) -> BTreeSet<Call> {
     grants
 }
 
+/// The attributes the stack's `GradeWriterPolicy` lets a tool write.
+pub fn grade_writer_attributes() -> BTreeSet<String> {
+    let statement = &template()["Resources"]["GradeWriterPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+        .as_sequence()
+        .expect("a list of attributes")
+        .iter()
+        .map(|a| a.as_str().expect("a name").to_owned())
+        .collect()
+}
+
+#[test]
+fn the_grade_writer_may_put_exactly_the_grade_schema() {
+    let statement = &template()["Resources"]["GradeWriterPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(statement["Action"].as_str(), Some("dynamodb:PutItem"));
+    let resource = format!("{:?}", statement["Resource"]);
+    assert!(
+        resource.contains("Table") && !resource.contains('*'),
+        "{resource}"
+    );
+    let mut schema: BTreeSet<String> = ltisync::store::grade_item::TOOL_ATTRIBUTES
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    schema.extend([schema::PK.to_owned(), schema::SK.to_owned()]);
+    assert_eq!(
+        grade_writer_attributes(),
+        schema,
+        "the policy lists the grade schema"
+    );
+    for forbidden in [
+        "serviceKey",
+        "syncStatus",
+        "lastError",
+        "lastErrorCode",
+        "platformId",
+    ] {
+        assert!(
+            !grade_writer_attributes().contains(forbidden),
+            "{forbidden}"
+        );
+    }
+    assert_eq!(
+        statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"].as_str(),
+        Some("NONE")
+    );
+    assert!(!template()["Outputs"]["GradeWriterPolicyArn"].is_null());
+}
+
 #[test]
 fn no_policy_grants_a_wildcard() {
     for function in ["LaunchFunction", "SyncFunction"] {
