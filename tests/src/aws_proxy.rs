@@ -40,10 +40,28 @@ pub enum DynamoFault {
     ServerError,
     /// Wait this long, then forward.
     Stall(Duration),
+    /// Like `Stall`, for a read asking for more than `limit` items (or no
+    /// `Limit`): a slow server that answers small pages in time.
+    StallPagesAbove {
+        /// The largest `Limit` answered at once.
+        limit: i64,
+        /// How long a larger page stalls.
+        wait: Duration,
+    },
     /// Answer with what the call remembered by
     /// [`RecordingProxy::remember_next`] was answered, without forwarding:
     /// an eventually consistent read from a replica that lags.
     Replay,
+}
+
+impl DynamoFault {
+    /// Whether the fault applies to a read asking for `page_limit` items.
+    fn applies_to(self, page_limit: Option<i64>) -> bool {
+        match self {
+            Self::StallPagesAbove { limit, .. } => page_limit.is_none_or(|asked| asked > limit),
+            _ => true,
+        }
+    }
 }
 
 struct FaultRule {
@@ -192,10 +210,13 @@ impl Shared {
         };
         let operation = call.0.trim_start_matches("dynamodb:").to_owned();
         self.calls.lock().expect("lock").push(call);
+        let page_limit = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|b| b.get("Limit").and_then(serde_json::Value::as_i64));
         let mut faults = self.faults.lock().expect("lock");
-        let rule = faults
-            .iter_mut()
-            .find(|r| r.operation == operation && r.remaining > 0)?;
+        let rule = faults.iter_mut().find(|r| {
+            r.operation == operation && r.remaining > 0 && r.fault.applies_to(page_limit)
+        })?;
         rule.remaining -= 1;
         Some(rule.fault)
     }
@@ -315,7 +336,9 @@ async fn forward(
                 "Internal server error",
             ))
         }
-        Some(DynamoFault::Stall(wait)) => tokio::time::sleep(wait).await,
+        Some(DynamoFault::Stall(wait) | DynamoFault::StallPagesAbove { wait, .. }) => {
+            tokio::time::sleep(wait).await
+        }
         Some(DynamoFault::Replay) => return Ok(shared.replay(target)),
         Some(DynamoFault::LoseAnswer) | None => {}
     }

@@ -33,6 +33,14 @@ pub fn work_index_attributes() -> Vec<&'static str> {
     names
 }
 
+/// Items the first page of the work index asks for: a few hundred KB of
+/// copies, answered well inside a call's timeout even by a slow stand-in,
+/// while DynamoDB's own 1 MB page limit stays the usual bound.
+pub const FIRST_PAGE_LIMIT: i32 = 1000;
+
+/// The smallest page asked for after failures.
+pub const SMALLEST_PAGE_LIMIT: i32 = 25;
+
 /// What one read of the work index found.
 #[derive(Debug, Default)]
 pub struct WorkCopies {
@@ -42,23 +50,47 @@ pub struct WorkCopies {
     pub activities: HashMap<ActivityKey, Result<Activity, String>>,
     /// Index entries DynamoDB read (sum of `ScannedCount`).
     pub items_read: u64,
+    /// Whether every page was read; `false` when a page failed after some
+    /// work was found (that work is posted; the next run reads on).
+    pub complete: bool,
 }
 
 impl Store {
     /// Every pending grade and every activity in the work index (a scan),
     /// or those of one activity (a query of its partition).
+    ///
+    /// Pages are bounded ([`FIRST_PAGE_LIMIT`] items) so that one call stays
+    /// well inside its timeout on a slow server or a throttled table; a page
+    /// that fails is asked for again at a quarter of the size, down to
+    /// [`SMALLEST_PAGE_LIMIT`]. When even that fails after some work was
+    /// found, the work found is returned (`complete: false`) to be posted
+    /// rather than failing the run; the next run reads on.
     pub async fn pending_work(
         &self,
         activity: Option<&ActivityKey>,
     ) -> Result<WorkCopies, StoreError> {
-        let mut found = WorkCopies::default();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut found = WorkCopies {
+            complete: true,
+            ..WorkCopies::default()
+        };
+        let (mut start, mut limit) = (None, FIRST_PAGE_LIMIT);
         loop {
-            let page = self.work_page(activity, start.take()).await?;
+            let page = match self.work_page(activity, start.clone(), limit).await {
+                Ok(page) => page,
+                Err(StoreError::Unavailable(why)) if limit > SMALLEST_PAGE_LIMIT => {
+                    limit = (limit / 4).max(SMALLEST_PAGE_LIMIT);
+                    tracing::warn!(limit, error = %why, "a work index page failed; asking for smaller pages");
+                    continue;
+                }
+                Err(e) if !found.grades.is_empty() => {
+                    tracing::warn!(error = %e, found = found.grades.len(), "the work index could not be read to its end; posting what was found");
+                    found.complete = false;
+                    return Ok(found);
+                }
+                Err(e) => return Err(e),
+            };
             found.items_read += page.scanned;
-            for item in page.items {
-                found.take(item);
-            }
+            page.items.into_iter().for_each(|item| found.take(item));
             match page.next {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(found),
@@ -70,6 +102,7 @@ impl Store {
         &self,
         activity: Option<&ActivityKey>,
         start: Option<HashMap<String, AttributeValue>>,
+        limit: i32,
     ) -> Result<WorkPage, StoreError> {
         let (items, scanned, next) = match activity {
             None => {
@@ -78,6 +111,7 @@ impl Store {
                     .scan()
                     .table_name(&self.table)
                     .index_name(schema::WORK_INDEX)
+                    .limit(limit)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .set_exclusive_start_key(start)
                     .send()
@@ -95,6 +129,7 @@ impl Store {
                     .key_condition_expression("#pending = :pk")
                     .expression_attribute_names("#pending", schema::PENDING)
                     .expression_attribute_values(":pk", AttributeValue::S(activity_pk(key)))
+                    .limit(limit)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .set_exclusive_start_key(start)
                     .send()

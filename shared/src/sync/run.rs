@@ -208,10 +208,11 @@ impl<'e> Run<'e> {
         let started = Instant::now();
         let found = self.store.pending_work(activity).await?;
         let discovery = elapsed_ms(started);
-        let items_read = found.items_read;
+        let (items_read, incomplete) = (found.items_read, !found.complete);
         let mut worked = Box::pin(self.work(Work::Copies(found))).await?;
         worked.facts.phase_ms.discovery = discovery;
         worked.facts.items_read += items_read;
+        worked.facts.discovery_incomplete = incomplete;
         Ok(worked)
     }
 

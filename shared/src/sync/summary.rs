@@ -95,6 +95,10 @@ pub struct RunSummary {
     pub phase_ms: PhaseTimings,
     /// The run stopped starting posts because of the deadline.
     pub stopped_by_deadline: bool,
+    /// A page of the work index kept failing after some work was found:
+    /// that work was posted, and the next run reads on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub discovery_incomplete: bool,
     /// Wall time.
     pub duration_ms: u64,
     /// The first [`MAX_LISTED_FAILURES`] permanent failures.
@@ -199,6 +203,8 @@ pub struct RunFacts {
     pub phase_ms: PhaseTimings,
     /// Dry runs: what would be posted.
     pub would_post: Vec<PlannedScore>,
+    /// The work index could not be read to its end (see `RunSummary`).
+    pub discovery_incomplete: bool,
 }
 
 impl RunSummary {
@@ -219,6 +225,7 @@ impl RunSummary {
             items_read: facts.items_read,
             phase_ms: facts.phase_ms,
             would_post: facts.would_post,
+            discovery_incomplete: facts.discovery_incomplete,
             ..Self::default()
         };
         for grade in finished {

@@ -275,3 +275,28 @@ async fn grade_shaped_writes_over_a_claim_or_activity_heal() {
     assert_eq!(stack.settled(&ids, &users(2), 4.0).await, (2, 0, 0));
     rig.finish().await;
 }
+
+/// A server too slow to answer a large page of the work index in time (a
+/// stand-in, a throttled table): discovery asks for smaller pages instead
+/// of failing every run, and the grades are posted.
+#[tokio::test]
+async fn a_slow_work_index_is_read_in_smaller_pages() {
+    let (stack, ids) = Stack::with_grades(60).await;
+    stack.regrade(&ids, &users(60), 6.0).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    let mut env = stack.env_through(&proxy);
+    // Long enough for moto's writes, short enough to give up on a stalled page.
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "2500".into());
+    env.insert("SYNC_CONCURRENCY".into(), "4".into());
+    let stall = DynamoFault::StallPagesAbove {
+        limit: 62,
+        wait: Duration::from_secs(60),
+    };
+    proxy.inject("Scan", stall, 1000);
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(summary["gradesPosted"], 60, "{summary}");
+    assert!(summary["discoveryIncomplete"].is_null(), "{summary}");
+    assert_eq!(stack.settled(&ids, &users(60), 6.0).await, (60, 0, 0));
+    rig.finish().await;
+}
