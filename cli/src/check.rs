@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use ltisync::config::{ApiKeySource, SyncSettings};
-use ltisync::ltiaas::{Credential, LtiaasClient, LtiaasError};
-use ltisync::{Ltik, Store};
+use ltisync::ltiaas::{LtiaasClient, LtiaasError};
+use ltisync::Store;
 
 /// One check's finding.
 struct Finding {
@@ -96,19 +96,21 @@ async fn ltiaas(settings: &SyncSettings, aws: &aws_config::SdkConfig) -> Vec<Fin
     findings
 }
 
-/// Asks for the ID token of an ltik that cannot exist: LTIaaS checks the
-/// API key first, so "invalid ltik" means it was reached and took the key.
+/// Asks for the account's platforms (`GET /api/platforms`, `Bearer`): an
+/// answer that depends on the API key alone. An answer that does not tell
+/// (the endpoint missing or refusing the scheme) is said to be that, never
+/// taken for "ok".
 async fn reach(client: &LtiaasClient) -> Result<String, String> {
-    let probe = Ltik::new("ltisync-check.not-an-ltik.0");
-    match client.id_token(&probe).await {
-        Err(LtiaasError::Unauthorized {
-            credential: Credential::Ltik,
-            ..
-        }) => Ok("reached; the API key is accepted".into()),
+    match client.platforms().await {
+        Ok(()) => Ok("reached; the API key is accepted (GET /api/platforms)".into()),
         Err(LtiaasError::ApiKeyRefused(message)) => Err(format!(
             "LTIaaS refused the API key ({message}); put the key from the LTIaaS portal in the secret or LTIAAS_API_KEY"
         )),
+        Err(
+            e @ (LtiaasError::Rejected { .. } | LtiaasError::Unauthorized { .. }),
+        ) => Err(format!(
+            "reached, but could not tell whether the API key is accepted: GET /api/platforms answered {e}"
+        )),
         Err(other) => Err(format!("{other}; check LTIAAS_URL and the network path to it")),
-        Ok(_) => Err("LTIaaS answered a probe ltik with an ID token; check LTIAAS_URL".into()),
     }
 }

@@ -430,6 +430,33 @@ enum Scheme {
 }
 
 /// (api key, scheme, credential) from an `Authorization` header.
+/// `GET /api/platforms`: only with `Bearer` (the account's endpoints take
+/// the API key alone); the platforms launches named, as the account's.
+fn platforms(state: &SimState, scheme: Scheme) -> Response<Full<Bytes>> {
+    if scheme != Scheme::Bearer {
+        return envelope(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHORIZATION_SCHEME",
+            "Account endpoints accept Bearer only.",
+        );
+    }
+    let mut ids: Vec<&str> = state
+        .launches
+        .values()
+        .map(|l| l.platform_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let platforms: Vec<Value> = ids
+        .into_iter()
+        .map(|id| serde_json::json!({"id": id}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "platforms": platforms }),
+    )
+}
+
 fn parse_authorization(header: Option<&str>) -> Option<(String, Scheme, String)> {
     let (scheme, rest) = header?.split_once(' ')?;
     let scheme = match scheme {
@@ -451,6 +478,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         (&Method::GET, ["api", "lineitems", _]) => Route::GetLineItem,
         (&Method::POST, ["api", "lineitems", _, "scores"]) => Route::PostScore,
         (&Method::GET, ["api", "memberships"]) => Route::Memberships,
+        (&Method::GET, ["api", "platforms"]) => Route::Platforms,
         _ => Route::Other,
     }
 }
@@ -485,6 +513,9 @@ fn serve(
             "INVALID_API_KEY",
             "Invalid API key",
         );
+    }
+    if route == Route::Platforms {
+        return platforms(&state, scheme);
     }
     if route == Route::IdToken {
         return match (scheme, state.launches.get(&secret)) {
@@ -559,7 +590,7 @@ fn serve(
             }
             post_score(&mut state, &binding, &item, &secret, scheme, body)
         }
-        Route::IdToken | Route::Other => unreachable!("handled above"),
+        Route::IdToken | Route::Platforms | Route::Other => unreachable!("handled above"),
     }
 }
 

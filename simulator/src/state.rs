@@ -23,6 +23,8 @@ pub enum Route {
     PostScore,
     /// `GET /api/memberships`
     Memberships,
+    /// `GET /api/platforms` (Bearer: the API key alone)
+    Platforms,
     /// Anything else.
     Other,
 }

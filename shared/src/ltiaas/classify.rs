@@ -31,8 +31,15 @@ impl<'a> Secrets<'a> {
     /// body before anything is cut from it, so no part of a secret echoed
     /// back by a server (or a proxy) survives.
     fn redact(&self, text: &str) -> String {
-        text.replace(self.credential, "[redacted]")
-            .replace(self.api_key, "[redacted]")
+        let mut text = text.to_owned();
+        // An empty secret (Bearer has no credential besides the key) would
+        // match between every character.
+        for secret in [self.credential, self.api_key] {
+            if !secret.is_empty() {
+                text = text.replace(secret, "[redacted]");
+            }
+        }
+        text
     }
 }
 

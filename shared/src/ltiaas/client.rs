@@ -47,6 +47,8 @@ impl std::fmt::Debug for LtiaasClient {
 enum Auth<'a> {
     Ltik(&'a Ltik),
     ServiceKey(&'a ServiceKey),
+    /// `Bearer <API key>`: no credential besides the key.
+    ApiKey,
 }
 
 impl<'a> Auth<'a> {
@@ -54,6 +56,7 @@ impl<'a> Auth<'a> {
         match self {
             Self::Ltik(_) => Credential::Ltik,
             Self::ServiceKey(_) => Credential::ServiceKey,
+            Self::ApiKey => Credential::ApiKey,
         }
     }
 
@@ -61,6 +64,7 @@ impl<'a> Auth<'a> {
         match self {
             Self::Ltik(ltik) => ltik.expose_secret(),
             Self::ServiceKey(key) => key.expose_secret(),
+            Self::ApiKey => "",
         }
     }
 }
@@ -83,6 +87,14 @@ impl LtiaasClient {
             api_key,
             request_timeout: settings.request_timeout,
         })
+    }
+
+    /// `GET /api/platforms` with `Bearer <API key>`: an answer that depends
+    /// on the API key alone (the account's registered platforms), so
+    /// `ltisync check` can tell whether LTIaaS takes the key.
+    pub async fn platforms(&self) -> Result<(), LtiaasError> {
+        let request = self.request(Method::GET, "/api/platforms");
+        self.send(request, Auth::ApiKey).await.map(drop)
     }
 
     /// `GET /api/idtoken`: the launch behind `ltik`.
@@ -226,23 +238,28 @@ impl LtiaasClient {
         let scheme = match credential {
             Credential::Ltik => "LTIK-AUTH-V2",
             Credential::ServiceKey => "SERVICE-AUTH-V1",
+            Credential::ApiKey => "Bearer",
         };
         if header::HeaderValue::try_from(self.api_key.expose_secret()).is_err() {
             return Err(LtiaasError::ApiKeyRefused(
                 "the API key contains characters not allowed in an HTTP header".into(),
             ));
         }
-        let mut value = header::HeaderValue::try_from(format!(
-            "{scheme} {}:{}",
-            self.api_key.expose_secret(),
-            auth.secret()
-        ))
-        .map_err(|_| LtiaasError::Unauthorized {
-            credential,
-            message: format!(
-                "the {credential:?} contains characters not allowed in an HTTP header"
+        let value = match auth {
+            Auth::ApiKey => format!("Bearer {}", self.api_key.expose_secret()),
+            _ => format!(
+                "{scheme} {}:{}",
+                self.api_key.expose_secret(),
+                auth.secret()
             ),
-        })?;
+        };
+        let mut value =
+            header::HeaderValue::try_from(value).map_err(|_| LtiaasError::Unauthorized {
+                credential,
+                message: format!(
+                    "the {credential:?} contains characters not allowed in an HTTP header"
+                ),
+            })?;
         value.set_sensitive(true);
         Ok(value)
     }

@@ -11,6 +11,8 @@ pub enum Credential {
     Ltik,
     /// `SERVICE-AUTH-V1`: an activity's service key.
     ServiceKey,
+    /// `Bearer`: the API key alone (account endpoints such as `/api/platforms`).
+    ApiKey,
 }
 
 /// What went wrong talking to LTIaaS.

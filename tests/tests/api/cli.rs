@@ -362,6 +362,54 @@ async fn sync_runs_the_deployed_function_or_the_engine_here() {
     assert_eq!(stack.received_for("ada").len(), 1);
 }
 
+/// `check` asks a question whose answer depends on the API key alone: an
+/// LTIaaS that says "invalid ltik" whatever the key cannot make a wrong key
+/// look accepted, and an LTIaaS without the account endpoint gets "could
+/// not tell", never "ok".
+#[tokio::test]
+async fn check_tells_a_wrong_api_key_and_says_when_it_cannot_tell() {
+    let stack = Stack::start().await;
+    let table = Some(stack.table.name.as_str());
+    let url = stack.sim.url();
+    // The ID token endpoint answers "invalid ltik" to every key.
+    let invalid_ltik = r#"{"status":401,"error":"Unauthorized","details":{"message":"INVALID_LTIK_AUTH_AUTHORIZATION_HEADER","description":"Invalid or expired ltik."}}"#;
+    let blind = FaultAction::Status {
+        status: 401,
+        body: Some(invalid_ltik.into()),
+        retry_after: None,
+    };
+    stack.sim.inject(Fault::on(Route::IdToken, blind, None));
+    let wrong = [
+        ("LTIAAS_URL", url.as_str()),
+        ("LTIAAS_API_KEY", "not-the-key"),
+    ];
+    let run = ltisync_with(&stack, table, &["check"], &wrong).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ltiaas         !!  LTIaaS refused the API key"),
+        "{}",
+        run.stdout
+    );
+    let probes: Vec<_> = stack.sim.requests().into_iter().map(|r| r.path).collect();
+    assert!(probes.iter().all(|p| p == "/api/platforms"), "{probes:?}");
+
+    stack.sim.inject(Fault::status(Route::Platforms, 404, None));
+    let key = stack.sim.api_key();
+    let right = [
+        ("LTIAAS_URL", url.as_str()),
+        ("LTIAAS_API_KEY", key.as_str()),
+    ];
+    let run = ltisync_with(&stack, table, &["check"], &right).await;
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("could not tell whether the API key is accepted"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[tokio::test]
 async fn check_gives_one_line_per_part_and_exits_1_on_a_problem() {
     let stack = Stack::start().await;
