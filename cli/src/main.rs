@@ -49,6 +49,10 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also each activity's key, whole, on a line of its own (what
+        /// --activity takes); the table is no longer kept to 80 columns.
+        #[arg(long)]
+        wide: bool,
     },
     /// Each failed grade with its activity, user, HTTP status, reason and
     /// time; exits 1 when there is any.
@@ -197,8 +201,19 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
     let timeout_ms = cli.timeout_ms;
     let store = || open_store(cli.table.as_deref(), timeout_ms);
     match cli.command {
-        Command::Status { activity, json } => {
-            status::run(&store().await?, parse_key(activity)?.as_ref(), json).await
+        Command::Status {
+            activity,
+            json,
+            wide,
+        } => {
+            let view = if json {
+                status::View::Json
+            } else if wide {
+                status::View::Wide
+            } else {
+                status::View::Table
+            };
+            status::run(&store().await?, parse_key(activity)?.as_ref(), view).await
         }
         Command::Failed {
             activity,

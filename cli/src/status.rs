@@ -47,10 +47,21 @@ struct Report<'a> {
     totals: Counts,
 }
 
+/// How the report is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// 80 columns.
+    Table,
+    /// The table, with each activity's key on a line of its own.
+    Wide,
+    /// JSON.
+    Json,
+}
+
 pub async fn run(
     store: &Store,
     activity: Option<&ActivityKey>,
-    json: bool,
+    view: View,
 ) -> Result<ExitCode, Trouble> {
     let mut by_key: BTreeMap<ActivityKey, ActivityStatus> = BTreeMap::new();
     inventory::for_each_item(store, activity, |item| match ItemKind::of(&item) {
@@ -67,10 +78,9 @@ pub async fn run(
         activities: by_key.values().collect(),
         totals,
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
-    } else {
-        print!("{}", table(&report));
+    match view {
+        View::Json => println!("{}", serde_json::to_string_pretty(&report).expect("JSON")),
+        View::Table | View::Wide => print!("{}", table(&report, view == View::Wide)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -133,7 +143,7 @@ fn add(totals: &mut Counts, counts: &Counts) {
 }
 
 /// The human report: 80 columns at most.
-fn table(report: &Report) -> String {
+fn table(report: &Report, wide: bool) -> String {
     let mut out = format!(
         "{:<30} {:<14} {:>6} {:>6} {:>7}  {}\n",
         "ACTIVITY", "PLATFORM", "SYNCED", "FAILED", "PENDING", "NOTE"
@@ -155,6 +165,11 @@ fn table(report: &Report) -> String {
         );
         out.push_str(line.trim_end());
         out.push('\n');
+        if wide {
+            // Whole (escaped), so it can be passed to --activity.
+            let key = fit(&a.activity_key, usize::MAX);
+            out.push_str(&format!("  key: {key}\n"));
+        }
         if !a.grades.pending_reasons.is_empty() {
             out.push_str(&fit(&format!("  pending: {}", reasons(&a.grades)), 80));
             out.push('\n');
