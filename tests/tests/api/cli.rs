@@ -626,6 +626,14 @@ async fn lms_titles_reach_the_terminal_escaped_and_within_80_columns() {
             .sum();
         assert!(columns <= 80, "{columns} columns: {line}");
     }
+    // Long titles hide the key; --wide shows it whole, to pass to --activity.
+    let table = Some(stack.table.name.as_str());
+    let wide = ltisync(&stack, table, &["status", "--wide"]).await;
+    assert!(
+        wide.stdout.contains("\n  key: p#c#quiz\n"),
+        "{}",
+        wide.stdout
+    );
     let json = ltisync(
         &stack,
         Some(stack.table.name.as_str()),
