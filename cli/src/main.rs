@@ -206,13 +206,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             json,
             wide,
         } => {
-            let view = if json {
-                status::View::Json
-            } else if wide {
-                status::View::Wide
-            } else {
-                status::View::Table
-            };
+            let view = status::View::chosen(json, wide);
             status::run(&store().await?, parse_key(activity)?.as_ref(), view).await
         }
         Command::Failed {

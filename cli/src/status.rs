@@ -58,6 +58,17 @@ pub enum View {
     Json,
 }
 
+impl View {
+    /// The view the flags ask for (`--json` wins over `--wide`).
+    pub fn chosen(json: bool, wide: bool) -> Self {
+        match (json, wide) {
+            (true, _) => View::Json,
+            (false, true) => View::Wide,
+            (false, false) => View::Table,
+        }
+    }
+}
+
 pub async fn run(
     store: &Store,
     activity: Option<&ActivityKey>,
