@@ -7,6 +7,8 @@ use ltisync::config::{ApiKeySource, SyncSettings};
 use ltisync::ltiaas::{LtiaasClient, LtiaasError};
 use ltisync::Store;
 
+use crate::inventory::fit;
+
 /// One check's finding.
 struct Finding {
     name: &'static str,
@@ -33,10 +35,11 @@ pub async fn run(store: &Store, aws: &aws_config::SdkConfig) -> ExitCode {
             findings.extend(ltiaas(&settings, aws).await);
         }
     }
+    // Details quote LTIaaS, the LMS and the table name: shown escaped.
     for f in &findings {
         match &f.result {
-            Ok(detail) => println!("{:<14} ok  {detail}", f.name),
-            Err(problem) => println!("{:<14} !!  {problem}", f.name),
+            Ok(detail) => println!("{:<14} ok  {}", f.name, fit(detail, 400)),
+            Err(problem) => println!("{:<14} !!  {}", f.name, fit(problem, 400)),
         }
     }
     if findings.iter().all(|f| f.result.is_ok()) {
