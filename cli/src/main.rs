@@ -128,13 +128,12 @@ impl Trouble {
     /// do, the SDK's whole report only behind `-v`.
     fn store(table: &str, error: ltisync::StoreError) -> Self {
         let full = error.to_string();
-        let first = full.split(": ").take(2).collect::<Vec<_>>().join(": ");
         let line = format!(
             "could not read or write table '{}' (DynamoDB): {}. Check the AWS credentials and region (or \
              AWS_ENDPOINT_URL for a local table), the table name, and the timeouts \
              (--timeout-ms); -v shows the full error",
             excerpt_to(table, 64),
-            excerpt_to(&first, 160)
+            excerpt_to(&full, 160)
         );
         Self(line, Some(full))
     }
@@ -152,8 +151,10 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(Trouble(line, detail)) => {
             eprintln!("ltisync: {line}");
+            // Whole, but with control characters escaped: an SDK error can
+            // echo what came from outside (a table name, a server's body).
             if let Some(detail) = detail.filter(|_| verbose) {
-                eprintln!("{detail}");
+                eprintln!("{}", excerpt_to(&detail, usize::MAX));
             }
             ExitCode::from(2)
         }

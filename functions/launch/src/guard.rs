@@ -69,10 +69,7 @@ enum Payload {
 
 /// Checks `event` and reads it with lambda_http's own types, or says why not.
 pub fn admit(event: Value) -> Result<LambdaRequest, Refusal> {
-    let payload = payload_of(&event)?;
-    let fields = event
-        .as_object()
-        .expect("payload_of checked it is an object");
+    let (payload, fields) = payload_of(&event)?;
     check(payload, fields).map_err(Refusal::BadRequest)?;
     read(payload, event).map_err(Refusal::BadRequest)
 }
@@ -86,7 +83,8 @@ pub fn shape(request: &LambdaRequest) -> &'static str {
     }
 }
 
-fn payload_of(event: &Value) -> Result<Payload, Refusal> {
+/// Which payload `event` is, and its fields.
+fn payload_of(event: &Value) -> Result<(Payload, &Map<String, Value>), Refusal> {
     let Some(fields) = event.as_object() else {
         return Err(not_http(event));
     };
@@ -96,12 +94,12 @@ fn payload_of(event: &Value) -> Result<Payload, Refusal> {
         .and_then(|h| h.get("method"))
         .is_some_and(Value::is_string);
     if fields.get("version").and_then(Value::as_str) == Some("2.0") && v2_method {
-        return Ok(Payload::V2);
+        return Ok((Payload::V2, fields));
     }
     let v1 = fields.get("httpMethod").is_some_and(Value::is_string)
         && fields.get("requestContext").is_some_and(Value::is_object);
     if v1 {
-        return Ok(Payload::V1);
+        return Ok((Payload::V1, fields));
     }
     Err(not_http(event))
 }
