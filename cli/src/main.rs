@@ -195,7 +195,10 @@ async fn open_store(table: Option<&str>, timeout_ms: Option<u64>) -> Result<Stor
     let table =
         table.ok_or_else(|| Trouble::new("no table: pass --table NAME or set TABLE_NAME"))?;
     let config = aws_config(timeout_ms).await?;
-    Ok(Store::new(aws_sdk_dynamodb::Client::new(&config), table))
+    Ok(Store::new(
+        ltisync::bootstrap::dynamodb_client(&config),
+        table,
+    ))
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Trouble> {

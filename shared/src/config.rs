@@ -301,7 +301,7 @@ impl LtiaasSettings {
             }
         };
         Ok(Self {
-            base_url: parse_url("LTIAAS_URL", &raw_url, true)?,
+            base_url: parse_url("LTIAAS_URL", &raw_url, !under_sam_local(env))?,
             api_key,
             connect_timeout: millis(
                 env,
@@ -337,6 +337,15 @@ fn table_name(env: &impl Lookup) -> Result<String, ConfigError> {
     }
 }
 
+/// True inside SAM CLI's local emulation (`sam local invoke`,
+/// `start-api`), which sets `AWS_SAM_LOCAL=true`; Lambda never does. There
+/// the functions run in a container on Docker's bridge, so the loopback
+/// servers of a local stack are reached through the bridge's host address,
+/// and `LTIAAS_URL` may be plain http to any host.
+fn under_sam_local(env: &impl Lookup) -> bool {
+    env.get("AWS_SAM_LOCAL").as_deref() == Some("true")
+}
+
 /// True for hosts that never leave the machine.
 pub fn is_loopback_host(url: &Url) -> bool {
     match url.host() {
@@ -357,7 +366,7 @@ fn parse_url(variable: &'static str, raw: &str, https_only: bool) -> Result<Url,
     };
     if !scheme_ok || url.host().is_none() {
         let expected = if https_only {
-            "an https:// URL (http:// only for 127.0.0.1, localhost or [::1])"
+            "an https:// URL (http:// only for 127.0.0.1, localhost or [::1], or under sam local)"
         } else {
             "an http:// or https:// URL"
         };
@@ -522,6 +531,16 @@ mod tests {
             let s = LaunchSettings::from_env(&env(&with(&[("LTIAAS_URL", url)]))).unwrap();
             assert!(is_loopback_host(&s.ltiaas.base_url));
         }
+    }
+
+    #[test]
+    fn plain_http_elsewhere_only_under_sam_local() {
+        let bridge = [("LTIAAS_URL", "http://172.17.0.1:9001")];
+        let err = LaunchSettings::from_env(&env(&with(&bridge))).unwrap_err();
+        assert_eq!(err.variable, "LTIAAS_URL");
+        let sam = [bridge[0], ("AWS_SAM_LOCAL", "true")];
+        let s = LaunchSettings::from_env(&env(&with(&sam))).unwrap();
+        assert_eq!(s.ltiaas.base_url.as_str(), "http://172.17.0.1:9001/");
     }
 
     #[test]

@@ -23,13 +23,26 @@ async fn main() -> Result<(), Error> {
     .await
 }
 
+/// The Lambda client for follow-up runs, an empty endpoint variable counted
+/// as unset (`ltisync::bootstrap::endpoint_override`).
+fn lambda_client(mut config: aws_sdk_lambda::config::Builder) -> aws_sdk_lambda::Client {
+    let variable = "AWS_ENDPOINT_URL_LAMBDA";
+    if let Some(endpoint) =
+        ltisync::bootstrap::endpoint_override(ltisync::bootstrap::raw_process_env, variable)
+    {
+        config.set_endpoint_url(endpoint);
+    }
+    aws_sdk_lambda::Client::from_conf(config.build())
+}
+
 async fn start() -> Result<SyncFunction, ltisync::bootstrap::BootstrapError> {
     let settings = SyncSettings::from_env(&ProcessEnv)?;
     let (client, store) =
         ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
             .await?;
     let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ltisync-sync".into());
-    let lambda = aws_sdk_lambda::Client::new(&ltisync::bootstrap::aws_config().await);
+    let aws = ltisync::bootstrap::aws_config().await;
+    let lambda = lambda_client(aws_sdk_lambda::config::Builder::from(&aws));
     let follow_ups = FollowUps::new(lambda, &name, settings.max_follow_ups);
     Ok(
         SyncFunction::new(SyncEngine::new(client, store, settings.tuning), name)

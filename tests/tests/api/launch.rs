@@ -99,6 +99,22 @@ async fn a_launch_stores_the_service_key_with_its_three_ids() {
     }
 }
 
+/// SAM CLI gives a variable the template declares but it cannot resolve
+/// the value '' (template.yaml declares `AWS_ENDPOINT_URL` for local runs),
+/// and the AWS SDK panics building a request for an empty endpoint: the
+/// functions count an empty endpoint variable as unset.
+#[tokio::test]
+async fn an_empty_endpoint_variable_counts_as_unset() {
+    let stack = Stack::start().await;
+    let ltik = stack.launch("platform-1", "course-1", "link-1", Some("svc-key-1"));
+    let mut env = stack.env();
+    env.insert("AWS_ENDPOINT_URL".into(), stack.table.endpoint.clone());
+    env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), String::new());
+    let (replies, logs) = send(Via::Binary, &env, &[event("launch.json", &ltik)]).await;
+    assert_eq!(replies[0].status, 200, "{}\n{logs}", replies[0].body);
+    assert_eq!(stack.activities().await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_relaunch_replaces_the_key_and_keeps_one_activity() {
     let time = |item: &Item, name: &str| {
