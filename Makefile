@@ -21,7 +21,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench fuzz-launch venv dynoxide lint template-check package sam-build clean
+.PHONY: test test-moto test-dynoxide demo bench sam-local fuzz-launch venv dynoxide lint template-check package sam-build clean
 
 ## test: every check and every test (what CI runs): the whole suite on
 ## moto, then the integration tests again on Dynoxide
@@ -68,6 +68,13 @@ package: venv
 	  cargo lambda build --release --arm64 --bin launch --bin sync --output-format zip --lambda-dir target/lambda/arm64; \
 	else echo "aarch64-unknown-linux-gnu is not installed: skipping the arm64 packages"; fi
 	@ls -l target/lambda/*/*/bootstrap.zip | awk '{print $$5, $$9}'
+
+## sam-local: every file in events/ through `sam local invoke` and the
+## launch API through `sam local start-api`, in Docker with a locally built
+## base image (installs Docker from Debian's packages if missing; no pull)
+sam-local: venv package
+	$(CARGO) build --bin sam-local --bin ltiaas-sim
+	scripts/with-docker.sh scripts/with-moto.sh target/debug/sam-local
 
 ## sam-build: what `sam build` produces for `sam deploy` (arm64 by default)
 sam-build: venv

@@ -1,0 +1,250 @@
+//! The local stack the functions in their containers talk to: the LTIaaS
+//! simulator, moto's DynamoDB table and Secrets Manager secret, the relays
+//! to them, and the `--env-vars` file that names them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync_tests::dynamo::{client_for, create_secret, TableDefinition};
+use ltisync_tests::grades::documented_grade;
+use ltisync_tests::rigs::SAMPLE_LTIK;
+use ltisync_tests::runtime_api::binary;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::relay::Relay;
+
+/// The activity every sample launch event names.
+pub const PK: &str = "ACT#demo-platform#course-101#quiz-1";
+/// Where the launch sends the browser.
+pub const TOOL_URL: &str = "https://tool.example.test/app";
+/// The service key the simulator hands out for the sample ltik.
+const SERVICE_KEY: &str = "sam-local-service-key";
+const API_KEY: &str = "sam-local-api-key-0000";
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The running stack; [`Stack::stop`] ends what it started.
+pub struct Stack {
+    sim: Child,
+    relays: Vec<Relay>,
+    /// The repository (SAM CLI runs there).
+    pub repo: PathBuf,
+    /// The simulator's admin base URL on loopback.
+    pub admin: String,
+    /// moto's DynamoDB, as this process reaches it.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// The table's name.
+    pub table: String,
+    /// The `--env-vars` file, relative to the repository.
+    pub env_file: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    /// Starts the simulator, creates the table and the secret, starts the
+    /// relays and writes the `--env-vars` file.
+    pub async fn start() -> Result<Self, String> {
+        let moto = std::env::var("LTISYNC_TEST_DYNAMODB")
+            .map_err(|_| "LTISYNC_TEST_DYNAMODB is not set: run it under scripts/with-moto.sh")?;
+        let bridge: IpAddr = std::env::var("LTISYNC_DOCKER_BRIDGE_ADDRESS")
+            .map_err(|_| {
+                "LTISYNC_DOCKER_BRIDGE_ADDRESS is not set: run it under scripts/with-docker.sh"
+            })?
+            .parse()
+            .map_err(|e| format!("LTISYNC_DOCKER_BRIDGE_ADDRESS: {e}"))?;
+        crate::step("Starting the LTIaaS simulator, a table and a secret on moto, and the relays");
+        let (sim, ltiaas) = start_simulator().await?;
+        let table = format!(
+            "ltisync-sam-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let dynamo = client_for(&moto);
+        TableDefinition::from_repo().create(&dynamo, &table).await;
+        let secret = create_secret(API_KEY).await;
+        let relays = vec![
+            Relay::start(bridge, loopback_address(&moto)?)
+                .await
+                .map_err(|e| e.to_string())?,
+            Relay::start(bridge, loopback_address(&ltiaas)?)
+                .await
+                .map_err(|e| e.to_string())?,
+        ];
+        crate::say(&format!("moto {moto} <- relay {}", relays[0].url()));
+        crate::say(&format!(
+            "LTIaaS simulator {ltiaas} <- relay {}",
+            relays[1].url()
+        ));
+        let repo = ltisync_tests::repo_root();
+        let env_file = PathBuf::from("target/sam-local/env.json");
+        let variables = json!({"Parameters": {
+            "TABLE_NAME": table,
+            "LTIAAS_URL": relays[1].url(),
+            "LTIAAS_API_KEY_SECRET": secret,
+            "AWS_ENDPOINT_URL": relays[0].url(),
+            "TOOL_URL": TOOL_URL,
+        }});
+        write_json(&repo.join(&env_file), &variables)?;
+        let stack = Stack {
+            sim,
+            relays,
+            repo,
+            admin: format!("{ltiaas}/_sim"),
+            dynamo,
+            table,
+            env_file,
+            http: reqwest::Client::new(),
+        };
+        stack.register_launch_and_roster().await?;
+        Ok(stack)
+    }
+
+    async fn register_launch_and_roster(&self) -> Result<(), String> {
+        self.admin_post("launches", json!({
+            "ltik": SAMPLE_LTIK, "platformId": "demo-platform", "contextId": "course-101",
+            "resourceLinkId": "quiz-1", "contextTitle": "Biology 101", "resourceLinkTitle": "Quiz 1",
+            "serviceKey": SERVICE_KEY,
+        }))
+        .await?;
+        let learner = |user: &str| {
+            json!({"userId": user, "status": "Active",
+            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]})
+        };
+        self.admin_post(
+            "rosters",
+            json!({"platformId": "demo-platform", "contextId": "course-101",
+            "members": [learner("u1"), learner("u2"), learner("u3")]}),
+        )
+        .await
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> Result<(), String> {
+        self.http
+            .post(format!("{}/{path}", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map(drop)
+            .map_err(|e| format!("simulator admin API {path}: {e}"))
+    }
+
+    /// The scores the simulator received for `user`, oldest first.
+    pub async fn scores_of(&self, user: &str) -> Vec<f64> {
+        let all: Value = match self.http.get(format!("{}/scores", self.admin)).send().await {
+            Ok(answer) => answer.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        all.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["body"]["userId"] == user)
+            .filter_map(|s| s["body"]["scoreGiven"].as_f64())
+            .collect()
+    }
+
+    /// Writes a grade as the tool does: one whole-item PutItem.
+    pub async fn write_grade(&self, user: &str, score: f64) {
+        let ids = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
+        let item = documented_grade(
+            &ids,
+            user,
+            &[
+                ("scoreGiven", AttributeValue::N(score.to_string())),
+                ("scoreMaximum", AttributeValue::N("100".into())),
+            ],
+        );
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+
+    /// One item, read consistently.
+    pub async fn item(&self, sk: &str) -> Option<Item> {
+        ltisync_tests::dynamo::get_item(&self.dynamo, &self.table, PK, sk).await
+    }
+
+    /// Removes the activity item, so a launch that stores it shows.
+    pub async fn forget_activity(&self) {
+        let key = |v: &str| AttributeValue::S(v.into());
+        self.dynamo
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", key(PK))
+            .key("sk", key("ACTIVITY"))
+            .send()
+            .await
+            .expect("DeleteItem");
+    }
+
+    /// Every item of the table, sorted by key.
+    pub async fn all_items(&self) -> Vec<Item> {
+        let out = self
+            .dynamo
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("Scan");
+        let mut items = out.items.unwrap_or_default();
+        items.sort_by_key(|i| format!("{:?}{:?}", i.get("pk"), i.get("sk")));
+        items
+    }
+
+    /// Stops the simulator and the relays.
+    pub async fn stop(mut self) {
+        self.relays.clear();
+        let _ = self.sim.kill().await;
+    }
+}
+
+/// The text of an attribute, `""` when absent.
+pub fn text(item: &Item, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+async fn start_simulator() -> Result<(Child, String), String> {
+    let mut sim = tokio::process::Command::new(binary("ltiaas-sim"))
+        .args(["--port", "0", "--api-key", API_KEY])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("ltiaas-sim did not start: {e}"))?;
+    let mut lines = BufReader::new(sim.stdout.take().expect("piped")).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(url) = line.strip_prefix("LTIAAS_URL=") {
+            return Ok((sim, url.to_owned()));
+        }
+    }
+    Err("ltiaas-sim ended without printing its URL".into())
+}
+
+fn loopback_address(url: &str) -> Result<SocketAddr, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    parsed
+        .socket_addrs(|| None)
+        .ok()
+        .and_then(|a| a.into_iter().find(|a| a.ip().is_loopback()))
+        .ok_or_else(|| format!("{url} is not a loopback address"))
+}
+
+fn write_json(path: &std::path::Path, value: &Value) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("JSON");
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
