@@ -17,6 +17,8 @@
 
 #![warn(missing_docs)]
 
+mod profile;
+mod results;
 mod roster;
 mod state;
 
@@ -37,6 +39,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use profile::{LmsProfile, NOT_NEWER, NO_ATTEMPTS_LEFT, SCORE_EXISTS, SUBMITTED_IN_FUTURE};
 pub use roster::NOT_A_STUDENT;
 pub use state::{
     lis_role, Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest,
@@ -266,6 +269,27 @@ impl Simulator {
         self.lock().ignore_filters = ignore;
     }
 
+    /// Allows this many attempts per user and line item (`canvas` profile).
+    pub fn set_allowed_attempts(&self, allowed: Option<u32>) {
+        self.lock().allowed_attempts = allowed;
+    }
+
+    /// The submission attempts `user` has, over all line items (`canvas`).
+    pub fn attempts_of(&self, user: &str) -> u32 {
+        let state = self.lock();
+        state
+            .attempts
+            .iter()
+            .filter(|((_, u), _)| u == user)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Gives `platform_id`'s LMS the quirks of `profile`.
+    pub fn set_profile(&self, platform_id: &str, profile: LmsProfile) {
+        self.lock().profiles.insert(platform_id.to_owned(), profile);
+    }
+
     /// Sets how many line items a page holds.
     pub fn set_page_size(&self, size: usize) {
         self.lock().page_size = size.max(1);
@@ -350,6 +374,18 @@ async fn handle(
         status: None,
     };
     let fault = lock(&state).take_fault(route, service_key.as_deref(), user_id.as_deref());
+    // The request handled as the LMS would, when the fault lets it through.
+    let answer = || {
+        serve(
+            &state,
+            route,
+            &method,
+            &path,
+            query.as_deref(),
+            credential,
+            json_body.as_ref(),
+        )
+    };
     let reply = match fault {
         Some(FaultAction::Drop) => {
             lock(&state).requests.push(record);
@@ -357,14 +393,21 @@ async fn handle(
         }
         Some(FaultAction::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
-            serve(
-                &state,
-                route,
-                &method,
-                &path,
-                query.as_deref(),
-                credential,
-                json_body.as_ref(),
+            answer()
+        }
+        Some(FaultAction::ApplyThenDrop) => {
+            let applied = answer();
+            record.status = Some(applied.status().as_u16());
+            lock(&state).requests.push(record);
+            return Err(DropConnection);
+        }
+        Some(FaultAction::ApplyThenStatus { status }) => {
+            answer();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            envelope(
+                status,
+                "INJECTED_FAULT",
+                "Applied at the LMS, then failed on the way back",
             )
         }
         Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
@@ -407,15 +450,7 @@ async fn handle(
             }
             response
         }
-        None => serve(
-            &state,
-            route,
-            &method,
-            &path,
-            query.as_deref(),
-            credential,
-            json_body.as_ref(),
-        ),
+        None => answer(),
     };
     record.status = Some(reply.status().as_u16());
     lock(&state).requests.push(record);
@@ -477,6 +512,7 @@ fn route_of(method: &Method, path: &str) -> Route {
         (&Method::POST, ["api", "lineitems"]) => Route::CreateLineItem,
         (&Method::GET, ["api", "lineitems", _]) => Route::GetLineItem,
         (&Method::POST, ["api", "lineitems", _, "scores"]) => Route::PostScore,
+        (&Method::GET, ["api", "lineitems", _, "scores"]) => Route::ListResults,
         (&Method::GET, ["api", "memberships"]) => Route::Memberships,
         (&Method::GET, ["api", "platforms"]) => Route::Platforms,
         _ => Route::Other,
@@ -560,7 +596,7 @@ fn serve(
         Route::ListLineItems => list_line_items(&state, &binding, query),
         Route::Memberships => roster::list_memberships(&state, &binding, query),
         Route::CreateLineItem => create_line_item(&mut state, &binding, body),
-        Route::GetLineItem | Route::PostScore => {
+        Route::GetLineItem | Route::PostScore | Route::ListResults => {
             let segment = path
                 .trim_start_matches('/')
                 .split('/')
@@ -587,6 +623,9 @@ fn serve(
             };
             if route == Route::GetLineItem {
                 return json_response(StatusCode::OK, &json!(item));
+            }
+            if route == Route::ListResults {
+                return results::list_results(&state, &binding, &item, query);
             }
             post_score(&mut state, &binding, &item, &secret, scheme, body)
         }
@@ -776,6 +815,9 @@ fn post_score(
     if let Some(refusal) = roster::refuse_non_learner(state, binding, body) {
         return refusal;
     }
+    if let Some(refusal) = profile::refuse(state, binding, item, body) {
+        return refusal;
+    }
     state.scores.push(ReceivedScore {
         line_item_id: item.id.clone(),
         platform_id: binding.platform_id.clone(),
@@ -892,6 +934,9 @@ fn admin_route(
             if let Some(size) = settings.get("pageSize").and_then(Value::as_u64) {
                 state.page_size = (size as usize).max(1);
             }
+            if let Some(allowed) = settings.get("allowedAttempts").and_then(Value::as_u64) {
+                state.allowed_attempts = Some(allowed as u32);
+            }
             json_response(
                 StatusCode::OK,
                 &json!({"latencyMs": state.latency.as_millis() as u64, "pageSize": state.page_size}),
@@ -907,6 +952,13 @@ fn admin_route(
             }
             Err(e) => bad(e.to_string()),
         },
+        (&Method::POST, "profiles") => match serde_json::from_slice::<ProfileSpec>(body) {
+            Ok(spec) => {
+                state.profiles.insert(spec.platform_id, spec.profile);
+                json_response(StatusCode::CREATED, &json!({"profile": spec.profile}))
+            }
+            Err(e) => bad(e.to_string()),
+        },
         (&Method::GET, "scores") => json_response(StatusCode::OK, &json!(state.scores)),
         (&Method::GET, "requests") => json_response(StatusCode::OK, &json!(state.requests)),
         (&Method::GET, "line-items") => {
@@ -919,6 +971,14 @@ fn admin_route(
         }
         _ => envelope(StatusCode::NOT_FOUND, "NOT_FOUND", "Unknown admin route."),
     }
+}
+
+/// `POST /_sim/profiles`: the quirks of one platform's LMS.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileSpec {
+    platform_id: String,
+    profile: LmsProfile,
 }
 
 /// `POST /_sim/rosters`: a course roster.

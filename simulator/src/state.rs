@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::profile::{LastScore, LmsProfile};
+
 /// The routes the simulator serves, for fault matching and records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +23,8 @@ pub enum Route {
     GetLineItem,
     /// `POST /api/lineitems/:id/scores`
     PostScore,
+    /// `GET /api/lineitems/:id/scores` (the LMS's results)
+    ListResults,
     /// `GET /api/memberships`
     Memberships,
     /// `GET /api/platforms` (Bearer: the API key alone)
@@ -52,6 +56,15 @@ pub enum FaultAction {
     },
     /// Close the connection without answering.
     Drop,
+    /// Handle the request (a score is applied at the LMS), then close the
+    /// connection without answering: the sender cannot tell it arrived.
+    ApplyThenDrop,
+    /// Handle the request, then answer `status` (a relay's 502 or 504
+    /// after the LMS applied the score).
+    ApplyThenStatus {
+        /// The HTTP status.
+        status: u16,
+    },
     /// Answer 200 with a body that is not the expected JSON.
     Malformed,
     /// Answer `status` (a 3xx) with a `Location` header, as a moved
@@ -397,6 +410,14 @@ pub struct SimState {
     pub max_in_flight: HashMap<String, usize>,
     /// The most requests ever handled at once, in all.
     pub max_in_flight_total: usize,
+    /// Platform → its LMS's quirks (absent: generic).
+    pub profiles: HashMap<String, LmsProfile>,
+    /// (line item, user) → the last score accepted, for the profiles.
+    pub last_scores: HashMap<(String, String), LastScore>,
+    /// (line item, user) → submission attempts (the `canvas` profile).
+    pub attempts: HashMap<(String, String), u32>,
+    /// Attempts a `canvas` line item allows (None: unlimited).
+    pub allowed_attempts: Option<u32>,
 }
 
 /// A request at the moment it arrived.
@@ -435,7 +456,16 @@ impl SimState {
             in_flight: HashMap::new(),
             max_in_flight: HashMap::new(),
             max_in_flight_total: 0,
+            profiles: HashMap::new(),
+            last_scores: HashMap::new(),
+            attempts: HashMap::new(),
+            allowed_attempts: None,
         }
+    }
+
+    /// The quirks of `platform`'s LMS.
+    pub fn profile_of(&self, platform: &str) -> LmsProfile {
+        self.profiles.get(platform).copied().unwrap_or_default()
     }
 
     /// The first fault matching the request, used up by one.
