@@ -88,6 +88,11 @@ enum Command {
         /// Say what would be requeued; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Send the value again even if the LMS already holds it (forgets
+        /// the fingerprint of what it accepted; a plain requeue of an
+        /// unchanged value settles it without a call).
+        #[arg(long)]
+        force: bool,
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -232,6 +237,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             activity,
             all,
             dry_run,
+            force,
             json,
         } => {
             let selection = requeue::Selection {
@@ -239,6 +245,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
                 user,
                 activity: parse_key(activity)?,
                 dry_run,
+                force,
             };
             if selection.activity.is_none() && !all {
                 return Err(Trouble::new(WHOLE_TABLE_NEEDS_ALL));

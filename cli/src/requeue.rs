@@ -1,6 +1,8 @@
 //! `ltisync requeue`: makes grades pending again with the `PutItem` a tool
 //! would make (the same values, `pending` set, the sync's attributes gone),
-//! conditional on the grade being unchanged since it was read.
+//! conditional on the grade being unchanged since it was read. The sync
+//! then settles a grade whose value the LMS already holds without a call;
+//! `--force` first forgets what the LMS accepted, so the value is sent.
 
 use std::process::ExitCode;
 
@@ -19,6 +21,7 @@ pub struct Selection {
     pub user: Option<String>,
     pub activity: Option<ActivityKey>,
     pub dry_run: bool,
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,11 +50,7 @@ pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<Exi
         let result = if selection.dry_run {
             "wouldRequeue"
         } else {
-            match store.requeue(&PendingGrade::from_item(item)).await {
-                Ok(WriteOutcome::Applied) => "requeued",
-                Ok(WriteOutcome::Changed) => "changed",
-                Err(e) => return Err(Trouble::store(store.table(), e)),
-            }
+            requeue(store, PendingGrade::from_item(item), selection.force).await?
         };
         done.push(Requeued {
             activity_key: key.to_string(),
@@ -70,6 +69,19 @@ pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<Exi
         println!("{} grade(s) selected", done.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Requeues one grade, first forgetting what the LMS accepted (`force`).
+async fn requeue(store: &Store, grade: PendingGrade, force: bool) -> Result<&'static str, Trouble> {
+    if force {
+        let forgotten = store.forget_fingerprint(&grade.key()).await;
+        forgotten.map_err(|e| Trouble::store(store.table(), e))?;
+    }
+    match store.requeue(&grade).await {
+        Ok(WriteOutcome::Applied) => Ok("requeued"),
+        Ok(WriteOutcome::Changed) => Ok("changed"),
+        Err(e) => Err(Trouble::store(store.table(), e)),
+    }
 }
 
 /// Not already pending, and failed (`--failed`) or the user's (`--user`).

@@ -224,12 +224,10 @@ impl Grade {
                 started_at: self.started_at.map(rfc3339),
                 submitted_at: self.submitted_at.map(rfc3339),
             });
-        let canvas_submission = match (dialect, self.submitted_at) {
-            (ScoreDialect::Canvas, Some(at)) => Some(CanvasSubmission {
-                submitted_at: rfc3339(at),
-            }),
-            _ => None,
-        };
+        let canvas_submission = (dialect == ScoreDialect::Canvas).then(|| CanvasSubmission {
+            submitted_at: self.submitted_at.map(rfc3339),
+            new_submission: true,
+        });
         ScorePost {
             user_id: self.user_id.clone(),
             activity_progress: self.activity_progress,
@@ -288,11 +286,17 @@ pub struct Submission {
 }
 
 /// Canvas's score extension: the submission time Canvas records (and
-/// judges lateness by) instead of the time the score arrives.
+/// judges lateness by) instead of the time the score arrives, and whether
+/// the score starts a new attempt. Canvas adds an attempt for every score
+/// unless `new_submission` is false (and refuses once the assignment's
+/// allowed attempts are used), so only a submission's first post says true.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CanvasSubmission {
     /// When the learner submitted.
-    pub submitted_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// Whether this score starts a new attempt.
+    pub new_submission: bool,
 }
 
 /// `POST /api/lineitems/:id/scores` body.
@@ -317,12 +321,29 @@ pub struct ScorePost {
     /// When the learner started and submitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub submission: Option<Submission>,
-    /// Canvas only: the submission time Canvas records.
+    /// Canvas only: the submission time Canvas records, and whether the
+    /// score starts a new attempt.
     #[serde(
         rename = "https://canvas.instructure.com/lti/submission",
         skip_serializing_if = "Option::is_none"
     )]
     pub canvas_submission: Option<CanvasSubmission>,
+}
+
+impl ScorePost {
+    /// The submission this score belongs to (`submittedAt` as sent).
+    pub fn submitted_at(&self) -> Option<&str> {
+        self.submission.as_ref()?.submitted_at.as_deref()
+    }
+
+    /// Marks the score as an update of its submission's attempt (Canvas):
+    /// the submission was posted before.
+    pub fn updating_the_attempt(mut self) -> Self {
+        if let Some(canvas) = &mut self.canvas_submission {
+            canvas.new_submission = false;
+        }
+        self
+    }
 }
 
 #[cfg(test)]
@@ -360,7 +381,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"userId": "u", "activityProgress": "Completed",
-                "gradingProgress": "FullyGraded", "scoreGiven": 0.0, "scoreMaximum": 10.0})
+                "gradingProgress": "FullyGraded", "scoreGiven": 0.0, "scoreMaximum": 10.0,
+                "https://canvas.instructure.com/lti/submission": {"new_submission": true}})
         );
     }
 
@@ -390,7 +412,14 @@ mod tests {
         );
         assert_eq!(
             canvas["https://canvas.instructure.com/lti/submission"],
-            serde_json::json!({"submitted_at": "2026-11-20T10:15:30.5Z"})
+            serde_json::json!({"submitted_at": "2026-11-20T10:15:30.5Z", "new_submission": true})
+        );
+        let update =
+            serde_json::to_value(grade.to_score(ScoreDialect::Canvas).updating_the_attempt())
+                .unwrap();
+        assert_eq!(
+            update["https://canvas.instructure.com/lti/submission"]["new_submission"],
+            false
         );
         let moodle = serde_json::to_value(grade.to_score(ScoreDialect::Standard)).unwrap();
         assert!(moodle

@@ -152,13 +152,50 @@ fn classify(
     }
 }
 
+/// A score post's refusal, read for what only a score post can mean. The
+/// LMS already holds exactly this score (Open edX's 400 "Score already
+/// exists"): the gradebook shows the value, so the post succeeded. The LMS
+/// holds a score stamped in the same second or later (Moodle's 409;
+/// Canvas's 400 naming the timestamps): [`LtiaasError::NotNewer`]. Other
+/// refusals are left as they are.
+pub(super) fn score_refusal(error: LtiaasError) -> Result<(), LtiaasError> {
+    match error {
+        LtiaasError::Rejected {
+            status: 400,
+            message,
+        } if says_score_exists(&message) => Ok(()),
+        LtiaasError::Rejected { status, message }
+            if status == 409 || (status == 400 && says_timestamp_not_newer(&message)) =>
+        {
+            Err(LtiaasError::NotNewer { status, message })
+        }
+        other => Err(other),
+    }
+}
+
+/// Open edX: "Score already exists".
+fn says_score_exists(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("score already exists")
+}
+
+/// Canvas: "Provided timestamp of X before last updated timestamp of Y".
+fn says_timestamp_not_newer(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("timestamp") && message.contains("before last updated")
+}
+
 /// No answer: out of time (reported as the configured `timeout`, which the
-/// operator can change), or no connection.
+/// operator can change), no connection (nothing sent), or a connection
+/// that ended after the request went out.
 pub(super) fn transport_error(e: reqwest::Error, timeout: Duration) -> LtiaasError {
     if e.is_timeout() {
         LtiaasError::Timeout(timeout)
-    } else {
+    } else if e.is_connect() {
         LtiaasError::Unreachable(error_chain(&e))
+    } else {
+        LtiaasError::NoAnswer(error_chain(&e))
     }
 }
 
@@ -209,6 +246,30 @@ mod tests {
         for code in [400, 403, 404, 409, 412, 422] {
             assert!(!c(code, "x").is_retryable(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_score_refused_as_not_newer_is_retried_after_a_second() {
+        let rejected = |status: u16, message: &str| LtiaasError::Rejected {
+            status,
+            message: message.into(),
+        };
+        let moodle = score_refusal(rejected(409, "Conflict")).unwrap_err();
+        assert!(matches!(moodle, LtiaasError::NotNewer { status: 409, .. }));
+        assert!(moodle.is_retryable());
+        assert_eq!(moodle.retry_after(), Some(Duration::from_secs(1)));
+        let canvas = "Provided timestamp of 2026-12-04T10:00:00.1Z before last updated timestamp of 2026-12-04T10:00:00.2Z";
+        assert!(matches!(
+            score_refusal(rejected(400, canvas)),
+            Err(LtiaasError::NotNewer { status: 400, .. })
+        ));
+        assert!(
+            score_refusal(rejected(400, "Score already exists")).is_ok(),
+            "the gradebook holds this very score"
+        );
+        let other = score_refusal(rejected(400, "Incorrect score received")).unwrap_err();
+        assert!(matches!(other, LtiaasError::Rejected { status: 400, .. }));
+        assert!(!other.is_retryable());
     }
 
     #[test]

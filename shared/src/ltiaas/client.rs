@@ -9,10 +9,13 @@ use percent_encoding::utf8_percent_encode;
 use reqwest::{header, Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 
-use super::classify::{redirected, refusal, transport_error, Secrets, ThrottleSignals};
+use super::classify::{
+    redirected, refusal, score_refusal, transport_error, Secrets, ThrottleSignals,
+};
 use super::error::error_chain;
 use super::{
     Credential, IdToken, LineItem, LineItemPage, LtiaasError, MembershipPage, NewLineItem,
+    ResultPage,
 };
 use crate::activity::KEY_COMPONENT;
 use crate::config::LtiaasSettings;
@@ -153,7 +156,10 @@ impl LtiaasClient {
     }
 
     /// `POST /api/lineitems/:id/scores`: one score (204 on success). The
-    /// only endpoint whose answer is checked rather than parsed.
+    /// only endpoint whose answer is checked rather than parsed, and whose
+    /// refusals are read for what only a score post can mean: the LMS holds
+    /// this very score (success) or one stamped no earlier
+    /// ([`LtiaasError::NotNewer`]).
     pub async fn post_score(
         &self,
         key: &ServiceKey,
@@ -165,8 +171,44 @@ impl LtiaasClient {
             encode_line_item_id(line_item_id)
         );
         let request = self.request(Method::POST, &path).json(score);
-        let body = self.send(request, Auth::ServiceKey(key)).await?;
-        check_score_accepted(&body)
+        match self.send(request, Auth::ServiceKey(key)).await {
+            Ok(body) => check_score_accepted(&body),
+            Err(refused) => score_refusal(refused),
+        }
+    }
+
+    /// `GET /api/lineitems/:id/scores?userId=`: the first page of what the
+    /// gradebook shows for `user_id` on the line item (LTIaaS relays the
+    /// LMS's results).
+    pub async fn results(
+        &self,
+        key: &ServiceKey,
+        line_item_id: &str,
+        user_id: &str,
+    ) -> Result<ResultPage, LtiaasError> {
+        let path = format!(
+            "/api/lineitems/{}/scores",
+            encode_line_item_id(line_item_id)
+        );
+        let request = self
+            .request(Method::GET, &path)
+            .query(&[("userId", user_id)]);
+        self.call(request, Auth::ServiceKey(key)).await
+    }
+
+    /// `GET /api/lineitems/:id/scores?url=...`: a further page of results.
+    pub async fn results_page(
+        &self,
+        key: &ServiceKey,
+        line_item_id: &str,
+        next: &str,
+    ) -> Result<ResultPage, LtiaasError> {
+        let path = format!(
+            "/api/lineitems/{}/scores",
+            encode_line_item_id(line_item_id)
+        );
+        let request = self.request(Method::GET, &path).query(&[("url", next)]);
+        self.call(request, Auth::ServiceKey(key)).await
     }
 
     /// `GET /api/memberships?role=Learner`: the first page of the service

@@ -59,9 +59,25 @@ pub enum LtiaasError {
         /// What the server said.
         message: String,
     },
-    /// No connection, or the connection dropped before an answer.
+    /// The LMS refused a score as no newer than the one it holds for the
+    /// user: Moodle's 409 when the time LTIaaS stamped on the score falls in
+    /// the same second as the last one's, Canvas's 400 "Provided timestamp
+    /// of X before last updated timestamp of Y". The same post succeeds once
+    /// a whole second has passed: retried after one, never final.
+    #[error("the LMS holds a score for this user stamped no earlier (HTTP {status}): {message}")]
+    NotNewer {
+        /// 409, or the 400 that says so.
+        status: u16,
+        /// What the LMS said.
+        message: String,
+    },
+    /// No connection: nothing was sent.
     #[error("LTIaaS could not be reached: {0}")]
     Unreachable(String),
+    /// The request went out, and the connection ended before an answer:
+    /// whether LTIaaS (and the LMS) acted on it is unknown.
+    #[error("LTIaaS did not answer: {0}")]
+    NoAnswer(String),
     /// No answer within the configured time.
     #[error("LTIaaS did not answer within {0:?}")]
     Timeout(Duration),
@@ -101,26 +117,48 @@ pub enum LtiaasError {
 
 impl LtiaasError {
     /// Whether the same request may succeed later: network errors,
-    /// timeouts, 429, 5xx and throttling 403.
+    /// timeouts, 429, 5xx, throttling 403 and a same-second refusal.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Self::Throttled { .. }
+                | Self::NotNewer { .. }
                 | Self::ServerError { .. }
                 | Self::Unreachable(_)
+                | Self::NoAnswer(_)
                 | Self::Timeout(_)
                 | Self::BadResponse(_)
         )
     }
 
-    /// The delay the server asked for, if any.
+    /// The delay the server asked for, if any. A same-second refusal asks
+    /// for a whole second: the LMS compares whole seconds of LTIaaS's clock,
+    /// so after one the next post is stamped in a later second whatever the
+    /// two clocks read.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Throttled { retry_after, .. } | Self::ServerError { retry_after, .. } => {
                 *retry_after
             }
+            Self::NotNewer { .. } => Some(Duration::from_secs(1)),
             _ => None,
         }
+    }
+
+    /// Whether the request may have been carried out although no success
+    /// came back: a timeout or a connection that ended after sending, or a
+    /// relay's 502/504 (LTIaaS answering for an LMS that did not answer in
+    /// time). A score post failing so may already be in the gradebook.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout(_)
+                | Self::NoAnswer(_)
+                | Self::ServerError {
+                    status: 502 | 504,
+                    ..
+                }
+        )
     }
 
     /// The HTTP status LTIaaS answered with, if it answered.
@@ -130,6 +168,7 @@ impl LtiaasError {
             Self::Throttled { status, .. }
             | Self::ServerError { status, .. }
             | Self::Rejected { status, .. }
+            | Self::NotNewer { status, .. }
             | Self::Redirected { status, .. } => Some(*status),
             _ => None,
         }

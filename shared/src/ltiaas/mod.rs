@@ -34,5 +34,5 @@ pub use error::{Credential, LtiaasError};
 pub use paging::PageGuard;
 pub use types::{
     AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LineItem, LineItemPage,
-    Member, MembershipPage, NewLineItem, Platform, ResourceLink, Services,
+    LmsResult, Member, MembershipPage, NewLineItem, Platform, ResourceLink, ResultPage, Services,
 };

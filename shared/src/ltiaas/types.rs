@@ -190,6 +190,54 @@ pub struct LineItemPage {
     pub next: Option<String>,
 }
 
+/// `GET /api/lineitems/:id/scores`: one page of the line item's results
+/// (LTIaaS relays the LMS's `{line item}/results`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultPage {
+    /// Results on this page (users without a score may be left out).
+    #[serde(default)]
+    pub scores: Vec<LmsResult>,
+    /// The next page, to pass back verbatim as `?url=`.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// What the gradebook shows for one user on one line item.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LmsResult {
+    /// The LMS user id.
+    #[serde(deserialize_with = "string_or_number")]
+    pub user_id: String,
+    /// The score as the gradebook holds it (scaled to `resultMaximum`).
+    #[serde(default)]
+    pub result_score: Option<f64>,
+    /// The scale of `resultScore` (1 when absent, as the AGS says).
+    #[serde(default = "one")]
+    pub result_maximum: f64,
+    /// The comment shown with it.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl LmsResult {
+    /// Whether the gradebook shows `score_given` out of `score_maximum`
+    /// (compared as fractions, to 1e-6) with `comment`.
+    pub fn shows(&self, score_given: f64, score_maximum: f64, comment: Option<&str>) -> bool {
+        let Some(result) = self.result_score else {
+            return false;
+        };
+        let (shown, sent) = (result / self.result_maximum, score_given / score_maximum);
+        let same_comment = self.comment.as_deref().unwrap_or("") == comment.unwrap_or("");
+        (shown - sent).abs() <= 1e-6 && same_comment
+    }
+}
+
 /// `POST /api/lineitems` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

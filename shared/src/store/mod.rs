@@ -7,6 +7,7 @@
 //! | activity | `ACT#<activity key>` | `ACTIVITY`              |
 //! | grade    | `ACT#<activity key>` | `GRADE#<enc(user id)>`  |
 //! | claim    | `ACT#<activity key>` | `CLAIM`                 |
+//! | posted   | `ACT#<activity key>` | `POSTED#<enc(user id)>` |
 //! | lease    | `LEASE#sync`         | `LEASE`                 |
 //!
 //! The global secondary index `work` (partition key `pending`, sort key
@@ -36,6 +37,7 @@ pub mod grade_item;
 mod grades;
 mod layout;
 mod lease;
+mod posted;
 pub mod report;
 mod scan;
 pub mod work;
@@ -52,6 +54,7 @@ pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
 pub use grades::{GradeKey, PendingGrade, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
+pub use posted::{posted_sk, PostedItem};
 pub use scan::{ItemsPage, RawItem};
 pub use work::WorkCopies;
 
@@ -77,6 +80,8 @@ pub mod schema {
     pub const ACTIVITY_PREFIX: &str = "ACT#";
     /// Prefix of grade sort keys.
     pub const GRADE_PREFIX: &str = "GRADE#";
+    /// Prefix of the sort keys of what the LMS accepted for each grade.
+    pub const POSTED_PREFIX: &str = "POSTED#";
 
     /// The sync's attributes on a grade item (the tool owns the others:
     /// [`super::grade_item::TOOL_ATTRIBUTES`]).

@@ -39,13 +39,16 @@
 //! - `run`: one invocation (a `Run`), its steps in order, and the store
 //!   whose calls it cuts before the deadline;
 //! - [`plan`]: the pure step; `posting`: the post step (pipeline, line item
-//!   cache, roster check, what an error means); `record`: outcome writes;
+//!   cache, roster check, what an error means); `once`: what the LMS
+//!   accepted before decides whether and how a grade is sent; `record`:
+//!   outcome writes;
 //! - [`gate`], [`line_item`], [`roster`]: the request gate, the line item
 //!   rule and the roster rule; [`summary`]: the run summary, folded from
 //!   the outcomes at the end of a run.
 
 pub mod gate;
 pub mod line_item;
+mod once;
 pub mod outcome;
 pub mod plan;
 mod posting;
@@ -65,6 +68,7 @@ use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasClient;
 use crate::store::{GradeKey, Store, StoreError};
 
+pub use once::Fingerprint;
 pub use outcome::{FailCode, FailReason, GradeOutcome, PendingReason, StoredReason};
 pub use summary::{PlannedScore, RunSummary};
 

@@ -58,6 +58,9 @@ pub enum PendingReason {
     /// Another run or stream batch holds the activity's claim and is
     /// posting its grades now; they are left to it.
     ClaimedElsewhere,
+    /// The LMS kept refusing the score as no newer than the one it holds
+    /// (a same-second update, or clocks apart); it is posted again.
+    LmsHoldsNewer,
 }
 
 impl PendingReason {
@@ -78,6 +81,7 @@ impl PendingReason {
                 | Self::ApiKeyRefused
                 | Self::LtiaasRedirected
                 | Self::ClaimedElsewhere
+                | Self::LmsHoldsNewer
         )
     }
 
@@ -112,6 +116,9 @@ impl PendingReason {
                 "LTIaaS redirects ltisync elsewhere; check LTIAAS_URL and what stands in front of LTIaaS"
             }
             Self::ClaimedElsewhere => "another sync is posting this activity's grades",
+            Self::LmsHoldsNewer => {
+                "the LMS refused the score as no newer than the one it holds; it is posted again"
+            }
         }
     }
 }
@@ -200,6 +207,9 @@ impl FailCode {
 pub enum GradeOutcome {
     /// Posted and marked synced.
     Posted,
+    /// The LMS already holds this very score (it accepted it before):
+    /// marked synced without a call.
+    Unchanged,
     /// Not posted, for good (recorded on the grade).
     Failed(FailReason),
     /// Still pending.

@@ -20,6 +20,15 @@ impl Run<'_> {
         outcome_after_write(GradeOutcome::Posted, written)
     }
 
+    /// Marks a grade SYNCED without a post: the LMS holds this very score.
+    pub(super) async fn mark_unchanged(&self, grade: &PendingGrade) -> GradeOutcome {
+        let written = self
+            .store
+            .mark_synced(grade, OffsetDateTime::now_utc())
+            .await;
+        outcome_after_write(GradeOutcome::Unchanged, written)
+    }
+
     /// Marks a grade FAILED, for `reason`.
     pub(super) async fn fail(&self, grade: &PendingGrade, reason: FailReason) -> GradeOutcome {
         let written = self

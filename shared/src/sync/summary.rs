@@ -58,6 +58,9 @@ pub struct RunSummary {
     pub grades_found: u64,
     /// Grades posted and marked synced.
     pub grades_posted: u64,
+    /// Grades marked synced without a post: the LMS already held the very
+    /// score (the tool wrote the same value again, or a plain requeue).
+    pub grades_unchanged: u64,
     /// Grades rejected for good.
     pub grades_failed: u64,
     /// Grades left pending.
@@ -254,6 +257,7 @@ impl RunSummary {
     fn count(&mut self, grade: &FinishedGrade) {
         match &grade.outcome {
             GradeOutcome::Posted => self.grades_posted += 1,
+            GradeOutcome::Unchanged => self.grades_unchanged += 1,
             GradeOutcome::Failed(reason) => self.count_failure(grade, reason),
             GradeOutcome::Pending(reason) => {
                 self.grades_pending += 1;
@@ -285,6 +289,7 @@ impl RunSummary {
         let mut metrics = vec![
             ("ActivitiesSeen", self.activities_seen),
             ("GradesPosted", self.grades_posted),
+            ("GradesUnchanged", self.grades_unchanged),
             ("GradesFailed", self.grades_failed),
             ("GradesPending", self.grades_pending),
             (

@@ -287,6 +287,32 @@ async fn failed_grades_are_explained_and_requeued_without_changing_a_value() {
     );
 }
 
+/// A plain requeue of a grade whose value the LMS already holds sends
+/// nothing (the run settles it against what the LMS accepted); `--force`
+/// sends it again.
+#[tokio::test]
+async fn a_requeued_unchanged_grade_is_sent_again_only_when_forced() {
+    let stack = Stack::start().await;
+    let quiz = stack.launch("p", "c", "quiz", Some("k")).await;
+    stack.grade(&quiz, "ada", 9.0).await;
+    let first = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(first["gradesPosted"], 1, "{first}");
+    let table = Some(stack.table.name.as_str());
+    let requeue = ["requeue", "--user", "ada", "--activity", "p#c#quiz"];
+    assert_eq!(ltisync(&stack, table, &requeue).await.code, 0);
+    let plain = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(plain["gradesUnchanged"], 1, "{plain}");
+    assert_eq!(plain["gradesPosted"], 0, "{plain}");
+    assert_eq!(stack.received_for("ada").len(), 1, "nothing sent");
+    assert!(is_synced(&stack.item(&quiz, "ada").await));
+
+    let forced = ltisync(&stack, table, &[&requeue[..], &["--force"]].concat()).await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let sent = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(sent["gradesPosted"], 1, "{sent}");
+    assert_eq!(stack.received_for("ada").len(), 2, "sent again on purpose");
+}
+
 #[tokio::test]
 async fn usage_and_access_problems_exit_2_with_one_line() {
     let stack = Stack::start().await;

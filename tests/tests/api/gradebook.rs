@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::Grade;
 use ltisync_tests::rigs::{event_file, SyncRig, Via};
 use ltisync_tests::simulator::{
-    Fault, FaultAction, LaunchSpec, Route, SimLineItem, SimMember, NOT_A_STUDENT, SCOPE_LINE_ITEM,
-    SCOPE_SCORE,
+    Fault, FaultAction, LaunchSpec, LmsProfile, Route, SimLineItem, SimMember, NOT_A_STUDENT,
+    SCOPE_LINE_ITEM, SCOPE_SCORE,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -81,7 +81,7 @@ async fn submission_times_reach_canvas_and_other_lmss_in_their_own_form() {
         json!({"userId": "ada", "activityProgress": "Completed", "gradingProgress": "FullyGraded",
                "scoreGiven": 9.0, "scoreMaximum": 10.0, "submission": submission,
                "https://canvas.instructure.com/lti/submission":
-                   {"submitted_at": "2026-11-20T09:45:12.25Z"}})
+                   {"submitted_at": "2026-11-20T09:45:12.25Z", "new_submission": true}})
     );
     assert_eq!(
         body("moodle", "ada"),
@@ -90,8 +90,13 @@ async fn submission_times_reach_canvas_and_other_lmss_in_their_own_form() {
     );
     let bob = body("canvas", "bob");
     assert!(
-        bob.get("submission").is_none() && bob.as_object().unwrap().len() == 6,
+        bob.get("submission").is_none() && bob.as_object().unwrap().len() == 7,
         "{bob}"
+    );
+    assert_eq!(
+        bob["https://canvas.instructure.com/lti/submission"],
+        json!({"new_submission": true}),
+        "Canvas is told the first post of a grade starts an attempt"
     );
 
     let ada = stack.item(&canvas, "ada").await;
@@ -394,4 +399,90 @@ async fn a_warm_function_reads_a_roster_again_only_to_refuse_someone() {
     assert_eq!(third["gradesNotLearners"], 1, "{third}");
     assert_eq!(memberships(), 2 * read_once);
     rig.finish().await;
+}
+
+/// Canvas adds a submission attempt for every score unless told the score
+/// updates one, and refuses past the allowed attempts. A grade whose post is
+/// retried, which is requeued (forced, so it is sent again) and corrected,
+/// keeps one attempt per `submittedAt`; a new `submittedAt` adds one.
+#[tokio::test]
+async fn canvas_counts_one_attempt_per_submission() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "quiz", Some("k")).await;
+    stack.sim.set_profile("p", LmsProfile::Canvas);
+    stack.sim.set_allowed_attempts(Some(2));
+    let first = "2026-12-01T09:00:00Z";
+    let write = |score: f64, submitted: &str| {
+        let grade = Grade::new("ada", score, 10.0)
+            .unwrap()
+            .with_submission(None, Some(at(submitted)));
+        let (store, ids) = (&stack.store, &ids);
+        async move { store.record_grade(ids, &grade).await.unwrap() }
+    };
+    write(7.0, first).await;
+    stack
+        .sim
+        .inject(Fault::status(Route::PostScore, 503, Some(1)).for_user("ada"));
+    let retried = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(retried["gradesPosted"], 1, "{retried}");
+    assert_eq!(
+        stack.sim.attempts_of("ada"),
+        1,
+        "the retry is the same attempt"
+    );
+
+    let key = ltisync::store::GradeKey {
+        pk: format!("ACT#{}", ids.key()),
+        sk: "GRADE#ada".into(),
+    };
+    stack.store.forget_fingerprint(&key).await.unwrap();
+    let as_read = ltisync::store::PendingGrade::from_item(stack.item(&ids, "ada").await);
+    let requeued = stack.store.requeue(&as_read).await.unwrap();
+    assert_eq!(requeued, ltisync::store::WriteOutcome::Applied);
+    let again = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(again["gradesPosted"], 1, "forced: sent again {again}");
+    write(8.0, first).await;
+    let corrected = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(corrected["gradesPosted"], 1, "{corrected}");
+    assert_eq!(
+        stack.sim.attempts_of("ada"),
+        1,
+        "requeue and correction update attempt 1"
+    );
+
+    write(9.0, "2026-12-02T09:00:00Z").await;
+    let resubmitted = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(resubmitted["gradesPosted"], 1, "{resubmitted}");
+    assert_eq!(
+        stack.sim.attempts_of("ada"),
+        2,
+        "a new submittedAt is a new attempt"
+    );
+    assert!(is_synced(&stack.item(&ids, "ada").await));
+    let sent: Vec<bool> = stack
+        .received_for("ada")
+        .iter()
+        .map(|r| r.body["https://canvas.instructure.com/lti/submission"]["new_submission"] == true)
+        .collect();
+    assert_eq!(sent, [true, false, false, true]);
+}
+
+/// A tool that writes every grade again with the same values (a nightly
+/// re-export) costs no call: each is settled SYNCED against the fingerprint
+/// of what the LMS accepted, through the real binary.
+#[tokio::test]
+async fn rewriting_a_thousand_unchanged_grades_makes_no_post() {
+    let (stack, ids) = Stack::with_grades(1000).await;
+    let first = stack.run(Via::Binary, &stack.env()).await;
+    assert_eq!(first["gradesPosted"], 1000, "{first}");
+    let posts = stack.sim.scores().len();
+    for u in 0..1000 {
+        stack.grade(&ids, &format!("u{u:02}"), u as f64).await;
+    }
+    stack.grade(&ids, "u07", 70.5).await;
+    let again = stack.run(Via::Binary, &stack.env()).await;
+    assert_eq!(again["gradesUnchanged"], 999, "{again}");
+    assert_eq!(again["gradesPosted"], 1, "only the changed one {again}");
+    assert_eq!(stack.sim.scores().len(), posts + 1);
+    assert!(is_synced(&stack.item(&ids, "u42").await));
 }

@@ -289,8 +289,9 @@ async fn every_fault_is_classified_by_whether_retrying_can_help() {
             false,
         ),
         (
+            // Sent, then the connection ended: whether it was acted on is unknown.
             FaultAction::Drop,
-            |e| matches!(e, LtiaasError::Unreachable(_)),
+            |e| matches!(e, LtiaasError::NoAnswer(_)) && e.outcome_unknown(),
             true,
         ),
         (

@@ -12,7 +12,7 @@ use ltisync::sync::{GradeOutcome, PendingReason, SyncEngine, SyncRequest};
 use ltisync::{ActivityIds, Grade};
 use ltisync_tests::rigs::{event_file, Env, SyncRig, Via};
 use ltisync_tests::runtime_api::Outcome;
-use ltisync_tests::simulator::{Fault, FaultAction, Route};
+use ltisync_tests::simulator::{Fault, FaultAction, LmsProfile, Route};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_json::json;
 
@@ -362,4 +362,57 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
         );
         assert_eq!(score(&item), 3.0);
     }
+}
+
+/// Moodle refuses a score stamped in the same second as the last one it
+/// accepted (409), and LTIaaS stamps each score as it relays it. A grade
+/// corrected five times within one second, each write delivered from the
+/// stream at once, ends with its last value in the gradebook and SYNCED: no
+/// correction is lost to a same-second refusal and none ends FAILED. (A
+/// burst is repeated, at most twice, until the LMS has refused a post, so
+/// a slow machine cannot make the test pass without meeting the rule.)
+#[tokio::test]
+async fn five_corrections_within_a_second_on_moodle_end_with_the_last_value() {
+    let stack = Stack::start().await;
+    stack.sim.set_profile("p", LmsProfile::Moodle);
+    let mut mapping = stack.mapping(MappingSettings::default()).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    stack.grade("warm-up", 1.0).await;
+    mapping.drain(&rig, IDLE).await;
+    let mut last = 0.0;
+    for round in 0..3 {
+        let values: Vec<f64> = (1..=5).map(|i| f64::from(round * 10 + i)).collect();
+        last = values[4];
+        let corrections = async {
+            // Start just after a second begins, so all five fall within it.
+            let into_second = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .subsec_millis();
+            tokio::time::sleep(Duration::from_millis(u64::from(1000 - into_second))).await;
+            for value in &values {
+                stack.grade("u1", *value).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::join!(
+            corrections,
+            mapping.drain(&rig, Duration::from_millis(2500))
+        );
+        if stack.posts_arrived() > stack.sim.scores().len() {
+            break;
+        }
+    }
+    let received = stack.received("u1");
+    assert!(
+        stack.posts_arrived() > stack.sim.scores().len(),
+        "the LMS refused at least one post as same-second: {} posts, {received:?} accepted",
+        stack.posts_arrived()
+    );
+    assert_eq!(received.last(), Some(&last), "{received:?}");
+    assert!(received.windows(2).all(|w| w[0] < w[1]), "{received:?}");
+    let item = stack.item("u1").await;
+    assert_eq!(s(&item, "syncStatus"), Some("SYNCED"), "{item:?}");
+    assert_eq!(score(&item), last);
+    rig.finish().await;
 }

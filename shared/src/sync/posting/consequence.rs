@@ -65,6 +65,9 @@ pub(in crate::sync) fn consequence(error: &LtiaasError, resolving_line_item: boo
         LtiaasError::Redirected { .. } => Consequence::StopRun(PendingReason::LtiaasRedirected),
         LtiaasError::Unauthorized { .. } => Consequence::KeyRefused,
         _ if resolving_line_item => Consequence::Wait(PendingReason::LineItemUnavailable),
+        // Still refused after the retries: the next run or stream retry
+        // posts it again; the newest value must never end FAILED.
+        LtiaasError::NotNewer { .. } => Consequence::Wait(PendingReason::LmsHoldsNewer),
         LtiaasError::Rejected { status, message } => Consequence::Fail(FailReason::LmsRejected {
             status: *status,
             message: message.clone(),
@@ -219,6 +222,15 @@ mod tests {
         assert_eq!(
             consequence(&LtiaasError::Timeout(Duration::ZERO), false),
             Consequence::Wait(PendingReason::RetriesExhausted)
+        );
+        let same_second = LtiaasError::NotNewer {
+            status: 409,
+            message: String::new(),
+        };
+        assert_eq!(
+            consequence(&same_second, false),
+            Consequence::Wait(PendingReason::LmsHoldsNewer),
+            "a same-second refusal is never final"
         );
         assert_eq!(
             consequence(&LtiaasError::NotSent, true),

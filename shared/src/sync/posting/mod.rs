@@ -6,11 +6,13 @@
 //! - `line_items`: each activity's line item, resolved once per run;
 //! - `learners`: the roster check before an activity's first post;
 //! - `consequence`: what an LTIaaS error means for the grade, its activity
-//!   and the run, and carrying that out.
+//!   and the run, and carrying that out;
+//! - `read_back`: a post whose outcome is unknown is not repeated blindly.
 
 mod consequence;
 mod learners;
 mod line_items;
+mod read_back;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -21,12 +23,14 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::activity::Activity;
+use crate::grade::ScorePost;
 use crate::ltiaas::LtiaasError;
 use crate::secrets::ServiceKey;
 use crate::store::WriteOutcome;
 
 use super::gate::RequestGate;
 use super::line_item::Resolved;
+use super::once::{self, Delivery, Fingerprint};
 use super::outcome::{GradeOutcome, PendingReason};
 use super::plan::{interleave_by_platform, ActivityWork, ReadyGrade};
 use super::roster::Roster;
@@ -141,13 +145,68 @@ impl<'r> Posting<'r> {
             Ok(current) => current,
             Err(finished) => return finished,
         };
+        let (score, fingerprint) = match self.delivery(state, &current).await {
+            Ok(Delivery::Post { score, fingerprint }) => (score, fingerprint),
+            Ok(Delivery::Unchanged) => {
+                let settled = self.run.mark_unchanged(&current.stored);
+                return self.counts.writes_time.measure(settled).await;
+            }
+            Err(finished) => return finished,
+        };
         let result = self
             .counts
             .posts_time
-            .measure(self.post_score(state, &current, line_item))
+            .measure(self.post_score(state, &score, line_item))
             .await;
+        if result.is_ok() {
+            let remembered = self.remember(&current, &score, &fingerprint);
+            self.counts.writes_time.measure(remembered).await;
+        }
         let written = self.record_result(result, state, &current);
         self.counts.writes_time.measure(written).await
+    }
+
+    /// Whether and how to send the grade, given what the LMS accepted for
+    /// it before (`once`). `Err`: what was accepted could not be read; the
+    /// grade waits rather than risk a second post or Canvas attempt.
+    async fn delivery(
+        &self,
+        state: &ActivityState,
+        ready: &ReadyGrade,
+    ) -> Result<Delivery, GradeOutcome> {
+        let before = self
+            .counts
+            .confirm_time
+            .measure(self.run.store.read_posted(&ready.stored.key()))
+            .await;
+        match before {
+            Ok(before) => {
+                let dialect = state.activity.services.score_dialect();
+                Ok(once::delivery(&ready.grade, dialect, before.as_ref()))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read what the LMS accepted before; the grade stays pending");
+                let why = PendingReason::StoreError;
+                Err(self
+                    .run
+                    .leave_pending(&ready.stored, why, Some(&e.to_string()))
+                    .await)
+            }
+        }
+    }
+
+    /// Records what the LMS accepted, before the grade is marked SYNCED. A
+    /// failure costs at most one more post of the same value later.
+    async fn remember(&self, ready: &ReadyGrade, score: &ScorePost, fingerprint: &Fingerprint) {
+        let accepted = once::accepted(
+            &ready.stored.key(),
+            score,
+            fingerprint,
+            OffsetDateTime::now_utc(),
+        );
+        if let Err(e) = self.run.store.record_posted(&accepted).await {
+            tracing::warn!(error = %e, "could not record what the LMS accepted; an unchanged value may be posted again");
+        }
     }
 
     /// The outcome of a grade that must not be posted at all (the deadline,
@@ -210,32 +269,15 @@ impl<'r> Posting<'r> {
     async fn post_score(
         &self,
         state: &ActivityState,
-        ready: &ReadyGrade,
+        score: &ScorePost,
         line_item: Resolved,
     ) -> Result<(), Failure> {
-        let score = ready
-            .grade
-            .to_score(state.activity.services.score_dialect());
-        let platform = state.activity.ids.platform_id.as_str();
-        let client = &self.run.engine.client;
-        let post = |id: String| {
-            let (score, gate) = (&score, &self.gate);
-            gate.with_retries(move || {
-                let id = id.clone();
-                async move {
-                    gate.send(platform, || {
-                        client.post_score(&state.service_key, &id, score)
-                    })
-                    .await
-                }
-            })
-        };
-        let mut result = post(line_item.id.clone()).await;
+        let mut result = self.post_with_read_back(state, &line_item.id, score).await;
         if matches!(result, Err(LtiaasError::Rejected { status: 404, .. }))
             && line_item.source.may_be_stale()
         {
             if let Some(fresh) = self.re_resolve(state, &line_item).await? {
-                result = post(fresh.id).await;
+                result = self.post_with_read_back(state, &fresh.id, score).await;
             }
         }
         result.map_err(|error| Failure::from_error(&error, false, error.to_string()))

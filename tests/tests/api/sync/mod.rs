@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use ltisync::ActivityIds;
 use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
-use ltisync_tests::simulator::{Fault, FaultAction, Route, SimLineItem, Simulator};
+use ltisync_tests::simulator::{Fault, FaultAction, LmsProfile, Route, SimLineItem, Simulator};
 use serde_json::{json, Value};
 
 use crate::helpers::{documented_grade, is_synced, s, Item, Stack, LONG};
@@ -55,7 +55,8 @@ async fn every_pending_grade_is_posted_once_and_a_second_run_posts_nothing() {
             assert_eq!(
                 received[0].body,
                 json!({"userId": user, "activityProgress": "Completed", "gradingProgress": "FullyGraded",
-                       "scoreGiven": score, "scoreMaximum": 100.0, "comment": format!("score {score}")})
+                       "scoreGiven": score, "scoreMaximum": 100.0, "comment": format!("score {score}"),
+                       "https://canvas.instructure.com/lti/submission": {"new_submission": true}})
             );
             let key_number = &ids.resource_link_id["link-".len()..];
             assert_eq!(received[0].service_key, format!("key-{key_number}"));
@@ -382,11 +383,21 @@ async fn with_one_percent_pending_a_run_costs_a_few_percent_of_a_scan() {
     let run = proxy.take_read_units();
     full_scan(&stack, &proxy).await;
     let scan: f64 = proxy.take_read_units().values().sum();
-    // The run's only read is the index: no item is read on its own.
-    assert_eq!(run.keys().collect::<Vec<_>>(), ["Scan"], "{run:?}");
+    // Discovery reads only the index; no grade is read on its own. Each
+    // grade about to be posted adds one consistent read of what the LMS
+    // accepted for it before (its posted item: "each value once").
+    assert_eq!(
+        run.keys().collect::<Vec<_>>(),
+        ["GetItem", "Scan"],
+        "{run:?}"
+    );
+    assert_eq!(
+        run["GetItem"], 10.0,
+        "one read unit per grade posted: {run:?}"
+    );
     assert!(
         run["Scan"] * 20.0 <= scan,
-        "the run cost {run:?} read units, more than 5% of a full scan's {scan}"
+        "finding the work cost {run:?} read units, more than 5% of a full scan's {scan}"
     );
 }
 

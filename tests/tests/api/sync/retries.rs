@@ -355,3 +355,130 @@ async fn a_redirect_leaves_grades_pending_and_fails_the_invocation() {
     assert_eq!(posts(&stack.sim), 2);
     process.into_inner().stop().await;
 }
+
+/// A score the LMS refuses as no newer than the one it holds (409 from
+/// Moodle for the same second, and Canvas's stale-timestamp 400) is retried
+/// after a whole second and, still refused, left pending: never FAILED.
+#[tokio::test]
+async fn a_score_refused_as_not_newer_is_retried_and_never_fails() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for u in ["u-once", "u-canvas", "u-always"] {
+        stack.grade(&ids, u, 70.0).await;
+    }
+    let refused = |status: u16, body: &str| FaultAction::Status {
+        status,
+        body: Some(body.into()),
+        retry_after: None,
+    };
+    let canvas = r#"{"errors":{"message":"Provided timestamp of 2026-12-04T10:00:00.2Z before last updated timestamp of 2026-12-04T10:00:00.5Z"}}"#;
+    let inject = |action, times, user| {
+        stack
+            .sim
+            .inject(Fault::on(Route::PostScore, action, times).for_user(user))
+    };
+    inject(refused(409, "Conflict"), Some(1), "u-once");
+    inject(refused(400, canvas), Some(1), "u-canvas");
+    inject(refused(409, "Conflict"), None, "u-always");
+    let mut env = stack.env();
+    env.insert("SYNC_MAX_ATTEMPTS".into(), "2".into());
+    let summary = stack.run(Via::Handler, &env).await;
+    assert_eq!(summary["gradesPosted"], 2, "{summary}");
+    assert_eq!(summary["gradesFailed"], 0, "{summary}");
+    assert_eq!(summary["pendingReasons"]["lmsHoldsNewer"], 1, "{summary}");
+    for u in ["u-once", "u-canvas"] {
+        assert!(is_synced(&stack.item(&ids, u).await), "{u}");
+        assert_eq!(
+            stack.received_for(u).len(),
+            1,
+            "{u}: posted once more, accepted"
+        );
+    }
+    let waiting = stack.item(&ids, "u-always").await;
+    assert_eq!(s(&waiting, "syncStatus"), Some("PENDING"), "{waiting:?}");
+    assert_eq!(s(&waiting, "lastErrorCode"), Some("lmsHoldsNewer"));
+    // The retry came a whole second after the refusal.
+    let arrivals: Vec<u64> = stack
+        .sim
+        .arrivals()
+        .iter()
+        .filter(|a| a.user_id.as_deref() == Some("u-once"))
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(arrivals.len(), 2, "{arrivals:?}");
+    assert!(arrivals[1] - arrivals[0] >= 1000, "{arrivals:?}");
+}
+
+/// Open edX refuses a score equal to the one it holds (400 "Score already
+/// exists"): the gradebook shows that very value, so the grade is SYNCED,
+/// not FAILED, when the tool writes the same value again.
+#[tokio::test]
+async fn a_score_the_lms_already_holds_is_synced_not_failed() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.sim.set_profile("p", LmsProfile::OpenEdx);
+    stack.grade(&ids, "u1", 70.0).await;
+    let first = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(first["gradesPosted"], 1, "{first}");
+    stack.grade(&ids, "u1", 70.0).await;
+    let again = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(again["gradesFailed"], 0, "{again}");
+    assert!(is_synced(&stack.item(&ids, "u1").await));
+    assert_eq!(stack.received_for("u1").len(), 1, "the LMS keeps one score");
+}
+
+/// A post applied at the LMS whose answer was lost (the connection ended,
+/// or the relay answered 504) is not sent again blindly: the retry reads
+/// the user's result first and, seeing the value there, settles the grade
+/// with the one post the LMS applied.
+#[tokio::test]
+async fn a_post_applied_but_unanswered_is_read_back_not_repeated() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    for (u, action) in [
+        ("u-dropped", FaultAction::ApplyThenDrop),
+        ("u-504", FaultAction::ApplyThenStatus { status: 504 }),
+    ] {
+        stack.grade(&ids, u, 80.0).await;
+        stack
+            .sim
+            .inject(Fault::on(Route::PostScore, action, Some(1)).for_user(u));
+    }
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 2, "{summary}");
+    for u in ["u-dropped", "u-504"] {
+        assert_eq!(stack.received_for(u).len(), 1, "{u}: applied once");
+        assert!(is_synced(&stack.item(&ids, u).await), "{u}");
+    }
+    let read_back = stack
+        .sim
+        .arrivals()
+        .iter()
+        .filter(|a| a.route == Route::ListResults)
+        .count();
+    assert_eq!(read_back, 2, "one read back per lost answer");
+}
+
+/// Where the result cannot be read back (here the LMS refuses the results
+/// service), the retry posts as it always did.
+#[tokio::test]
+async fn without_a_readable_result_the_retry_posts_again() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("p", "c", "link", Some("k")).await;
+    stack.grade(&ids, "ada", 80.0).await;
+    stack
+        .sim
+        .inject(Fault::on(Route::PostScore, FaultAction::ApplyThenDrop, Some(1)).for_user("ada"));
+    let refused = FaultAction::Status {
+        status: 403,
+        body: None,
+        retry_after: None,
+    };
+    stack
+        .sim
+        .inject(Fault::on(Route::ListResults, refused, None));
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    assert_eq!(stack.received_for("ada").len(), 2, "posted again");
+    assert!(is_synced(&stack.item(&ids, "ada").await));
+}
