@@ -25,6 +25,7 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         "## 6. Launch function",
         "## 7. Sizes",
         "## 8. Scale",
+        "## 9. Each value once",
         "Tiny run",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");
@@ -38,6 +39,11 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         assert!(report.contains(settings), "{settings} missing:\n{report}");
     }
     assert!(report.contains("| 100% | 200 | 10 | "), "{report}");
+    // The day after: 30% of 20 writes repeat the value held, 14 are new.
+    assert!(
+        report.contains("makes **14 score posts for 14 distinct new values**"),
+        "{report}"
+    );
     for function in ["LaunchFunction", "SyncFunction", "GradeStreamFunction"] {
         let row = report
             .lines()

@@ -33,6 +33,7 @@ mod charts;
 mod cold_start;
 mod cost;
 mod launch;
+mod once;
 mod report;
 mod servers;
 mod setup;
@@ -43,6 +44,7 @@ use charts::*;
 use cold_start::*;
 use cost::*;
 use launch::*;
+use once::*;
 use report::*;
 use servers::*;
 use setup::*;
@@ -68,6 +70,9 @@ struct Plan {
     stream_latency_grades: usize,
     /// Grades written at once (over `platforms`) for the stream burst.
     stream_burst_grades: usize,
+    /// Activities and grades of the "each value once" days.
+    once_activities: usize,
+    once_grades_per_activity: usize,
 }
 
 impl Plan {
@@ -86,6 +91,8 @@ impl Plan {
             launch_invocations: 300,
             stream_latency_grades: 200,
             stream_burst_grades: 10_000,
+            once_activities: 10,
+            once_grades_per_activity: 100,
         }
     }
 
@@ -104,6 +111,8 @@ impl Plan {
             launch_invocations: 5,
             stream_latency_grades: 5,
             stream_burst_grades: 40,
+            once_activities: 2,
+            once_grades_per_activity: 10,
         }
     }
 }
@@ -169,35 +178,39 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
     let mut md = String::new();
     header(&mut md, tiny, &servers).await;
 
-    eprintln!("[1/8] capacities of the stand-ins");
+    eprintln!("[1/9] capacities of the stand-ins");
     let capacities = measure_capacities(plan, &sim, &servers).await;
     write_capacities(&mut md, plan, &servers, &capacities);
 
-    eprintln!("[2/8] sync throughput");
+    eprintln!("[2/9] sync throughput");
     let throughput = measure_throughput(plan, &sim, &servers).await;
     write_throughput(&mut md, plan, &servers, &capacities, &throughput);
 
-    eprintln!("[3/8] read cost in billed units");
+    eprintln!("[3/9] read cost in billed units");
     let cost = measure_cost(plan, &sim, &servers.fast).await;
     write_cost(&mut md, plan, &cost);
 
-    eprintln!("[4/8] stream path");
+    eprintln!("[4/9] stream path");
     let stream = measure_stream(plan, &servers.fast).await;
     write_stream(&mut md, plan, &servers.fast, &stream);
 
-    eprintln!("[5/8] cold starts");
+    eprintln!("[5/9] cold starts");
     let cold = measure_cold_starts(plan, &sim, &servers.fast).await;
     write_cold_starts(&mut md, &cold);
 
-    eprintln!("[6/8] launch function");
+    eprintln!("[6/9] launch function");
     let launch = measure_launch(&sim, &servers.fast, plan).await;
     write_launch(&mut md, &launch);
 
-    eprintln!("[7/8] sizes");
+    eprintln!("[7/9] sizes");
     write_sizes(&mut md);
 
-    eprintln!("[8/8] scale");
+    eprintln!("[8/9] scale");
     write_scale(&mut md, &throughput);
+
+    eprintln!("[9/9] each value once");
+    let once = measure_once(plan, &sim, &servers.fast).await;
+    write_once(&mut md, &servers.fast, &once);
 
     let _ = writeln!(
         md,

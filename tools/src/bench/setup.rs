@@ -216,6 +216,24 @@ pub(super) fn grades_of(ids: &[ActivityIds], per_activity: usize) -> Vec<(Activi
         .collect()
 }
 
+/// The score `write_grades` writes now: a new one (50-99, always two
+/// digits, so items keep their size) at every call. The sync settles a
+/// value the LMS already holds without a call ("each value once"), so a
+/// measurement that writes the same grades again must change them to
+/// measure posts.
+static SCORE_ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The score of the current round of writes.
+pub(super) fn current_score() -> u64 {
+    50 + SCORE_ROUND.load(std::sync::atomic::Ordering::Relaxed) % 50
+}
+
+/// Starts a new round of writes: every grade written from now on holds a
+/// value different from the round before.
+pub(super) fn next_score_round() {
+    SCORE_ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A grade item as a tool writes it (README schema, with a comment and a
 /// submission time), pending or as the sync leaves it once posted.
 pub(super) fn grade_item(
@@ -228,7 +246,7 @@ pub(super) fn grade_item(
         ids,
         user,
         &[
-            ("scoreGiven", AttributeValue::N("87".into())),
+            ("scoreGiven", AttributeValue::N(current_score().to_string())),
             ("scoreMaximum", AttributeValue::N("100".into())),
             ("comment", text("Good work on part 2")),
             ("activityProgress", text("Completed")),
@@ -245,8 +263,20 @@ pub(super) fn grade_item(
     item
 }
 
-/// Writes grade items (BatchWriteItem, 25 at a time), pending or not.
+/// Writes grade items (BatchWriteItem, 25 at a time), pending or not, each
+/// with a value new to the LMS (a new round of scores).
 pub(super) async fn write_grades(
+    table: &TestTable,
+    grades: &[(ActivityIds, String)],
+    pending: bool,
+) {
+    next_score_round();
+    write_this_round(table, grades, pending).await;
+}
+
+/// Writes grade items with the current round's score (the same values as
+/// the last `write_grades`).
+pub(super) async fn write_this_round(
     table: &TestTable,
     grades: &[(ActivityIds, String)],
     pending: bool,
