@@ -49,6 +49,19 @@ fn progress() -> ProgressBar {
     bar
 }
 
+/// A progress bar over `total` activities on stderr, when it is a terminal.
+pub fn activity_progress(total: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} activities ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Text from outside (an LMS's titles, ids) made safe for a terminal and
 /// cut to `width` terminal cells (with `…` when cut): control characters
 /// shown escaped, so no escape sequence or carriage return reaches the

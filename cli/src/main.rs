@@ -9,6 +9,7 @@
 mod check;
 mod failed;
 mod inventory;
+mod reconcile;
 mod requeue;
 mod status;
 mod sync;
@@ -117,6 +118,35 @@ enum Command {
     /// Checks the table's keys and index, the configuration, the API key
     /// secret and LTIaaS with the API key; exits 1 on any problem.
     Check,
+    /// Compares what the gradebook shows with the grades the sync marked
+    /// SYNCED (one results listing per activity, with the function's
+    /// settings: LTIAAS_URL, LTIAAS_API_KEY or LTIAAS_API_KEY_SECRET);
+    /// exits 1 when any grade differs or is missing, or an activity cannot
+    /// be read.
+    Reconcile {
+        /// Only this activity.
+        #[arg(long)]
+        activity: Option<String>,
+        /// Only activities of this platform (its LTIaaS registration id).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Reconcile at most this many activities (in key order).
+        #[arg(long, value_name = "N")]
+        max_activities: Option<usize>,
+        /// Queue the missing grades to be sent again (as requeue --force).
+        #[arg(long)]
+        requeue_missing: bool,
+        /// Queue the grades the gradebook shows otherwise to be sent again,
+        /// overwriting what an instructor may have set there.
+        #[arg(long)]
+        requeue_differs: bool,
+        /// With a requeue option: say what would be queued; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Why the command could not do its work (exit code 2).
@@ -264,6 +294,26 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
                 function: function.filter(|_| !local),
             };
             sync::run(&command, cli.table.as_deref()).await
+        }
+        Command::Reconcile {
+            activity,
+            platform,
+            max_activities,
+            requeue_missing,
+            requeue_differs,
+            dry_run,
+            json,
+        } => {
+            let options = reconcile::Options {
+                activity: parse_key(activity)?,
+                platform,
+                max_activities,
+                requeue_missing,
+                requeue_differs,
+                dry_run,
+                json,
+            };
+            reconcile::run(&options, cli.table.as_deref()).await
         }
         Command::Check => Ok(check::run(&store().await?, &aws_config(timeout_ms).await?).await),
     }

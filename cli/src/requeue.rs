@@ -72,7 +72,11 @@ pub async fn run(store: &Store, selection: &Selection, json: bool) -> Result<Exi
 }
 
 /// Requeues one grade, first forgetting what the LMS accepted (`force`).
-async fn requeue(store: &Store, grade: PendingGrade, force: bool) -> Result<&'static str, Trouble> {
+pub(crate) async fn requeue(
+    store: &Store,
+    grade: PendingGrade,
+    force: bool,
+) -> Result<&'static str, Trouble> {
     if force {
         let forgotten = store.forget_fingerprint(&grade.key()).await;
         forgotten.map_err(|e| Trouble::store(store.table(), e))?;

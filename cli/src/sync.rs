@@ -6,8 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_lambda::primitives::Blob;
 use ltisync::config::SyncSettings;
+use ltisync::ltiaas::LtiaasClient;
 use ltisync::sync::{SyncEngine, SyncRequest};
 use ltisync::ActivityKey;
+use ltisync::Store;
 use serde_json::{json, Value};
 
 use crate::Trouble;
@@ -70,7 +72,11 @@ async fn invoke(function: &str, command: &SyncCommand) -> Result<Value, Trouble>
     }
 }
 
-async fn run_locally(command: &SyncCommand, table: Option<&str>) -> Result<Value, Trouble> {
+/// The LTIaaS client, the store and the sync function's settings, read as
+/// the function reads them (the command's `--table` or `TABLE_NAME`).
+pub(crate) async fn connect(
+    table: Option<&str>,
+) -> Result<(LtiaasClient, Store, SyncSettings), Trouble> {
     let table =
         table.ok_or_else(|| Trouble::new("no table: pass --table NAME or set TABLE_NAME"))?;
     let lookup = |name: &str| match name {
@@ -82,6 +88,11 @@ async fn run_locally(command: &SyncCommand, table: Option<&str>) -> Result<Value
         ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
             .await
             .map_err(|e| Trouble::new(e.to_string()))?;
+    Ok((client, store, settings))
+}
+
+async fn run_locally(command: &SyncCommand, table: Option<&str>) -> Result<Value, Trouble> {
+    let (client, store, settings) = connect(table).await?;
     let engine = SyncEngine::new(client, store, settings.tuning);
     let summary = engine
         .run(SyncRequest {

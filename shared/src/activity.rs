@@ -190,6 +190,8 @@ pub const LINE_ITEM_READONLY_SCOPE: &str =
     "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly";
 /// AGS scope: post scores.
 pub const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+/// AGS scope: read the gradebook's results.
+pub const RESULT_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly";
 
 impl GrantedServices {
     fn grants(&self, scope: &str) -> bool {
@@ -201,6 +203,11 @@ impl GrantedServices {
     /// Whether scores may be posted.
     pub fn may_post_scores(&self) -> bool {
         self.grants(SCORE_SCOPE)
+    }
+
+    /// Whether the gradebook's results may be read (`ltisync reconcile`).
+    pub fn may_read_results(&self) -> bool {
+        self.grants(RESULT_SCOPE)
     }
 
     /// Whether line items may be listed.

@@ -18,9 +18,13 @@
 //!   capped bodies, and errors that say whether retrying can help.
 //! - [`store`]: the one DynamoDB table: activity items, grade items (one
 //!   struct, `store::grade_item`), the work index that holds copies of both
-//!   (`store::work`), locks, and page-by-page reads for reports.
-//! - [`sync`]: the engine: claim, read, plan (pure), confirm and post
-//!   (roster check, line item, request gate), record, release.
+//!   (`store::work`), what the LMS accepted for each grade, locks, and
+//!   page-by-page reads for reports.
+//! - [`sync`]: the engine: claim, read, plan (pure), confirm, what the LMS
+//!   accepted before, post (roster check, line item, request gate,
+//!   read-back), record, release.
+//! - [`reconcile`]: the gradebook's results against the grades marked
+//!   SYNCED (pure; `ltisync reconcile` reads both).
 //! - [`launch`]: from an ltik to a stored activity.
 //! - [`config`] and [`bootstrap`]: settings from the environment, and the
 //!   clients built from them at a cold start; [`telemetry`]: JSON logs that
@@ -38,6 +42,7 @@ pub mod grade;
 pub mod launch;
 pub mod ltiaas;
 pub mod parse;
+pub mod reconcile;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+mod faults;
 mod profile;
 mod results;
 mod roster;
@@ -43,7 +44,8 @@ pub use profile::{LmsProfile, NOT_NEWER, NO_ATTEMPTS_LEFT, SCORE_EXISTS, SUBMITT
 pub use roster::NOT_A_STUDENT;
 pub use state::{
     lis_role, Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest,
-    Route, SimLineItem, SimMember, SimState, SCOPE_LINE_ITEM, SCOPE_SCORE,
+    ResultOverride, Route, SimLineItem, SimMember, SimState, SCOPE_LINE_ITEM, SCOPE_RESULT,
+    SCOPE_SCORE,
 };
 
 /// The API key the simulator accepts unless told otherwise.
@@ -269,6 +271,23 @@ impl Simulator {
         self.lock().ignore_filters = ignore;
     }
 
+    /// Changes what the gradebook shows for `user` in (platform, context),
+    /// behind the tool's back: an instructor's score, or the result gone.
+    pub fn set_result(
+        &self,
+        platform_id: &str,
+        context_id: &str,
+        user: &str,
+        change: ResultOverride,
+    ) {
+        let key = (
+            platform_id.to_owned(),
+            context_id.to_owned(),
+            user.to_owned(),
+        );
+        self.lock().result_overrides.insert(key, change);
+    }
+
     /// Allows this many attempts per user and line item (`canvas` profile).
     pub fn set_allowed_attempts(&self, allowed: Option<u32>) {
         self.lock().allowed_attempts = allowed;
@@ -386,71 +405,13 @@ async fn handle(
             json_body.as_ref(),
         )
     };
-    let reply = match fault {
-        Some(FaultAction::Drop) => {
+    let reply = match faults::apply(fault, answer, authorization.as_deref()).await {
+        faults::Outcome::Answer(reply) => reply,
+        faults::Outcome::Dropped { applied_status } => {
+            record.status = applied_status;
             lock(&state).requests.push(record);
             return Err(DropConnection);
         }
-        Some(FaultAction::Delay { millis }) => {
-            tokio::time::sleep(Duration::from_millis(millis)).await;
-            answer()
-        }
-        Some(FaultAction::ApplyThenDrop) => {
-            let applied = answer();
-            record.status = Some(applied.status().as_u16());
-            lock(&state).requests.push(record);
-            return Err(DropConnection);
-        }
-        Some(FaultAction::ApplyThenStatus { status }) => {
-            answer();
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            envelope(
-                status,
-                "INJECTED_FAULT",
-                "Applied at the LMS, then failed on the way back",
-            )
-        }
-        Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
-        Some(FaultAction::Redirect { status, location }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
-            let mut response = text(status, "<html>moved</html>");
-            if let Ok(location) = location.parse() {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::LOCATION, location);
-            }
-            response
-        }
-        Some(FaultAction::LoopingPages) => json_response(
-            StatusCode::OK,
-            &json!({"lineItems": [], "next": "https://lms.example.com/api/lti/courses/1/line_items?page=2"}),
-        ),
-        Some(FaultAction::EchoAuthorization { status, padding }) => text(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            &format!(
-                "{}Authorization: {} (echoed by a proxy)",
-                "x".repeat(padding),
-                authorization.as_deref().unwrap_or_default()
-            ),
-        ),
-        Some(FaultAction::Status {
-            status,
-            body,
-            retry_after,
-        }) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = match body {
-                Some(body) => text(status, &body),
-                None => envelope(status, "INJECTED_FAULT", "Injected by the simulator"),
-            };
-            if let Some(after) = retry_after.and_then(|a| a.parse().ok()) {
-                response
-                    .headers_mut()
-                    .insert(hyper::header::RETRY_AFTER, after);
-            }
-            response
-        }
-        None => answer(),
     };
     record.status = Some(reply.status().as_u16());
     lock(&state).requests.push(record);
@@ -818,6 +779,15 @@ fn post_score(
     if let Some(refusal) = profile::refuse(state, binding, item, body) {
         return refusal;
     }
+    // A score the LMS takes replaces whatever was set behind the tool's back.
+    if let Some(user) = body.and_then(|b| b.get("userId")).and_then(Value::as_str) {
+        let key = (
+            binding.platform_id.clone(),
+            binding.context_id.clone(),
+            user.to_owned(),
+        );
+        state.result_overrides.remove(&key);
+    }
     state.scores.push(ReceivedScore {
         line_item_id: item.id.clone(),
         platform_id: binding.platform_id.clone(),
@@ -952,6 +922,17 @@ fn admin_route(
             }
             Err(e) => bad(e.to_string()),
         },
+        (&Method::POST, "results") => match serde_json::from_slice::<ResultSpec>(body) {
+            Ok(spec) => {
+                let key = (spec.platform_id, spec.context_id, spec.user_id);
+                state.result_overrides.insert(key, spec.change);
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({"overrides": state.result_overrides.len()}),
+                )
+            }
+            Err(e) => bad(e.to_string()),
+        },
         (&Method::POST, "profiles") => match serde_json::from_slice::<ProfileSpec>(body) {
             Ok(spec) => {
                 state.profiles.insert(spec.platform_id, spec.profile);
@@ -971,6 +952,16 @@ fn admin_route(
         }
         _ => envelope(StatusCode::NOT_FOUND, "NOT_FOUND", "Unknown admin route."),
     }
+}
+
+/// `POST /_sim/results`: what the gradebook shows for one user instead.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultSpec {
+    platform_id: String,
+    context_id: String,
+    user_id: String,
+    change: ResultOverride,
 }
 
 /// `POST /_sim/profiles`: the quirks of one platform's LMS.

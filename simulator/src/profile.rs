@@ -1,5 +1,6 @@
 //! How particular LMSs treat a valid score beyond the LTI rules, chosen per
-//! platform (`POST /_sim/profiles`, `Simulator::set_profile`); the refusal
+//! platform: by its first launch's `productFamilyCode`, or by an admin call
+//! (`POST /_sim/profiles`, `Simulator::set_profile`); the refusal
 //! reaches the tool as LTIaaS relays an LMS error (its status, the LMS's
 //! body inside LTIaaS's envelope).
 //!
@@ -12,7 +13,7 @@
 //!   adds one unless Canvas's extension says `new_submission: false`, and is
 //!   refused past the allowed attempts (422) once a limit is set; a
 //!   `submitted_at` more than a minute ahead is refused (400).
-//! - `generic` (every platform's default): accepts every valid score.
+//! - `generic` (any other product): accepts every valid score.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,6 +54,19 @@ pub enum LmsProfile {
     /// Attempts counted; 422 past the allowed ones; 400 for a submission
     /// time more than a minute ahead.
     Canvas,
+}
+
+impl LmsProfile {
+    /// The profile of a platform whose launches say `code`
+    /// (`platform.productFamilyCode`).
+    pub fn of_product_family(code: &str) -> Self {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "canvas" => Self::Canvas,
+            "moodle" => Self::Moodle,
+            "openedx" | "open_edx" | "edx" => Self::OpenEdx,
+            _ => Self::Generic,
+        }
+    }
 }
 
 /// The last score accepted for one user on one line item.

@@ -1,14 +1,16 @@
 //! The simulated result service (`GET /api/lineitems/:id/scores`, which
 //! LTIaaS relays to the LMS's `{line item}/results`): what the gradebook
 //! shows, the last accepted score per user scaled to the line item's
-//! maximum, filtered by `userId`, in pages.
+//! maximum, filtered by `userId`, in pages. What the gradebook shows can be
+//! changed behind the tool's back (`POST /_sim/results`,
+//! `Simulator::set_result`): an instructor's override, or a result lost.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::state::{Binding, SimLineItem, SimState};
+use super::state::{Binding, ResultOverride, SimLineItem, SimState};
 use super::{bad_page_url, json_response, page_params};
 
 /// The results of `item`, as the gradebook shows them.
@@ -22,19 +24,10 @@ pub fn list_results(
         return bad_page_url();
     };
     let user_filter = params.get("userId");
-    let mut shown: Vec<(String, Value)> = Vec::new();
-    for score in state
-        .scores
-        .iter()
-        .filter(|s| s.line_item_id == item.id && s.platform_id == binding.platform_id)
-    {
-        let user = user_text(&score.body["userId"]);
-        if user_filter.as_ref().is_some_and(|u| *u != user) {
-            continue;
-        }
-        shown.retain(|(u, _)| *u != user);
-        shown.push((user.clone(), result(&user, &score.body, item)));
-    }
+    let shown: Vec<(String, Value)> = shown(state, binding, item)
+        .into_iter()
+        .filter(|(user, _)| user_filter.as_ref().is_none_or(|u| u == user))
+        .collect();
     let page: usize = params
         .get("page")
         .and_then(|p| p.parse().ok())
@@ -57,6 +50,33 @@ pub fn list_results(
         answer["next"] = json!(next.to_string());
     }
     json_response(StatusCode::OK, &answer)
+}
+
+/// Every user's result on `item`: the last score accepted, then what was
+/// changed behind the tool's back.
+fn shown(state: &SimState, binding: &Binding, item: &SimLineItem) -> Vec<(String, Value)> {
+    let mut shown: Vec<(String, Value)> = Vec::new();
+    for score in state
+        .scores
+        .iter()
+        .filter(|s| s.line_item_id == item.id && s.platform_id == binding.platform_id)
+    {
+        let user = user_text(&score.body["userId"]);
+        shown.retain(|(u, _)| *u != user);
+        shown.push((user.clone(), result(&user, &score.body, item)));
+    }
+    let context = (binding.platform_id.clone(), binding.context_id.clone());
+    for ((platform, context_id, user), change) in &state.result_overrides {
+        if (platform, context_id) != (&context.0, &context.1) {
+            continue;
+        }
+        shown.retain(|(u, _)| u != user);
+        if let ResultOverride::Score { score, comment } = change {
+            let body = json!({"scoreGiven": score, "scoreMaximum": item.score_maximum, "comment": comment});
+            shown.push((user.clone(), result(user, &body, item)));
+        }
+    }
+    shown
 }
 
 /// One user's result: the score scaled to the line item's maximum.

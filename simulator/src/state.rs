@@ -183,7 +183,7 @@ pub struct LaunchSpec {
     /// `services.namesAndRoles.available` (None: whenever a service key is).
     #[serde(default)]
     pub names_and_roles: Option<bool>,
-    /// `services.assignmentAndGrades.scopes` (None: line item and score).
+    /// `services.assignmentAndGrades.scopes` (None: line item, result and score).
     #[serde(default)]
     pub ags_scopes: Option<Vec<String>>,
 }
@@ -196,6 +196,8 @@ fn default_product() -> String {
 pub const SCOPE_LINE_ITEM: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem";
 /// The score scope.
 pub const SCOPE_SCORE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+/// The result scope (reading the gradebook).
+pub const SCOPE_RESULT: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly";
 
 /// The LIS context role URI of `role` (`Learner`, `Instructor`, ...).
 pub fn lis_role(role: &str) -> String {
@@ -270,7 +272,7 @@ impl LaunchSpec {
         let available = self.service_key.is_some();
         let scopes = match (&self.ags_scopes, available) {
             (Some(scopes), _) => json!(scopes),
-            (None, true) => json!([SCOPE_LINE_ITEM, SCOPE_SCORE]),
+            (None, true) => json!([SCOPE_LINE_ITEM, SCOPE_RESULT, SCOPE_SCORE]),
             (None, false) => json!([]),
         };
         let mut services = json!({
@@ -418,6 +420,25 @@ pub struct SimState {
     pub attempts: HashMap<(String, String), u32>,
     /// Attempts a `canvas` line item allows (None: unlimited).
     pub allowed_attempts: Option<u32>,
+    /// (platform, context, user) → what the gradebook shows instead of
+    /// the last accepted score, on every line item of the context.
+    pub result_overrides: HashMap<(String, String, String), ResultOverride>,
+}
+
+/// A result changed behind the tool's back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum ResultOverride {
+    /// An instructor set this score (on the line item's maximum) and comment.
+    Score {
+        /// The score, on the line item's scale.
+        score: f64,
+        /// The comment shown with it.
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// The result is gone (a deleted column, a course copy, an outage).
+    Dropped,
 }
 
 /// A request at the moment it arrived.
@@ -460,6 +481,7 @@ impl SimState {
             last_scores: HashMap::new(),
             attempts: HashMap::new(),
             allowed_attempts: None,
+            result_overrides: HashMap::new(),
         }
     }
 
@@ -537,6 +559,11 @@ impl SimState {
             );
             self.stale_keys.retain(|k| k != key);
         }
+        // The platform's LMS, as its launches name it, unless an admin call
+        // chose its quirks already.
+        self.profiles
+            .entry(spec.platform_id.clone())
+            .or_insert_with(|| LmsProfile::of_product_family(&spec.product_family_code));
         self.launches.insert(ltik.clone(), spec);
         ltik
     }

@@ -166,33 +166,28 @@ impl LtiaasClient {
         line_item_id: &str,
         score: &ScorePost,
     ) -> Result<(), LtiaasError> {
-        let path = format!(
-            "/api/lineitems/{}/scores",
-            encode_line_item_id(line_item_id)
-        );
-        let request = self.request(Method::POST, &path).json(score);
+        let request = self
+            .request(Method::POST, &results_path(line_item_id))
+            .json(score);
         match self.send(request, Auth::ServiceKey(key)).await {
             Ok(body) => check_score_accepted(&body),
             Err(refused) => score_refusal(refused),
         }
     }
 
-    /// `GET /api/lineitems/:id/scores?userId=`: the first page of what the
-    /// gradebook shows for `user_id` on the line item (LTIaaS relays the
-    /// LMS's results).
+    /// `GET /api/lineitems/:id/scores[?userId=]`: the first page of what the
+    /// gradebook shows on the line item, for one user or for everyone
+    /// (LTIaaS relays the LMS's results).
     pub async fn results(
         &self,
         key: &ServiceKey,
         line_item_id: &str,
-        user_id: &str,
+        user_id: Option<&str>,
     ) -> Result<ResultPage, LtiaasError> {
-        let path = format!(
-            "/api/lineitems/{}/scores",
-            encode_line_item_id(line_item_id)
-        );
-        let request = self
-            .request(Method::GET, &path)
-            .query(&[("userId", user_id)]);
+        let mut request = self.request(Method::GET, &results_path(line_item_id));
+        if let Some(user) = user_id {
+            request = request.query(&[("userId", user)]);
+        }
         self.call(request, Auth::ServiceKey(key)).await
     }
 
@@ -203,11 +198,9 @@ impl LtiaasClient {
         line_item_id: &str,
         next: &str,
     ) -> Result<ResultPage, LtiaasError> {
-        let path = format!(
-            "/api/lineitems/{}/scores",
-            encode_line_item_id(line_item_id)
-        );
-        let request = self.request(Method::GET, &path).query(&[("url", next)]);
+        let request = self
+            .request(Method::GET, &results_path(line_item_id))
+            .query(&[("url", next)]);
         self.call(request, Auth::ServiceKey(key)).await
     }
 
@@ -348,6 +341,14 @@ fn check_score_accepted(body: &[u8]) -> Result<(), LtiaasError> {
         "a success status with a body that is neither empty nor JSON: '{}'",
         crate::excerpt::excerpt(&String::from_utf8_lossy(body))
     )))
+}
+
+/// The path of a line item's scores (posting) and results (reading).
+fn results_path(line_item_id: &str) -> String {
+    format!(
+        "/api/lineitems/{}/scores",
+        encode_line_item_id(line_item_id)
+    )
 }
 
 /// A line item id (a URL) as one path segment: everything outside

@@ -6,7 +6,8 @@
 //! Admin API (no auth, so loopback or a host-only bridge only): `POST /_sim/launches` (a launch;
 //! answers its ltik), `POST /_sim/faults`, `POST /_sim/settings`
 //! (`latencyMs`, `pageSize`), `POST /_sim/rosters` (a course roster),
-//! `POST /_sim/profiles` (`{"platformId", "profile"}`: `generic`, `moodle`, `openedx`),
+//! `POST /_sim/profiles` (`{"platformId", "profile"}`: `generic`, `moodle`, `openedx`, `canvas`),
+//! `POST /_sim/results` (what the gradebook shows instead, for one user),
 //! `GET /_sim/scores`, `GET /_sim/line-items`, `GET /_sim/requests`.
 
 use std::io::Write;

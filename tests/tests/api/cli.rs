@@ -15,14 +15,14 @@ use serde_json::Value;
 use crate::helpers::{is_synced, s, Stack};
 
 /// What one `ltisync` run did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}\n{}", self.stdout, self.stderr))
     }
@@ -36,7 +36,7 @@ async fn ltisync(stack: &Stack, table: Option<&str>, args: &[&str]) -> Run {
 
 /// As [`ltisync`], with more environment variables. The process runs on
 /// the blocking pool: servers it talks to live on this test's runtime.
-async fn ltisync_with(
+pub(crate) async fn ltisync_with(
     stack: &Stack,
     table: Option<&str>,
     args: &[&str],

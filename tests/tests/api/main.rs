@@ -11,6 +11,7 @@ mod helpers;
 mod launch;
 mod ltiaas_client;
 mod readme;
+mod reconcile;
 mod stream;
 mod sync;
 mod template;

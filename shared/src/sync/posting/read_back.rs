@@ -63,7 +63,7 @@ impl Posting<'_> {
         let mut guard = PageGuard::new(MAX_RESULT_PAGES, "the line item's results");
         let mut page: Result<ResultPage, LtiaasError> = self
             .gate
-            .send(platform, || client.results(key, id, user))
+            .send(platform, || client.results(key, id, Some(user)))
             .await;
         loop {
             let Ok(current) = page else {

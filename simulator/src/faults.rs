@@ -1,0 +1,102 @@
+//! What an injected fault makes of a request: an answer of its own, the
+//! request handled late or handled and its answer lost, or the connection
+//! dropped.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use super::state::FaultAction;
+use super::{envelope, json_response, text};
+
+/// What the client gets.
+pub(crate) enum Outcome {
+    /// This answer.
+    Answer(Response<Full<Bytes>>),
+    /// No answer: the connection is closed (after the request was handled,
+    /// with this status, when the fault lets it through first).
+    Dropped {
+        /// The status of the answer that was lost, if the request was handled.
+        applied_status: Option<u16>,
+    },
+}
+
+/// The outcome of a request under `fault`; `answer` handles it as the LMS
+/// would, and runs at most once.
+pub(crate) async fn apply(
+    fault: Option<FaultAction>,
+    answer: impl FnOnce() -> Response<Full<Bytes>>,
+    authorization: Option<&str>,
+) -> Outcome {
+    let reply = match fault {
+        Some(FaultAction::Drop) => {
+            return Outcome::Dropped {
+                applied_status: None,
+            }
+        }
+        Some(FaultAction::Delay { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            answer()
+        }
+        Some(FaultAction::ApplyThenDrop) => {
+            let applied = answer();
+            return Outcome::Dropped {
+                applied_status: Some(applied.status().as_u16()),
+            };
+        }
+        Some(FaultAction::ApplyThenStatus { status }) => {
+            answer();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            envelope(
+                status,
+                "INJECTED_FAULT",
+                "Applied at the LMS, then failed on the way back",
+            )
+        }
+        Some(FaultAction::Malformed) => text(StatusCode::OK, "<html>upstream proxy error</html>"),
+        Some(FaultAction::Redirect { status, location }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let mut response = text(status, "<html>moved</html>");
+            if let Ok(location) = location.parse() {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::LOCATION, location);
+            }
+            response
+        }
+        Some(FaultAction::LoopingPages) => json_response(
+            StatusCode::OK,
+            &json!({"lineItems": [], "next": "https://lms.example.com/api/lti/courses/1/line_items?page=2"}),
+        ),
+        Some(FaultAction::EchoAuthorization { status, padding }) => text(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            &format!(
+                "{}Authorization: {} (echoed by a proxy)",
+                "x".repeat(padding),
+                authorization.unwrap_or_default()
+            ),
+        ),
+        Some(FaultAction::Status {
+            status,
+            body,
+            retry_after,
+        }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = match body {
+                Some(body) => text(status, &body),
+                None => envelope(status, "INJECTED_FAULT", "Injected by the simulator"),
+            };
+            if let Some(after) = retry_after.and_then(|a| a.parse().ok()) {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, after);
+            }
+            response
+        }
+        None => answer(),
+    };
+    Outcome::Answer(reply)
+}
