@@ -26,6 +26,7 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         "## 7. Sizes",
         "## 8. Scale",
         "## 9. Each value once",
+        "## 10. Reconciling the gradebook",
         "Tiny run",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");
@@ -44,6 +45,13 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         report.contains("makes **14 score posts for 14 distinct new values**"),
         "{report}"
     );
+    // Every grade reconciled matches (the simulator, shared by the sections,
+    // lists more results than these, so the number of pages varies).
+    assert!(
+        report.contains("exit code 0, 12 grades matching"),
+        "{report}"
+    );
+    assert!(report.contains("(ListResults "), "{report}");
     for function in ["LaunchFunction", "SyncFunction", "GradeStreamFunction"] {
         let row = report
             .lines()

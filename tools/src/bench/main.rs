@@ -5,7 +5,8 @@
 //! and the charts in `bench/`.
 //!
 //! Usage: `bench [--tiny] [--out DIR]`, or `bench --compare-launch OLD NEW`
-//! (section 6 for two launch binaries, printed). The DynamoDB servers come from the
+//! (section 6 for two launch binaries, printed), or `bench --reconcile-only`
+//! (section 10 alone, printed). The DynamoDB servers come from the
 //! environment `make bench` sets up: `LTISYNC_TEST_DYNAMODB` (Dynoxide)
 //! and `LTISYNC_TEST_AWS` (moto); with only the first set, both roles fall
 //! to one server. `--tiny` runs every section at a toy size, which
@@ -34,6 +35,7 @@ mod cold_start;
 mod cost;
 mod launch;
 mod once;
+mod reconcile;
 mod report;
 mod servers;
 mod setup;
@@ -45,6 +47,7 @@ use cold_start::*;
 use cost::*;
 use launch::*;
 use once::*;
+use reconcile::*;
 use report::*;
 use servers::*;
 use setup::*;
@@ -73,6 +76,9 @@ struct Plan {
     /// Activities and grades of the "each value once" days.
     once_activities: usize,
     once_grades_per_activity: usize,
+    /// The table `ltisync reconcile` reads.
+    reconcile_activities: usize,
+    reconcile_grades_per_activity: usize,
 }
 
 impl Plan {
@@ -93,6 +99,8 @@ impl Plan {
             stream_burst_grades: 10_000,
             once_activities: 10,
             once_grades_per_activity: 100,
+            reconcile_activities: 1000,
+            reconcile_grades_per_activity: 30,
         }
     }
 
@@ -113,6 +121,8 @@ impl Plan {
             stream_burst_grades: 40,
             once_activities: 2,
             once_grades_per_activity: 10,
+            reconcile_activities: 3,
+            reconcile_grades_per_activity: 4,
         }
     }
 }
@@ -120,6 +130,7 @@ impl Plan {
 fn main() {
     let mut tiny = false;
     let mut compare = None;
+    let mut reconcile_only = false;
     let mut out = ltisync_tests::repo_root();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -130,8 +141,9 @@ fn main() {
                 let mut path = || PathBuf::from(args.next().expect("--compare-launch OLD NEW"));
                 compare = Some([path(), path()]);
             }
+            "--reconcile-only" => reconcile_only = true,
             _ => {
-                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW");
+                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only");
                 std::process::exit(2);
             }
         }
@@ -155,6 +167,10 @@ fn main() {
         );
         return;
     }
+    if reconcile_only {
+        print!("{}", runtime.block_on(reconcile_section(&plan, &sim)));
+        return;
+    }
     let report = runtime.block_on(run_all(&plan, sim.clone(), tiny));
     std::fs::create_dir_all(out.join("bench")).expect("output directory");
     for (name, svg) in &report.charts {
@@ -164,6 +180,15 @@ fn main() {
     println!("wrote {}", out.join("BENCHMARKS.md").display());
     drop(sim);
     drop(sim_runtime);
+}
+
+/// Section 10 alone, as markdown (`--reconcile-only`).
+async fn reconcile_section(plan: &Plan, sim: &Simulator) -> String {
+    let servers = Servers::from_environment().await;
+    let figures = measure_reconcile(plan, sim, &servers.fast).await;
+    let mut md = String::new();
+    write_reconcile(&mut md, &servers.fast, &figures);
+    md
 }
 
 struct Report {
@@ -178,39 +203,43 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
     let mut md = String::new();
     header(&mut md, tiny, &servers).await;
 
-    eprintln!("[1/9] capacities of the stand-ins");
+    eprintln!("[1/10] capacities of the stand-ins");
     let capacities = measure_capacities(plan, &sim, &servers).await;
     write_capacities(&mut md, plan, &servers, &capacities);
 
-    eprintln!("[2/9] sync throughput");
+    eprintln!("[2/10] sync throughput");
     let throughput = measure_throughput(plan, &sim, &servers).await;
     write_throughput(&mut md, plan, &servers, &capacities, &throughput);
 
-    eprintln!("[3/9] read cost in billed units");
+    eprintln!("[3/10] read cost in billed units");
     let cost = measure_cost(plan, &sim, &servers.fast).await;
     write_cost(&mut md, plan, &cost);
 
-    eprintln!("[4/9] stream path");
+    eprintln!("[4/10] stream path");
     let stream = measure_stream(plan, &servers.fast).await;
     write_stream(&mut md, plan, &servers.fast, &stream);
 
-    eprintln!("[5/9] cold starts");
+    eprintln!("[5/10] cold starts");
     let cold = measure_cold_starts(plan, &sim, &servers.fast).await;
     write_cold_starts(&mut md, &cold);
 
-    eprintln!("[6/9] launch function");
+    eprintln!("[6/10] launch function");
     let launch = measure_launch(&sim, &servers.fast, plan).await;
     write_launch(&mut md, &launch);
 
-    eprintln!("[7/9] sizes");
+    eprintln!("[7/10] sizes");
     write_sizes(&mut md);
 
-    eprintln!("[8/9] scale");
+    eprintln!("[8/10] scale");
     write_scale(&mut md, &throughput);
 
-    eprintln!("[9/9] each value once");
+    eprintln!("[9/10] each value once");
     let once = measure_once(plan, &sim, &servers.fast).await;
     write_once(&mut md, &servers.fast, &once);
+
+    eprintln!("[10/10] reconciling the gradebook");
+    let reconciled = measure_reconcile(plan, &sim, &servers.fast).await;
+    write_reconcile(&mut md, &servers.fast, &reconciled);
 
     let _ = writeln!(
         md,
