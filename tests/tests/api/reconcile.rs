@@ -125,6 +125,12 @@ async fn every_class_is_told_apart_and_the_exit_code_says_so() {
     assert_eq!(listings, 2, "one per run of the quiz");
     let quiz = ActivityIds::new("p", "c", "quiz").unwrap();
     assert!(is_synced(&stack.item(&quiz, "cy").await), "nothing written");
+    // A bound on the activities read, in key order.
+    let bounded = reconcile(&stack, &["--max-activities", "1", "--json"])
+        .await
+        .json();
+    assert_eq!(bounded["totals"]["activities"], 1, "{bounded}");
+    assert_eq!(bounded["activities"][0]["activityKey"], "p#c#quiz");
     // Overwriting an instructor's change only when asked, and not in a rehearsal.
     let rehearsal = reconcile(
         &stack,
