@@ -108,16 +108,23 @@ pub fn report_lines(log: &str) -> impl Iterator<Item = &str> {
         .filter(|l| l.starts_with("REPORT RequestId"))
 }
 
-/// Runs one SAM command line in `repo` and collects what it printed.
+/// Longest one SAM command may take (a first `sam local invoke` builds
+/// SAM's emulation layer on the base image: seconds, not minutes).
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs one SAM command line in `repo` and collects what it printed; a
+/// command still running after [`COMMAND_LIMIT`] is killed and reported.
 pub async fn run(repo: &Path, args: &[String]) -> Result<Invocation, String> {
     let started = Instant::now();
-    let out = Command::new(&args[0])
+    let running = Command::new(&args[0])
         .args(&args[1..])
         .current_dir(repo)
         .stdin(Stdio::null())
         .kill_on_drop(true)
-        .output()
+        .output();
+    let out = tokio::time::timeout(COMMAND_LIMIT, running)
         .await
+        .map_err(|_| format!("`{}` did not finish in {COMMAND_LIMIT:?}", args.join(" ")))?
         .map_err(|e| format!("{} did not start: {e}", args[0]))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
