@@ -123,30 +123,7 @@ enum Command {
     /// settings: LTIAAS_URL, LTIAAS_API_KEY or LTIAAS_API_KEY_SECRET);
     /// exits 1 when any grade differs or is missing, or an activity cannot
     /// be read.
-    Reconcile {
-        /// Only this activity.
-        #[arg(long)]
-        activity: Option<String>,
-        /// Only activities of this platform (its LTIaaS registration id).
-        #[arg(long)]
-        platform: Option<String>,
-        /// Reconcile at most this many activities (in key order).
-        #[arg(long, value_name = "N")]
-        max_activities: Option<usize>,
-        /// Queue the missing grades to be sent again (as requeue --force).
-        #[arg(long)]
-        requeue_missing: bool,
-        /// Queue the grades the gradebook shows otherwise to be sent again,
-        /// overwriting what an instructor may have set there.
-        #[arg(long)]
-        requeue_differs: bool,
-        /// With a requeue option: say what would be queued; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Reconcile(reconcile::Options),
 }
 
 /// Why the command could not do its work (exit code 2).
@@ -295,26 +272,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             };
             sync::run(&command, cli.table.as_deref()).await
         }
-        Command::Reconcile {
-            activity,
-            platform,
-            max_activities,
-            requeue_missing,
-            requeue_differs,
-            dry_run,
-            json,
-        } => {
-            let options = reconcile::Options {
-                activity: parse_key(activity)?,
-                platform,
-                max_activities,
-                requeue_missing,
-                requeue_differs,
-                dry_run,
-                json,
-            };
-            reconcile::run(&options, cli.table.as_deref()).await
-        }
+        Command::Reconcile(options) => reconcile::run(&options, cli.table.as_deref()).await,
         Command::Check => Ok(check::run(&store().await?, &aws_config(timeout_ms).await?).await),
     }
 }
@@ -323,7 +281,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
 const WHOLE_TABLE_NEEDS_ALL: &str =
     "requeue acts on the whole table only with --all; name one activity with --activity KEY";
 
-fn parse_key(key: Option<String>) -> Result<Option<ActivityKey>, Trouble> {
+pub(crate) fn parse_key(key: Option<String>) -> Result<Option<ActivityKey>, Trouble> {
     key.map(|k| ActivityKey::parse(&k).map_err(|e| Trouble::new(e.to_string())))
         .transpose()
 }

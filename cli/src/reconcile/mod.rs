@@ -26,14 +26,30 @@ use crate::Trouble;
 
 use output::{ActivityReport, Report};
 
-/// What to reconcile and what to do about it.
+/// What to reconcile and what to do about it (the command's arguments).
+#[derive(Debug, clap::Args)]
 pub struct Options {
-    pub activity: Option<ActivityKey>,
+    /// Only this activity.
+    #[arg(long)]
+    pub activity: Option<String>,
+    /// Only activities of this platform (its LTIaaS registration id).
+    #[arg(long)]
     pub platform: Option<String>,
+    /// Reconcile at most this many activities (in key order).
+    #[arg(long, value_name = "N")]
     pub max_activities: Option<usize>,
+    /// Queue the missing grades to be sent again (as requeue --force).
+    #[arg(long)]
     pub requeue_missing: bool,
+    /// Queue the grades the gradebook shows otherwise to be sent again,
+    /// overwriting what an instructor may have set there.
+    #[arg(long)]
     pub requeue_differs: bool,
+    /// With a requeue option: say what would be queued; write nothing.
+    #[arg(long)]
     pub dry_run: bool,
+    /// JSON instead of text.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -88,8 +104,8 @@ async fn activities_in_scope(
     store: &Store,
     options: &Options,
 ) -> Result<Vec<ActivityKey>, Trouble> {
-    if let Some(key) = &options.activity {
-        return Ok(vec![key.clone()]);
+    if let Some(key) = crate::parse_key(options.activity.clone())? {
+        return Ok(vec![key]);
     }
     let mut keys = Vec::new();
     inventory::for_each_item(store, None, |item| {
