@@ -21,16 +21,31 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench sam-local fuzz-launch venv dynoxide lint template-check package sam-build clean
+.PHONY: test test-moto test-dynoxide demo bench sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
 ## test: every check and every test (what CI runs): the whole suite on
 ## moto, then the integration tests again on Dynoxide
 test: venv lint template-check test-moto test-dynoxide
 
-## test-moto: unit tests, and the integration tests on moto
-test-moto: venv
+## test-moto: unit tests, and the integration tests on moto (the status
+## page's browser tests where a Chromium and its chromedriver are installed)
+test-moto: venv browser-check
 	$(CARGO) build --workspace --bins
 	scripts/with-moto.sh $(CARGO) test --workspace
+
+## browser-check: says whether the browser tests will run or skip
+browser-check:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "browser tests: running with $$(chromium --version 2>/dev/null | head -1)"; \
+	else \
+	  echo "browser tests: SKIPPED, no chromium and chromedriver here (Debian: apt-get install -y chromium chromium-driver)"; \
+	fi
+
+## screenshot: the README's picture of the status page (docs/status-page.png)
+screenshot: venv
+	$(CARGO) build --workspace --bins
+	LTISYNC_REQUIRE_BROWSER=1 LTISYNC_SCREENSHOT_DIR=$(CURDIR)/docs scripts/with-moto.sh \
+	  $(CARGO) test -p ltisync-tests --test api -- browser::instructors_learners_and_strangers
 
 ## test-dynoxide: the integration tests with Dynoxide as DynamoDB (moto serves Secrets Manager)
 test-dynoxide: venv dynoxide

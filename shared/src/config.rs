@@ -129,6 +129,10 @@ pub struct LaunchSettings {
     pub dynamodb: DynamoDbTimeouts,
     /// Where to send the browser after capture (`TOOL_URL`, optional).
     pub tool_url: Option<Url>,
+    /// Who may show the status page in a frame: the CSP `frame-ancestors`
+    /// sources (`STATUS_FRAME_ANCESTORS`, default `*`; the LMS's origin,
+    /// e.g. `https://school.instructure.com`, to allow that LMS alone).
+    pub frame_ancestors: String,
 }
 
 /// Tuning of the sync run; every field has a documented default.
@@ -202,6 +206,7 @@ impl LaunchSettings {
                 .get("TOOL_URL")
                 .map(|raw| parse_url("TOOL_URL", &raw, false))
                 .transpose()?,
+            frame_ancestors: frame_ancestors(env)?,
         })
     }
 }
@@ -356,6 +361,35 @@ pub fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// `STATUS_FRAME_ANCESTORS`: space-separated CSP sources. Each may hold
+/// only what a source expression holds, so the value cannot end the
+/// directive or add another to the header (`;`, `,`, quotes, controls).
+fn frame_ancestors(env: &impl Lookup) -> Result<String, ConfigError> {
+    const VARIABLE: &str = "STATUS_FRAME_ANCESTORS";
+    let raw = env.get(VARIABLE).unwrap_or_default();
+    let sources: Vec<&str> = raw.split_ascii_whitespace().collect();
+    if sources.is_empty() {
+        return Ok("*".to_owned());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "*.:/-_[]%".contains(c);
+    if let Some(bad) = sources.iter().find(|s| !s.chars().all(allowed)) {
+        return Err(ConfigError::new(
+            VARIABLE,
+            format!(
+                "'{}' is not a frame-ancestors source: give origins such as \
+                 https://lms.example.edu or *.example.edu, separated by spaces \
+                 ('none' is written without quotes as none)",
+                crate::excerpt::excerpt(bad)
+            ),
+        ));
+    }
+    let quoted = |s: &&str| match *s {
+        "none" | "self" => format!("'{s}'"),
+        other => other.to_owned(),
+    };
+    Ok(sources.iter().map(quoted).collect::<Vec<_>>().join(" "))
+}
+
 fn parse_url(variable: &'static str, raw: &str, https_only: bool) -> Result<Url, ConfigError> {
     let url = Url::parse(raw.trim())
         .map_err(|e| ConfigError::new(variable, format!("'{raw}' is not a URL ({e})")))?;
@@ -487,6 +521,28 @@ mod tests {
     }
 
     #[test]
+    fn frame_ancestors_default_to_any_and_keep_the_sources_given() {
+        let ancestors = |value: Option<&'static str>| {
+            let vars: Vec<(&str, &str)> = value
+                .map(|v| ("STATUS_FRAME_ANCESTORS", v))
+                .into_iter()
+                .collect();
+            LaunchSettings::from_env(&env(&with(&vars)))
+                .unwrap()
+                .frame_ancestors
+        };
+        assert_eq!(ancestors(None), "*");
+        assert_eq!(ancestors(Some("  ")), "*");
+        assert_eq!(
+            ancestors(Some(
+                "https://school.instructure.com  *.moodle.example.edu self"
+            )),
+            "https://school.instructure.com *.moodle.example.edu 'self'"
+        );
+        assert_eq!(ancestors(Some("none")), "'none'");
+    }
+
+    #[test]
     fn each_problem_names_its_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("LTIAAS_URL", "")], "LTIAAS_URL"),
@@ -495,6 +551,14 @@ mod tests {
             (&[("TABLE_NAME", "")], "TABLE_NAME"),
             (&[("TABLE_NAME", "a b")], "TABLE_NAME"),
             (&[("TOOL_URL", "ftp://x")], "TOOL_URL"),
+            (
+                &[("STATUS_FRAME_ANCESTORS", "https://a; script-src *")],
+                "STATUS_FRAME_ANCESTORS",
+            ),
+            (
+                &[("STATUS_FRAME_ANCESTORS", "'unsafe-inline'")],
+                "STATUS_FRAME_ANCESTORS",
+            ),
             (&[("LTIAAS_API_KEY", "")], "LTIAAS_API_KEY_SECRET"),
             (&[("LTIAAS_API_KEY_SECRET", "s")], "LTIAAS_API_KEY"),
             (&[("LTIAAS_TIMEOUT_MS", "soon")], "LTIAAS_TIMEOUT_MS"),

@@ -138,6 +138,16 @@ impl LaunchService {
         Self { ltiaas, store }
     }
 
+    /// Its LTIaaS client.
+    pub fn ltiaas(&self) -> &LtiaasClient {
+        &self.ltiaas
+    }
+
+    /// Its store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Fetches the launch's ID token and stores its activity with the
     /// service key. Nothing is written unless every step before it worked.
     pub async fn capture(

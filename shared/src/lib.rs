@@ -26,6 +26,8 @@
 //! - [`reconcile`]: the gradebook's results against the grades marked
 //!   SYNCED (pure; `ltisync reconcile` reads both).
 //! - [`launch`]: from an ltik to a stored activity.
+//! - [`status`]: from an ltik to what its viewer may see of the activity's
+//!   grades (the status page), and its "Send again".
 //! - [`config`] and [`bootstrap`]: settings from the environment, and the
 //!   clients built from them at a cold start; [`telemetry`]: JSON logs that
 //!   never carry a secret ([`secrets`]); [`excerpt`]: how input is quoted;
@@ -44,6 +46,7 @@ pub mod ltiaas;
 pub mod parse;
 pub mod reconcile;
 pub mod secrets;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

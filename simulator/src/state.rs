@@ -186,6 +186,9 @@ pub struct LaunchSpec {
     /// `services.assignmentAndGrades.scopes` (None: line item, result and score).
     #[serde(default)]
     pub ags_scopes: Option<Vec<String>>,
+    /// `user.roles` (None: the context's Instructor).
+    #[serde(default)]
+    pub user_roles: Option<Vec<String>>,
 }
 
 fn default_product() -> String {
@@ -215,6 +218,9 @@ pub struct SimMember {
     /// `Active`, `Inactive`, `Deleted` (None: not sent, which means Active).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The full name, where the LMS shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl SimMember {
@@ -224,7 +230,14 @@ impl SimMember {
             user_id: user_id.into(),
             roles: vec![lis_role(role)],
             status: Some("Active".into()),
+            name: None,
         }
+    }
+
+    /// The same member, with a name.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// The same member with another status.
@@ -261,7 +274,16 @@ impl LaunchSpec {
             product_family_code: default_product(),
             names_and_roles: None,
             ags_scopes: None,
+            user_roles: None,
         }
+    }
+
+    /// The same launch by `user_id` with LIS `roles` (full URIs or any
+    /// form an LMS sends).
+    pub fn by(mut self, user_id: &str, roles: &[&str]) -> Self {
+        self.user_id = user_id.into();
+        self.user_roles = Some(roles.iter().map(|r| r.to_string()).collect());
+        self
     }
 
     /// The ID token LTIaaS would return for this launch.
@@ -290,7 +312,7 @@ impl LaunchSpec {
         json!({
             "ltiVersion": "1.3.0",
             "user": {"id": self.user_id,
-                     "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"],
+                     "roles": self.user_roles.clone().unwrap_or_else(|| vec![lis_role("Instructor")]),
                      "email": "person@example.edu", "name": "A Person"},
             "platform": {"id": self.platform_id, "url": "https://lms.example.test", "clientId": "client-1",
                          "deploymentId": "1", "name": "Simulated LMS", "productFamilyCode": self.product_family_code,

@@ -6,8 +6,10 @@
 
 pub mod aws_proxy;
 pub mod billing;
+pub mod browser;
 pub mod dynamo;
 pub mod grades;
+pub mod http_front;
 pub mod rigs;
 pub mod runtime_api;
 pub mod stream;

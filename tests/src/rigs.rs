@@ -10,7 +10,6 @@ use launch_function::LaunchFunction;
 use ltisync::config::{
     ApiKeySource, DynamoDbTimeouts, LaunchSettings, LtiaasSettings, SyncSettings,
 };
-use ltisync::launch::LaunchService;
 use ltisync::ltiaas::LtiaasClient;
 use ltisync::store::with_timeouts;
 use ltisync::sync::SyncEngine;
@@ -107,10 +106,10 @@ impl LaunchRig {
                     &settings.dynamodb,
                     env,
                 );
-                LaunchRig::Handler(LaunchFunction::new(
-                    LaunchService::new(client, store),
-                    settings.tool_url,
-                ))
+                LaunchRig::Handler(
+                    LaunchFunction::new(client, store, settings.tool_url)
+                        .framed_by(settings.frame_ancestors),
+                )
             }
             Via::Binary => {
                 let api = RuntimeApi::start().await;

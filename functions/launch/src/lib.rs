@@ -17,6 +17,9 @@
 #![warn(missing_docs)]
 
 pub mod guard;
+mod html;
+mod status_html;
+pub mod status_page;
 
 use std::convert::Infallible;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -30,25 +33,31 @@ use ltisync::excerpt::excerpt;
 use ltisync::launch::{
     check_ltik, Captured, LaunchError, LaunchOutcome, LaunchService, LaunchTimings,
 };
-use ltisync::ltiaas::LtiaasError;
+use ltisync::ltiaas::{LtiaasClient, LtiaasError};
+use ltisync::status::StatusService;
+use ltisync::Store;
 use serde_json::json;
+use status_page::{StatusPage, StatusRoute};
 use url::Url;
+
+use crate::html::escape;
 
 /// The function's state, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct LaunchFunction {
     service: LaunchService,
     tool_url: Option<Url>,
+    status: StatusPage,
 }
 
 /// A response the function chose to send (success or failure).
-struct Reply {
-    status: StatusCode,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
     /// Short machine-readable code for the JSON body and the log.
-    code: &'static str,
-    message: String,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// What went wrong, for the log only (never sent to the client).
-    detail: Option<String>,
+    pub(crate) detail: Option<String>,
     location: Option<String>,
     captured: Option<Captured>,
 }
@@ -88,10 +97,25 @@ impl Reply {
 }
 
 impl LaunchFunction {
-    /// The function over a launch service; `tool_url` is where browsers go
-    /// after a capture.
-    pub fn new(service: LaunchService, tool_url: Option<Url>) -> Self {
-        Self { service, tool_url }
+    /// The function over LTIaaS and the table; `tool_url` is where
+    /// browsers go after a capture. The status page may be framed by any
+    /// site until [`framed_by`](Self::framed_by) says otherwise.
+    pub fn new(ltiaas: LtiaasClient, store: Store, tool_url: Option<Url>) -> Self {
+        let status = StatusService::new(ltiaas.clone(), store.clone());
+        Self {
+            service: LaunchService::new(ltiaas, store),
+            tool_url,
+            status: StatusPage::new(status, "*".into()),
+        }
+    }
+
+    /// The same function, its status page framed only by `frame_ancestors`
+    /// (CSP sources, as `STATUS_FRAME_ANCESTORS` gives them).
+    pub fn framed_by(mut self, frame_ancestors: String) -> Self {
+        let service =
+            StatusService::new(self.service.ltiaas().clone(), self.service.store().clone());
+        self.status = StatusPage::new(service, frame_ancestors);
+        self
     }
 
     /// Handles one invocation without a Lambda context (tests, tools).
@@ -156,6 +180,9 @@ impl LaunchFunction {
 
     /// Answers a request lambda_http read, and logs it.
     async fn answer(&self, request: &Request, started: Instant) -> Response<Body> {
+        if let Some(route) = StatusRoute::of(request.raw_http_path()) {
+            return self.status.answer(request, route).await;
+        }
         let mut timings = LaunchTimings::default();
         let reply = self.reply(request, &mut timings).await;
         log(&reply, &timings, started);
@@ -173,7 +200,10 @@ impl LaunchFunction {
             return Reply::error(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("nothing at {}: ltisync serves /launch", excerpt(path)),
+                format!(
+                    "nothing at {}: ltisync serves /launch and /status",
+                    excerpt(path)
+                ),
             );
         }
         let method = request.method().as_str();
@@ -232,7 +262,7 @@ impl LaunchFunction {
 }
 
 /// The client sees a fixed sentence; the log gets the details.
-fn error_reply(error: LaunchError) -> Reply {
+pub(crate) fn error_reply(error: LaunchError) -> Reply {
     let detail = error.to_string();
     let reply = match error {
         LaunchError::BadLtik(message) => {
@@ -307,7 +337,7 @@ fn launch_parameters(request: &Request) -> Result<(Option<String>, String), Stri
 }
 
 /// A header's first value as text ("" when absent or not text).
-fn header_text(request: &Request, name: header::HeaderName) -> &str {
+pub(crate) fn header_text(request: &Request, name: header::HeaderName) -> &str {
     request
         .headers()
         .get(name)
@@ -315,14 +345,14 @@ fn header_text(request: &Request, name: header::HeaderName) -> &str {
         .unwrap_or_default()
 }
 
-fn first_value(encoded: &[u8], name: &str) -> Option<String> {
+pub(crate) fn first_value(encoded: &[u8], name: &str) -> Option<String> {
     url::form_urlencoded::parse(encoded)
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
 /// Media types compare without case, parameters (`; charset=...`) aside.
-fn is_form(content_type: &str) -> bool {
+pub(crate) fn is_form(content_type: &str) -> bool {
     content_type
         .split(';')
         .next()
@@ -331,7 +361,7 @@ fn is_form(content_type: &str) -> bool {
         .eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-fn wants_json(request: &Request) -> bool {
+pub(crate) fn wants_json(request: &Request) -> bool {
     let accept = header_text(request, header::ACCEPT).to_ascii_lowercase();
     accept.contains("application/json") && !accept.contains("text/html")
 }
@@ -445,33 +475,9 @@ fn html_body(reply: &Reply) -> String {
     )
 }
 
-/// HTML-escapes text that comes from the LMS.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lms_text_is_escaped() {
-        assert_eq!(
-            escape("<b>\"A&B\"</b>"),
-            "&lt;b&gt;&quot;A&amp;B&quot;&lt;/b&gt;"
-        );
-    }
 
     #[test]
     fn form_media_types_match_without_case_or_parameters() {

@@ -4,7 +4,6 @@
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use launch_function::LaunchFunction;
 use ltisync::config::{LaunchSettings, ProcessEnv};
-use ltisync::launch::LaunchService;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -28,8 +27,5 @@ async fn start() -> Result<LaunchFunction, ltisync::bootstrap::BootstrapError> {
     let (client, store) =
         ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
             .await?;
-    Ok(LaunchFunction::new(
-        LaunchService::new(client, store),
-        settings.tool_url,
-    ))
+    Ok(LaunchFunction::new(client, store, settings.tool_url).framed_by(settings.frame_ancestors))
 }

@@ -13,7 +13,6 @@ use base64::Engine;
 use lambda_http::Body;
 use launch_function::{guard, LaunchFunction};
 use ltisync::config::{ApiKeySource, LaunchSettings};
-use ltisync::launch::LaunchService;
 use ltisync::ltiaas::LtiaasClient;
 use ltisync::store::with_timeouts;
 use ltisync::Store;
@@ -220,7 +219,7 @@ fn function() -> LaunchFunction {
         &settings.dynamodb,
     );
     let store = Store::new(dynamodb, settings.table_name);
-    LaunchFunction::new(LaunchService::new(client, store), None)
+    LaunchFunction::new(client, store, None)
 }
 
 /// The statuses of the rig's own failures (LTIaaS or DynamoDB unreachable:

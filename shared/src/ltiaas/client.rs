@@ -72,6 +72,38 @@ impl<'a> Auth<'a> {
     }
 }
 
+/// Whose credential a roster read carries: the activity's service key (any
+/// time), or a launch's ltik (while its user is in the tool: the status
+/// page, which may start the read before it has read the activity).
+#[derive(Clone, Copy)]
+pub enum RosterCaller<'a> {
+    /// `SERVICE-AUTH-V1`.
+    ServiceKey(&'a ServiceKey),
+    /// `LTIK-AUTH-V2`.
+    Ltik(&'a Ltik),
+}
+
+impl<'a> From<&'a ServiceKey> for RosterCaller<'a> {
+    fn from(key: &'a ServiceKey) -> Self {
+        Self::ServiceKey(key)
+    }
+}
+
+impl<'a> From<&'a Ltik> for RosterCaller<'a> {
+    fn from(ltik: &'a Ltik) -> Self {
+        Self::Ltik(ltik)
+    }
+}
+
+impl<'a> From<RosterCaller<'a>> for Auth<'a> {
+    fn from(caller: RosterCaller<'a>) -> Self {
+        match caller {
+            RosterCaller::ServiceKey(key) => Auth::ServiceKey(key),
+            RosterCaller::Ltik(ltik) => Auth::Ltik(ltik),
+        }
+    }
+}
+
 impl LtiaasClient {
     /// Builds the client (connection pool, timeouts) for `settings` with the
     /// resolved API key.
@@ -204,25 +236,29 @@ impl LtiaasClient {
         self.call(request, Auth::ServiceKey(key)).await
     }
 
-    /// `GET /api/memberships?role=Learner`: the first page of the service
-    /// key's course roster, learners only where the LMS filters by role.
-    pub async fn learners(&self, key: &ServiceKey) -> Result<MembershipPage, LtiaasError> {
+    /// `GET /api/memberships?role=Learner`: the first page of the course
+    /// roster of a service key (or ltik), learners only where the LMS
+    /// filters by role.
+    pub async fn learners<'a>(
+        &self,
+        caller: impl Into<RosterCaller<'a>>,
+    ) -> Result<MembershipPage, LtiaasError> {
         let request = self
             .request(Method::GET, "/api/memberships")
             .query(&[("role", "Learner")]);
-        self.call(request, Auth::ServiceKey(key)).await
+        self.call(request, caller.into().into()).await
     }
 
     /// `GET /api/memberships?url=...`: a further page, from a page's `next`.
-    pub async fn memberships_page(
+    pub async fn memberships_page<'a>(
         &self,
-        key: &ServiceKey,
+        caller: impl Into<RosterCaller<'a>>,
         next: &str,
     ) -> Result<MembershipPage, LtiaasError> {
         let request = self
             .request(Method::GET, "/api/memberships")
             .query(&[("url", next)]);
-        self.call(request, Auth::ServiceKey(key)).await
+        self.call(request, caller.into().into()).await
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {

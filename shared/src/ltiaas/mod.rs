@@ -28,11 +28,12 @@ mod paging;
 mod types;
 
 pub use classify::parse_retry_after;
-pub use client::{encode_line_item_id, LtiaasClient, MAX_RESPONSE_BYTES};
+pub use client::{encode_line_item_id, LtiaasClient, RosterCaller, MAX_RESPONSE_BYTES};
 pub use envelope::MAX_MESSAGE_CHARS;
 pub use error::{Credential, LtiaasError};
 pub use paging::PageGuard;
 pub use types::{
-    AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LineItem, LineItemPage,
-    LmsResult, Member, MembershipPage, NewLineItem, Platform, ResourceLink, ResultPage, Services,
+    AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LaunchUser, LineItem,
+    LineItemPage, LmsResult, Member, MembershipPage, NewLineItem, PersonName, Platform,
+    ResourceLink, ResultPage, Services,
 };

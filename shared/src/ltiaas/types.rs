@@ -16,6 +16,10 @@ pub struct IdToken {
     /// `1.3.0`, or `1.2.0` for LTI 1.x launches.
     #[serde(default)]
     pub lti_version: Option<String>,
+    /// Who launched: the status page shows an activity to its instructors,
+    /// and a learner their own grade.
+    #[serde(default)]
+    pub user: Option<LaunchUser>,
     /// The LMS registration.
     pub platform: Platform,
     /// What was launched.
@@ -24,6 +28,18 @@ pub struct IdToken {
     /// The services available in this context.
     #[serde(default)]
     pub services: Option<Services>,
+}
+
+/// `user` of the ID token: the id and roles only (always present, the
+/// LTIaaS guide says); the optional name and email are not read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LaunchUser {
+    /// The LMS user id (unique within the platform): a grade's `userId`.
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    /// LIS role URIs (or LTI 1.1 short names) in the course.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// `platform` of the ID token.
@@ -136,19 +152,61 @@ pub struct MembershipPage {
     pub next: Option<String>,
 }
 
-/// One member of the roster; personal data (name, email) is never read.
+/// One member of the roster. Of the personal data only the name is read,
+/// for the instructors' status page; it is never stored and its `Debug`
+/// hides it ([`PersonName`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// The LMS user id (the `userId` a score names).
     #[serde(deserialize_with = "string_or_number")]
     pub user_id: String,
+    /// The full name, where the LMS shares it.
+    #[serde(default)]
+    pub name: Option<PersonName>,
+    /// Given name, where the LMS shares it without a full name.
+    #[serde(default)]
+    pub given_name: Option<PersonName>,
+    /// Family name, likewise.
+    #[serde(default)]
+    pub family_name: Option<PersonName>,
     /// LIS role URIs (or short names) in the course.
     #[serde(default)]
     pub roles: Vec<String>,
     /// `Active` (also when absent), `Inactive` or `Deleted`.
     #[serde(default)]
     pub status: Option<String>,
+}
+
+impl Member {
+    /// The name to show for the member: the full name, else given and
+    /// family names joined; `None` when the LMS shares none.
+    pub fn display_name(&self) -> Option<String> {
+        let text = |n: &Option<PersonName>| {
+            n.as_ref()
+                .map(|n| n.0.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        };
+        text(&self.name).or_else(|| {
+            let parts: Vec<String> = [text(&self.given_name), text(&self.family_name)]
+                .into_iter()
+                .flatten()
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        })
+    }
+}
+
+/// A person's name from the LMS: shown to instructors, never logged (its
+/// `Debug` prints no letter of it) and never stored.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct PersonName(pub String);
+
+impl std::fmt::Debug for PersonName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonName(<redacted>)")
+    }
 }
 
 /// One AGS line item (a gradebook column).

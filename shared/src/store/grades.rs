@@ -241,12 +241,34 @@ impl Store {
     /// if the tool did not change it since it was read: an operator's
     /// requeue never changes a value.
     pub async fn requeue(&self, grade: &PendingGrade) -> Result<WriteOutcome, StoreError> {
-        let mut item = grade.snapshot.clone();
-        item.extend(grade.key().attributes());
-        item.insert(
-            schema::PENDING.to_owned(),
-            AttributeValue::S(grade.pk.clone()),
-        );
+        let item = requeued_item(grade);
+        match self.put_requeued(grade, &item).await? {
+            WriteOutcome::Applied => Ok(WriteOutcome::Applied),
+            // The item as written means a lost answer and a retry, not a change.
+            WriteOutcome::Changed => {
+                let now = self.item_at(&grade.pk, &grade.sk).await?;
+                Ok(if now.as_ref() == Some(&item) {
+                    WriteOutcome::Applied
+                } else {
+                    WriteOutcome::Changed
+                })
+            }
+        }
+    }
+
+    /// [`requeue`](Self::requeue) without reading the grade back after a
+    /// refused condition, for a caller granted only the conditional
+    /// PutItem (the status page): its own write retried after a lost
+    /// answer then reads as `Changed`, and the grade is pending all the same.
+    pub async fn requeue_unread(&self, grade: &PendingGrade) -> Result<WriteOutcome, StoreError> {
+        self.put_requeued(grade, &requeued_item(grade)).await
+    }
+
+    async fn put_requeued(
+        &self,
+        grade: &PendingGrade,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<WriteOutcome, StoreError> {
         let result = self
             .client
             .put_item()
@@ -266,15 +288,7 @@ impl Store {
                 self.meter.write(&out.consumed_capacity);
                 Ok(WriteOutcome::Applied)
             }
-            // The item as written means a lost answer and a retry, not a change.
-            Err(e) if is_condition_failure(&e) => {
-                let now = self.item_at(&grade.pk, &grade.sk).await?;
-                Ok(if now.as_ref() == Some(&item) {
-                    WriteOutcome::Applied
-                } else {
-                    WriteOutcome::Changed
-                })
-            }
+            Err(e) if is_condition_failure(&e) => Ok(WriteOutcome::Changed),
             Err(e) => Err(e.into()),
         }
     }
@@ -358,6 +372,18 @@ impl OwnWrite {
             leaves_index: true,
         }
     }
+}
+
+/// The item a requeue writes: the grade's own attributes as read, its
+/// keys, and `pending`.
+fn requeued_item(grade: &PendingGrade) -> HashMap<String, AttributeValue> {
+    let mut item = grade.snapshot.clone();
+    item.extend(grade.key().attributes());
+    item.insert(
+        schema::PENDING.to_owned(),
+        AttributeValue::S(grade.pk.clone()),
+    );
+    item
 }
 
 fn condition_names() -> HashMap<String, String> {

@@ -241,6 +241,9 @@ mod tests {
             user_id: "u".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             status: status.map(str::to_owned),
+            name: None,
+            given_name: None,
+            family_name: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Run one theme with `scripts/with-moto.sh cargo test -p ltisync-tests --test api sync::`.
 
 mod bench;
+mod browser;
 mod cli;
 mod gradebook;
 mod helpers;
@@ -12,6 +13,7 @@ mod launch;
 mod ltiaas_client;
 mod readme;
 mod reconcile;
+mod status_page;
 mod stream;
 mod sync;
 mod template;

@@ -226,7 +226,8 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     let proxy = RecordingProxy::start(&table.endpoint).await;
     let secret = create_secret(&sim.api_key()).await;
 
-    // launch: the API key from Secrets Manager, then one upsert per launch.
+    // launch: the API key from Secrets Manager, one upsert per launch, and
+    // the status page's Query and requeue.
     let env = through(
         launch_env(&sim.url(), "unused", &table.name, &table.endpoint),
         &proxy,
@@ -242,6 +243,34 @@ async fn each_function_is_granted_exactly_what_it_calls() {
         ));
         assert_eq!(rig.send(&event("launch.json", &ltik)).await.status, 200);
     }
+    // The status page: one Query, and a "Send again" of a failed grade.
+    let failed = [
+        ("syncStatus", "FAILED"),
+        ("lastErrorCode", "lmsRejected"),
+        ("lastError", "the course is closed"),
+    ];
+    let ids = ltisync::ActivityIds::new("p", "c", "a").unwrap();
+    let extra: Vec<(&str, AttributeValue)> = failed
+        .iter()
+        .map(|(k, v)| (*k, AttributeValue::S(v.to_string())))
+        .collect();
+    let mut item = ltisync_tests::grades::documented_grade(&ids, "u0", &extra);
+    item.remove("pending");
+    let put = table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .set_item(Some(item));
+    put.send().await.unwrap();
+    let ltik = sim.add_launch(LaunchSpec::new("p", "c", "a", Some("key-a")));
+    let resend = crate::status_page::resend_event(&format!("ltik={ltik}&scope=all"), true);
+    let answer = rig.send(&resend).await;
+    assert_eq!(
+        answer.json()["resent"][0]["result"],
+        "requeued",
+        "{}",
+        answer.body
+    );
     rig.finish().await;
     let launch_calls = proxy.take_calls();
     assert_eq!(
@@ -286,7 +315,8 @@ async fn each_function_is_granted_exactly_what_it_calls() {
     let rig = SyncRig::start(Via::Binary, &env).await;
     let long = Duration::from_secs(60);
     let full = rig.run(&event_file("schedule.json"), long).await;
-    assert_eq!(full["gradesPosted"], 1, "{full}");
+    // u1 of link a, and u0 of link a, sent again from the status page.
+    assert_eq!(full["gradesPosted"], 2, "{full}");
     let narrowed = rig
         .run(&serde_json::json!({"activityKey": "p#c#b"}), long)
         .await;

@@ -82,8 +82,9 @@ fn excerpt(answer: &Value) -> String {
     ltisync::excerpt::excerpt_to(&shown.to_string(), 400)
 }
 
-/// The five launch events: four capture the activity and redirect, the one
-/// without an ltik gets a 400 that names it.
+/// The launch function's events: four launches capture the activity and
+/// redirect, the one without an ltik gets a 400 that names it, and the
+/// status page shows the instructor the activity.
 pub async fn launch_events(
     stack: &Stack,
     sam: &SamOptions<'_>,
@@ -91,7 +92,8 @@ pub async fn launch_events(
 ) -> Result<(), String> {
     for (function, event) in sam::EVENTS.iter().filter(|(f, _)| *f == "LaunchFunction") {
         let refused = *event == "launch-missing-ltik.json";
-        if !refused {
+        let status = *event == "status.json";
+        if !(refused || status) {
             stack.forget_activity().await;
         }
         let invocation = invoke(stack, sam, function, event).await?;
@@ -104,6 +106,8 @@ pub async fn launch_events(
         };
         if refused {
             refused_for_missing_ltik(event, &reply, checks);
+        } else if status {
+            status_page_shown(event, &reply, &[], checks);
         } else {
             redirected_and_stored(stack, event, &reply, checks).await;
         }
@@ -132,6 +136,24 @@ async fn redirected_and_stored(stack: &Stack, what: &str, reply: &HttpReply, che
         &format!("{what}: the activity and its service key are in the table"),
         text(&activity, "contextId") == "course-101" && !text(&activity, "serviceKey").is_empty(),
         "no activity item with a service key",
+    );
+}
+
+/// The status page: 200, HTML framed by any site, the activity's title,
+/// and each of `rows` (text the grades' rows must hold).
+fn status_page_shown(what: &str, reply: &HttpReply, rows: &[&str], checks: &mut Checks) {
+    let csp = reply.header("content-security-policy").unwrap_or_default();
+    checks.check(
+        &format!("{what}: 200, a page the LMS may frame"),
+        reply.status == 200 && csp.contains("frame-ancestors *"),
+        format!("{} {csp}", reply.status),
+    );
+    let shown =
+        reply.body.contains("<h1>Grades for ") && rows.iter().all(|r| reply.body.contains(r));
+    checks.check(
+        &format!("{what}: the activity's grades"),
+        shown,
+        excerpt(&serde_json::Value::String(reply.body.clone())),
     );
 }
 
@@ -229,7 +251,8 @@ async fn stream_batch(
 }
 
 /// `sam local start-api` and real HTTP: GET and form POST launches, a
-/// launch without an ltik.
+/// launch without an ltik, and the status page with the grades the sync
+/// events posted.
 pub async fn start_api(
     stack: &Stack,
     sam: &SamOptions<'_>,
@@ -261,6 +284,13 @@ pub async fn start_api(
     redirected_and_stored(stack, "POST /launch (form)", &reply, checks).await;
     let reply = http_reply(http.get(format!("{}/launch", api.url)).send().await).await;
     refused_for_missing_ltik("GET /launch without an ltik", &reply, checks);
+    let status = http
+        .get(format!("{}/status?ltik={SAMPLE_LTIK}", api.url))
+        .send()
+        .await;
+    let reply = http_reply(status).await;
+    let rows = ["In the gradebook", "u1"];
+    status_page_shown("GET /status?ltik=", &reply, &rows, checks);
     let log = api.stop().await;
     for line in sam::report_lines(&log) {
         say(line);

@@ -11,12 +11,13 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 /// Every file in events/ and the function of template.yaml it is for.
-pub const EVENTS: [(&str, &str); 8] = [
+pub const EVENTS: [(&str, &str); 9] = [
     ("LaunchFunction", "launch.json"),
     ("LaunchFunction", "launch-rest-api.json"),
     ("LaunchFunction", "launch-stage-prefix.json"),
     ("LaunchFunction", "launch-post-form.json"),
     ("LaunchFunction", "launch-missing-ltik.json"),
+    ("LaunchFunction", "status.json"),
     ("SyncFunction", "schedule.json"),
     ("SyncFunction", "sync-one-activity-dry-run.json"),
     ("GradeStreamFunction", "grade-stream.json"),
