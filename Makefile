@@ -21,7 +21,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
+.PHONY: test test-moto test-dynoxide demo bench bench-status sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
 ## test: every check and every test (what CI runs): the whole suite on
 ## moto, then the integration tests again on Dynoxide
@@ -61,6 +61,12 @@ demo: venv
 bench: venv package dynoxide
 	$(CARGO) build --release --workspace --bins
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench
+
+## bench-status: section 11 of BENCHMARKS.md alone (the status page of
+## 2,000 learners), printed
+bench-status: venv dynoxide
+	$(CARGO) build --release --bin bench --bin launch
+	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench --status-only
 
 ## fuzz-launch: the launch guard's property test with 200,000 events (a few minutes)
 fuzz-launch:

@@ -7,7 +7,9 @@
 use std::sync::LazyLock;
 
 use base64::Engine;
-use ltisync::status::{ActivityReport, GradeRow, NextTry, ResendResult, RowState, ViewerAudience};
+use ltisync::status::{
+    ActivityReport, GradeRow, NamesSource, NextTry, ResendResult, RowState, ViewerAudience,
+};
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -117,8 +119,9 @@ fn instructor_view(report: &ActivityReport, ltik: &str, action: &str) -> String 
     };
     let rows: String = report.grades.iter().map(|r| row(r, true)).collect();
     let names_note = match report.names {
-        ltisync::status::NamesSource::Roster => "",
-        _ => "<p>Names could not be read from the course roster just now; learners are shown by their LMS user id.</p>",
+        NamesSource::PartOfRoster => "<p>Only part of the course roster could be read in time: the other learners are shown by their LMS user id.</p>",
+        NamesSource::Unavailable => "<p>Names could not be read from the course roster just now; learners are shown by their LMS user id.</p>",
+        NamesSource::Roster | NamesSource::NotRead => "",
     };
     format!(
         "{notice}{counts}{last}{names_note}\

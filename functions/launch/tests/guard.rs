@@ -134,7 +134,7 @@ fn context() -> impl Strategy<Value = (String, Option<String>, Option<String>)> 
 }
 
 fn payload_v2() -> impl Strategy<Value = Value> {
-    let path = path(&["/launch", "/prod/launch", "/"]);
+    let path = path(&["/launch", "/prod/launch", "/", "/status", "/status/resend"]);
     let cookies = prop::collection::vec(text(), 0..2);
     (path, query(), headers(), cookies, body(), context()).prop_map(
         |(path, query, headers, cookies, (body, base64), (method, stage, domain))| {
@@ -150,7 +150,12 @@ fn payload_v2() -> impl Strategy<Value = Value> {
 }
 
 fn payload_v1() -> impl Strategy<Value = Value> {
-    let path = path(&["/launch", "/prod/launch"]);
+    let path = path(&[
+        "/launch",
+        "/prod/launch",
+        "/prod/status",
+        "/prod/status/resend",
+    ]);
     let params = prop::collection::btree_map(text(), prop::collection::vec(text(), 1..3), 0..3);
     let multi_headers =
         prop::collection::btree_map(text(), prop::collection::vec(text(), 1..2), 0..2);

@@ -238,14 +238,19 @@ impl LtiaasClient {
 
     /// `GET /api/memberships?role=Learner`: the first page of the course
     /// roster of a service key (or ltik), learners only where the LMS
-    /// filters by role.
+    /// filters by role; `limit` asks for that many members a page (a hint
+    /// the LMS may lower).
     pub async fn learners<'a>(
         &self,
         caller: impl Into<RosterCaller<'a>>,
+        limit: Option<u32>,
     ) -> Result<MembershipPage, LtiaasError> {
-        let request = self
+        let mut request = self
             .request(Method::GET, "/api/memberships")
             .query(&[("role", "Learner")]);
+        if let Some(limit) = limit {
+            request = request.query(&[("limit", limit)]);
+        }
         self.call(request, caller.into().into()).await
     }
 
@@ -455,7 +460,7 @@ mod tests {
         );
         let (base, server) = answer_once(answer);
         let page = client(&base)
-            .learners(&ServiceKey::new("the-service-key"))
+            .learners(&ServiceKey::new("the-service-key"), None)
             .await
             .unwrap();
         assert_eq!(page.members.len(), 1);

@@ -17,28 +17,33 @@
 mod report;
 mod role;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 
 pub use report::{
     may_cure, ActivityReport, ActivitySummary, Counts, GradeRow, NamesSource, NextTry,
-    PartitionItems, ResendResult, Resent, RowState, Viewer, ViewerAudience, REPORT_VERSION,
+    PartitionItems, ResendResult, Resent, RosterNames, RowState, Viewer, ViewerAudience,
+    REPORT_VERSION,
 };
 pub use role::Audience;
 
 use crate::activity::ActivityIds;
 use crate::launch::{capture_from_token, check_key_fits, LaunchError};
-use crate::ltiaas::{IdToken, LtiaasClient, LtiaasError, PageGuard};
+use crate::ltiaas::{IdToken, LtiaasClient, PageGuard};
 use crate::secrets::Ltik;
 use crate::store::report::{GradeStage, GradeState};
 use crate::store::{PendingGrade, Store, WriteOutcome};
 use crate::sync::StoredReason;
 
-/// How long the page waits for the roster's names before showing user ids:
-/// the names are a courtesy, the grades are the point.
-pub const ROSTER_NAMES_BUDGET: Duration = Duration::from_secs(2);
+/// How long the page reads the roster's names before it shows the rest by
+/// user id: the names are a courtesy, the grades are the point, and the
+/// page answers within a second (with the ID token's round trip first).
+pub const ROSTER_NAMES_BUDGET: Duration = Duration::from_millis(700);
+
+/// Members asked for per roster page (`limit`, a hint the LMS may lower):
+/// fewer round trips inside the budget.
+const ROSTER_PAGE_LIMIT: u32 = 1000;
 
 /// Roster pages followed at most for names.
 const ROSTER_PAGES: usize = 200;
@@ -149,18 +154,7 @@ impl StatusService {
             if !(instructor && visit.roster_offered) {
                 return None;
             }
-            let read = tokio::time::timeout(ROSTER_NAMES_BUDGET, self.roster_names(ltik));
-            match read.await {
-                Ok(Ok(names)) => Some(names),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "the roster's names could not be read");
-                    None
-                }
-                Err(_) => {
-                    tracing::warn!("the roster's names took longer than the page waits");
-                    None
-                }
-            }
+            Some(self.roster_names(ltik).await)
         };
         let (items, names) = tokio::join!(self.partition(&visit.ids), names);
         let items = items?;
@@ -190,22 +184,45 @@ impl StatusService {
     }
 
     /// Learners' names by user id, from the roster read with the viewer's
-    /// ltik (LTIaaS accepts it for memberships while the launch is alive).
-    async fn roster_names(&self, ltik: &Ltik) -> Result<HashMap<String, String>, LtiaasError> {
-        let mut names = HashMap::new();
-        let mut page = self.ltiaas.learners(ltik).await?;
+    /// ltik (LTIaaS accepts it for memberships while the launch is alive),
+    /// as many pages as [`ROSTER_NAMES_BUDGET`] allows: what was read by
+    /// then is shown, the rest by user id.
+    async fn roster_names(&self, ltik: &Ltik) -> RosterNames {
+        let deadline = tokio::time::Instant::now() + ROSTER_NAMES_BUDGET;
+        let mut names = RosterNames::default();
         let mut pages = PageGuard::new(ROSTER_PAGES, "the course roster");
+        let mut next: Option<String> = None;
         loop {
-            for member in &page.members {
-                if let Some(name) = member.display_name() {
-                    names.insert(member.user_id.clone(), name);
+            let page = async {
+                match &next {
+                    None => self.ltiaas.learners(ltik, Some(ROSTER_PAGE_LIMIT)).await,
+                    Some(url) => self.ltiaas.memberships_page(ltik, url).await,
                 }
-            }
-            let Some(next) = page.next.take() else {
-                return Ok(names);
             };
-            pages.check(&next)?;
-            page = self.ltiaas.memberships_page(ltik, &next).await?;
+            let page = match tokio::time::timeout_at(deadline, page).await {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the roster's names could not be read");
+                    return names;
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        read = names.by_user.len(),
+                        "the roster's names took longer than the page waits"
+                    );
+                    return names;
+                }
+            };
+            names.add(&page.members);
+            next = page.next;
+            match &next {
+                None => {
+                    names.complete = true;
+                    return names;
+                }
+                Some(url) if pages.check(url).is_err() => return names,
+                Some(_) => {}
+            }
         }
     }
 

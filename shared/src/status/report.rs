@@ -88,12 +88,46 @@ pub enum ViewerAudience {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NamesSource {
-    /// The course roster, read through LTIaaS for this page.
+    /// The whole course roster, read through LTIaaS for this page.
     Roster,
-    /// The roster could not be read in time (or is not offered): user ids.
+    /// The pages of the roster read in the time the page gives it: others
+    /// are shown by user id.
+    PartOfRoster,
+    /// The roster could not be read (or is not offered): user ids.
     Unavailable,
     /// Not read (a learner's view).
     NotRead,
+}
+
+/// The names a roster read found, by user id.
+#[derive(Debug, Clone, Default)]
+pub struct RosterNames {
+    /// Name by LMS user id (members the LMS names).
+    pub by_user: HashMap<String, String>,
+    /// Whether every page was read.
+    pub complete: bool,
+    /// Whether any page was read.
+    pub read: bool,
+}
+
+impl RosterNames {
+    /// Adds one page's members.
+    pub fn add(&mut self, members: &[crate::ltiaas::Member]) {
+        self.read = true;
+        for member in members {
+            if let Some(name) = member.display_name() {
+                self.by_user.insert(member.user_id.clone(), name);
+            }
+        }
+    }
+
+    fn source(&self) -> NamesSource {
+        match (self.read, self.complete) {
+            (_, true) => NamesSource::Roster,
+            (true, false) => NamesSource::PartOfRoster,
+            (false, false) => NamesSource::Unavailable,
+        }
+    }
 }
 
 /// Grades per state.
@@ -249,7 +283,7 @@ impl ActivityReport {
         titles: (Option<String>, Option<String>),
         items: PartitionItems,
         viewer: Viewer,
-        names: Option<&HashMap<String, String>>,
+        names: Option<&RosterNames>,
     ) -> Self {
         let instructor = viewer.audience == ViewerAudience::Instructor;
         let mut grades: Vec<GradeRow> = items
@@ -260,7 +294,7 @@ impl ActivityReport {
             .collect();
         if let Some(names) = names {
             for row in &mut grades {
-                row.name = names.get(&row.user_id).cloned();
+                row.name = names.by_user.get(&row.user_id).cloned();
             }
         }
         grades.sort_by(problems_first);
@@ -287,7 +321,7 @@ impl ActivityReport {
             last_post_at,
             names: match (instructor, names) {
                 (false, _) => NamesSource::NotRead,
-                (true, Some(_)) => NamesSource::Roster,
+                (true, Some(names)) => names.source(),
                 (true, None) => NamesSource::Unavailable,
             },
             grades,

@@ -215,7 +215,7 @@ async fn read_pages(
     let platform = activity.ids.platform_id.as_str();
     let mut members = HashMap::new();
     let mut page = gate
-        .with_retries(|| gate.send(platform, || client.learners(key)))
+        .with_retries(|| gate.send(platform, || client.learners(key, None)))
         .await?;
     let mut pages = PageGuard::new(MAX_PAGES, "the course roster");
     loop {

@@ -485,6 +485,29 @@ async fn the_frame_ancestors_setting_reaches_the_policy() {
     );
 }
 
+/// A slow roster: the names of the pages read within the page's budget,
+/// user ids for the rest.
+#[tokio::test]
+async fn a_slow_roster_names_whom_it_could_in_time() {
+    let course = Course::seeded().await;
+    course.app.sim.set_page_size(1);
+    course
+        .app
+        .sim
+        .set_latency(std::time::Duration::from_millis(250));
+    let replies = ask(
+        Via::Handler,
+        &course.env(),
+        &[page_event(&course.instructor(), true)],
+    )
+    .await;
+    let report = replies[0].json();
+    assert_eq!(report["names"], "partOfRoster", "{report}");
+    assert_eq!(row(&report, "u1")["name"], "Ada Lovelace");
+    assert!(row(&report, "u5")["name"].is_null());
+    assert_eq!(report["counts"]["total"], 6);
+}
+
 /// The tool's roster can be slow or refused: the page shows user ids then.
 #[tokio::test]
 async fn without_the_roster_the_page_shows_user_ids() {

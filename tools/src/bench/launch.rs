@@ -30,16 +30,7 @@ pub(super) async fn measure_launch_binary(
     );
     spec.ltik = Some(SAMPLE_LTIK.into());
     sim.add_launch(spec);
-    let mut env: Vec<(String, String)> = ltisync_tests::dynamo::aws_env(&table.endpoint);
-    env.extend(
-        [
-            ("LTIAAS_URL", sim.url()),
-            ("LTIAAS_API_KEY", sim.api_key()),
-            ("TABLE_NAME", table.name.clone()),
-            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ]
-        .map(|(k, v)| (k.to_owned(), v)),
-    );
+    let env = function_env(sim, table);
     let mut init_ms = Vec::new();
     for _ in 0..plan.launch_starts {
         let api = RuntimeApi::start().await;

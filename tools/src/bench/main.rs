@@ -5,8 +5,9 @@
 //! and the charts in `bench/`.
 //!
 //! Usage: `bench [--tiny] [--out DIR]`, or `bench --compare-launch OLD NEW`
-//! (section 6 for two launch binaries, printed), or `bench --reconcile-only`
-//! (section 10 alone, printed). The DynamoDB servers come from the
+//! (section 6 for two launch binaries, printed), `bench --reconcile-only`
+//! (section 10 alone, printed) or `bench --status-only` (section 11 alone,
+//! printed). The DynamoDB servers come from the
 //! environment `make bench` sets up: `LTISYNC_TEST_DYNAMODB` (Dynoxide)
 //! and `LTISYNC_TEST_AWS` (moto); with only the first set, both roles fall
 //! to one server. `--tiny` runs every section at a toy size, which
@@ -39,6 +40,7 @@ mod reconcile;
 mod report;
 mod servers;
 mod setup;
+mod status;
 mod stream;
 mod throughput;
 
@@ -51,6 +53,7 @@ use reconcile::*;
 use report::*;
 use servers::*;
 use setup::*;
+use status::*;
 use stream::*;
 use throughput::*;
 
@@ -79,6 +82,10 @@ struct Plan {
     /// The table `ltisync reconcile` reads.
     reconcile_activities: usize,
     reconcile_grades_per_activity: usize,
+    /// Learners (and grades) of the course the status page shows.
+    status_learners: usize,
+    /// Views timed per LTIaaS latency.
+    status_views: usize,
 }
 
 impl Plan {
@@ -101,6 +108,8 @@ impl Plan {
             once_grades_per_activity: 100,
             reconcile_activities: 1000,
             reconcile_grades_per_activity: 30,
+            status_learners: 2000,
+            status_views: 20,
         }
     }
 
@@ -123,6 +132,8 @@ impl Plan {
             once_grades_per_activity: 10,
             reconcile_activities: 3,
             reconcile_grades_per_activity: 4,
+            status_learners: 20,
+            status_views: 2,
         }
     }
 }
@@ -131,6 +142,7 @@ fn main() {
     let mut tiny = false;
     let mut compare = None;
     let mut reconcile_only = false;
+    let mut status_only = false;
     let mut out = ltisync_tests::repo_root();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -142,8 +154,9 @@ fn main() {
                 compare = Some([path(), path()]);
             }
             "--reconcile-only" => reconcile_only = true,
+            "--status-only" => status_only = true,
             _ => {
-                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only");
+                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only | bench --status-only");
                 std::process::exit(2);
             }
         }
@@ -171,6 +184,10 @@ fn main() {
         print!("{}", runtime.block_on(reconcile_section(&plan, &sim)));
         return;
     }
+    if status_only {
+        print!("{}", runtime.block_on(status_section(&plan, &sim)));
+        return;
+    }
     let report = runtime.block_on(run_all(&plan, sim.clone(), tiny));
     std::fs::create_dir_all(out.join("bench")).expect("output directory");
     for (name, svg) in &report.charts {
@@ -191,6 +208,15 @@ async fn reconcile_section(plan: &Plan, sim: &Simulator) -> String {
     md
 }
 
+/// Section 11 alone, as markdown (`--status-only`).
+async fn status_section(plan: &Plan, sim: &Simulator) -> String {
+    let servers = Servers::from_environment().await;
+    let figures = measure_status(plan, sim, &servers.fast).await;
+    let mut md = String::new();
+    write_status(&mut md, &servers.fast, &figures);
+    md
+}
+
 struct Report {
     markdown: String,
     /// File name in `bench/`, and the SVG.
@@ -203,43 +229,47 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
     let mut md = String::new();
     header(&mut md, tiny, &servers).await;
 
-    eprintln!("[1/10] capacities of the stand-ins");
+    eprintln!("[1/11] capacities of the stand-ins");
     let capacities = measure_capacities(plan, &sim, &servers).await;
     write_capacities(&mut md, plan, &servers, &capacities);
 
-    eprintln!("[2/10] sync throughput");
+    eprintln!("[2/11] sync throughput");
     let throughput = measure_throughput(plan, &sim, &servers).await;
     write_throughput(&mut md, plan, &servers, &capacities, &throughput);
 
-    eprintln!("[3/10] read cost in billed units");
+    eprintln!("[3/11] read cost in billed units");
     let cost = measure_cost(plan, &sim, &servers.fast).await;
     write_cost(&mut md, plan, &cost);
 
-    eprintln!("[4/10] stream path");
+    eprintln!("[4/11] stream path");
     let stream = measure_stream(plan, &servers.fast).await;
     write_stream(&mut md, plan, &servers.fast, &stream);
 
-    eprintln!("[5/10] cold starts");
+    eprintln!("[5/11] cold starts");
     let cold = measure_cold_starts(plan, &sim, &servers.fast).await;
     write_cold_starts(&mut md, &cold);
 
-    eprintln!("[6/10] launch function");
+    eprintln!("[6/11] launch function");
     let launch = measure_launch(&sim, &servers.fast, plan).await;
     write_launch(&mut md, &launch);
 
-    eprintln!("[7/10] sizes");
+    eprintln!("[7/11] sizes");
     write_sizes(&mut md);
 
-    eprintln!("[8/10] scale");
+    eprintln!("[8/11] scale");
     write_scale(&mut md, &throughput);
 
-    eprintln!("[9/10] each value once");
+    eprintln!("[9/11] each value once");
     let once = measure_once(plan, &sim, &servers.fast).await;
     write_once(&mut md, &servers.fast, &once);
 
-    eprintln!("[10/10] reconciling the gradebook");
+    eprintln!("[10/11] reconciling the gradebook");
     let reconciled = measure_reconcile(plan, &sim, &servers.fast).await;
     write_reconcile(&mut md, &servers.fast, &reconciled);
+
+    eprintln!("[11/11] the status page");
+    let status = measure_status(plan, &sim, &servers.fast).await;
+    write_status(&mut md, &servers.fast, &status);
 
     let _ = writeln!(
         md,

@@ -47,7 +47,7 @@ fn context_id(a: usize) -> String {
 
 /// A service key of a JWT's length (header, a payload naming the platform,
 /// course and link, a signature): about 530 characters.
-fn service_key(a: usize) -> String {
+pub(super) fn service_key(a: usize) -> String {
     format!(
         "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{}.{}",
         hex(3_000_000 + a as u64, 448),
@@ -341,4 +341,19 @@ pub(super) async fn run_sync(
         })
         .await
         .expect("sync run")
+}
+
+/// A function's environment against `sim` and `table`, logging JSON.
+pub(super) fn function_env(sim: &Simulator, table: &TestTable) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = ltisync_tests::dynamo::aws_env(&table.endpoint);
+    env.extend(
+        [
+            ("LTIAAS_URL", sim.url()),
+            ("LTIAAS_API_KEY", sim.api_key()),
+            ("TABLE_NAME", table.name.clone()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    env
 }
