@@ -21,7 +21,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench bench-status sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
+.PHONY: test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
 ## test: every check and every test (what CI runs): the whole suite on
 ## moto, then the integration tests again on Dynoxide
@@ -67,6 +67,12 @@ bench: venv package dynoxide
 bench-status: venv dynoxide
 	$(CARGO) build --release --bin bench --bin launch
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench --status-only
+
+## bench-e2e: section 12 of BENCHMARKS.md alone (small runs from the
+## invocation to the last outcome), printed
+bench-e2e: venv dynoxide
+	$(CARGO) build --release --bin bench
+	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench --e2e-only
 
 ## fuzz-launch: the launch guard's property test with 200,000 events (a few minutes)
 fuzz-launch:

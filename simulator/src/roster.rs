@@ -45,27 +45,35 @@ pub fn list_memberships(
         })
         .collect();
     let page: usize = get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let start = (page - 1) * state.page_size;
-    let on_page: Vec<&SimMember> = members
-        .iter()
-        .skip(start)
-        .take(state.page_size)
-        .copied()
-        .collect();
+    let limit = get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l >= 1);
+    let per_page = members_per_page(state.page_size, limit);
+    let start = (page - 1) * per_page;
+    let on_page: Vec<&SimMember> = members.iter().skip(start).take(per_page).copied().collect();
     let mut body = json!({
         "id": "https://lms.example.test/api/memberships",
         "context": {"id": binding.context_id, "label": "SIM", "title": "Course"},
         "members": on_page,
     });
-    if start + state.page_size < members.len() {
+    if start + per_page < members.len() {
         let mut next =
             url::Url::parse("https://lms.example.test/api/memberships").expect("static URL");
         next.query_pairs_mut()
             .append_pair("page", &(page + 1).to_string())
-            .extend_pairs(role.iter().map(|r| ("role", r)));
+            .extend_pairs(role.iter().map(|r| ("role", r)))
+            .extend_pairs(limit.map(|l| ("limit", l.to_string())));
         body["next"] = json!(next.to_string());
     }
     json_response(StatusCode::OK, &body)
+}
+
+/// Members on a page. The simulated LMS pages at its own default (10)
+/// unless `limit` asks for another size, and never beyond its cap (the
+/// page size set on the simulator, 10 unless a test sets another).
+fn members_per_page(cap: usize, limit: Option<usize>) -> usize {
+    const DEFAULT_PAGE: usize = 10;
+    limit.unwrap_or(DEFAULT_PAGE).min(cap).max(1)
 }
 
 /// `Some(422 answer)` when the context has a roster and the score's user

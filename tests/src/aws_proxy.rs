@@ -99,6 +99,9 @@ struct Shared {
     read_units: Mutex<BTreeMap<String, f64>>,
     /// What the server's answers said they consumed: (read, write) units.
     reported: Mutex<(f64, f64)>,
+    /// Time added to every DynamoDB call: (reads, writes), the order
+    /// DynamoDB takes inside a Region (loopback servers answer in microseconds).
+    latency: Mutex<Option<(Duration, Duration)>>,
 }
 
 /// The proxy; stops when dropped.
@@ -109,6 +112,12 @@ pub struct RecordingProxy {
 }
 
 impl RecordingProxy {
+    /// Adds `read` to every DynamoDB read and `write` to every write from
+    /// now on (DynamoDB Streams calls are not delayed).
+    pub fn set_latency(&self, read: Duration, write: Duration) {
+        *self.shared.latency.lock().expect("lock") = Some((read, write));
+    }
+
     /// Starts a proxy to `upstream` on a free loopback port.
     pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -260,10 +269,17 @@ impl Shared {
             .filter_map(|c| c["CapacityUnits"].as_f64())
             .sum();
         let mut reported = self.reported.lock().expect("lock");
-        match operation {
-            "GetItem" | "BatchGetItem" | "Query" | "Scan" => reported.0 += units,
-            _ => reported.1 += units,
+        match is_read(operation) {
+            true => reported.0 += units,
+            false => reported.1 += units,
         }
+    }
+
+    /// The latency set for the call, if it is a DynamoDB call.
+    fn latency_of(&self, target: Option<&str>) -> Option<Duration> {
+        let operation = target.and_then(dynamodb_operation)?;
+        let (read, write) = (*self.latency.lock().expect("lock"))?;
+        Some(if is_read(operation) { read } else { write })
     }
 
     /// The remembered answer to the call's operation.
@@ -284,6 +300,11 @@ impl Shared {
             None => dynamodb_error(500, "InternalServerError", "nothing remembered to replay"),
         }
     }
+}
+
+/// Whether a DynamoDB operation reads (else it writes).
+fn is_read(operation: &str) -> bool {
+    matches!(operation, "GetItem" | "BatchGetItem" | "Query" | "Scan")
 }
 
 /// `DynamoDB_20120810.Scan` → `Scan`.
@@ -341,6 +362,9 @@ async fn forward(
         }
         Some(DynamoFault::Replay) => return Ok(shared.replay(target)),
         Some(DynamoFault::LoseAnswer) | None => {}
+    }
+    if let Some(wait) = shared.latency_of(target) {
+        tokio::time::sleep(wait).await;
     }
     let upstream = upstreams.for_target(target);
     let reply = match send_upstream(&client, upstream, &parts, body.clone()).await {

@@ -34,16 +34,13 @@ use crate::ltiaas::{IdToken, LtiaasClient, PageGuard};
 use crate::secrets::Ltik;
 use crate::store::report::{GradeStage, GradeState};
 use crate::store::{PendingGrade, Store, WriteOutcome};
+use crate::sync::roster::ROSTER_PAGE_LIMIT;
 use crate::sync::StoredReason;
 
 /// How long the page reads the roster's names before it shows the rest by
 /// user id: the names are a courtesy, the grades are the point, and the
 /// page answers within a second (with the ID token's round trip first).
 pub const ROSTER_NAMES_BUDGET: Duration = Duration::from_millis(700);
-
-/// Members asked for per roster page (`limit`, a hint the LMS may lower):
-/// fewer round trips inside the budget.
-const ROSTER_PAGE_LIMIT: u32 = 1000;
 
 /// Roster pages followed at most for names.
 const ROSTER_PAGES: usize = 200;

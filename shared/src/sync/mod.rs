@@ -48,6 +48,7 @@
 
 pub mod gate;
 pub mod line_item;
+mod milestones;
 mod once;
 pub mod outcome;
 pub mod plan;

@@ -17,6 +17,7 @@ impl Run<'_> {
             .store
             .mark_synced(grade, OffsetDateTime::now_utc())
             .await;
+        self.milestones.outcome_written();
         outcome_after_write(GradeOutcome::Posted, written)
     }
 
@@ -26,6 +27,7 @@ impl Run<'_> {
             .store
             .mark_synced(grade, OffsetDateTime::now_utc())
             .await;
+        self.milestones.outcome_written();
         outcome_after_write(GradeOutcome::Unchanged, written)
     }
 
@@ -35,6 +37,7 @@ impl Run<'_> {
             .store
             .mark_failed(grade, &reason, OffsetDateTime::now_utc())
             .await;
+        self.milestones.outcome_written();
         outcome_after_write(GradeOutcome::Failed(reason), written)
     }
 
@@ -53,6 +56,7 @@ impl Run<'_> {
             .store
             .note_pending(grade, reason, &note, OffsetDateTime::now_utc())
             .await;
+        self.milestones.outcome_written();
         outcome_after_write(GradeOutcome::Pending(reason), written)
     }
 }

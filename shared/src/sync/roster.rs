@@ -4,8 +4,8 @@
 //! answers 422 for test students and teachers, Moodle 400 "Incorrect score
 //! received"), and some accept them into a gradebook nobody reads. So
 //! before an activity's first post in a run, the sync reads the course
-//! roster through LTIaaS (`GET /api/memberships?role=Learner`, following
-//! `next`) once, and a grade for anyone who is not an active learner ends
+//! roster through LTIaaS (`GET /api/memberships?role=Learner&limit=1000`,
+//! following `next`) once, and a grade for anyone who is not an active learner ends
 //! `FAILED` as [`FailReason::NotALearner`] (`lastError` beginning
 //! `NOT_A_LEARNER:`), without a call to the LMS.
 //!
@@ -28,6 +28,11 @@ use super::outcome::FailReason;
 
 /// Roster pages followed at most (a course of 100,000 at 100 per page).
 const MAX_PAGES: usize = 1000;
+
+/// Members asked for per roster page (`limit`, a hint the LMS may lower):
+/// each page is a round trip before the activity's first post, and an LMS
+/// left to its default may page a course of 300 in thirty.
+pub const ROSTER_PAGE_LIMIT: u32 = 1000;
 
 /// How long a roster read stays good for telling that someone *is* an
 /// active learner, across runs and stream batches of one warm function.
@@ -179,21 +184,24 @@ fn short_role(role: &str) -> &str {
     role.rsplit(['#', '/', ':']).next().unwrap_or(role)
 }
 
-/// Reads the roster, every page. `Err` only for what must stop or delay
-/// the activity's posts as any call would (see `consequence`); every other
-/// failure is [`Roster::Unavailable`].
+/// Reads the roster, every page, handing each page's standings to
+/// `on_page` as it arrives (so grades whose users it lists need not wait
+/// for the rest). `Err` only for what must stop or delay the activity's
+/// posts as any call would (see `consequence`); every other failure is
+/// [`Roster::Unavailable`].
 pub async fn read(
     client: &LtiaasClient,
     gate: &RequestGate,
     activity: &Activity,
     key: &ServiceKey,
+    on_page: impl FnMut(&HashMap<String, Standing>),
 ) -> Result<Roster, LtiaasError> {
     if activity.services.names_and_roles == Some(false) {
         return Ok(Roster::Unavailable(
             "the LMS does not offer the names and roles service for this course".into(),
         ));
     }
-    match read_pages(client, gate, activity, key).await {
+    match read_pages(client, gate, activity, key, on_page).await {
         Ok(members) => Ok(Roster::Read(members)),
         Err(
             e @ (LtiaasError::ApiKeyRefused(_)
@@ -211,17 +219,21 @@ async fn read_pages(
     gate: &RequestGate,
     activity: &Activity,
     key: &ServiceKey,
+    mut on_page: impl FnMut(&HashMap<String, Standing>),
 ) -> Result<HashMap<String, Standing>, LtiaasError> {
     let platform = activity.ids.platform_id.as_str();
     let mut members = HashMap::new();
-    let mut page = gate
-        .with_retries(|| gate.send(platform, || client.learners(key, None)))
-        .await?;
+    let learners = || client.learners(key, Some(ROSTER_PAGE_LIMIT));
+    let mut page = gate.with_retries(|| gate.send(platform, learners)).await?;
     let mut pages = PageGuard::new(MAX_PAGES, "the course roster");
     loop {
-        for member in &page.members {
-            members.insert(member.user_id.clone(), standing(member));
-        }
+        let standings: HashMap<String, Standing> = page
+            .members
+            .iter()
+            .map(|member| (member.user_id.clone(), standing(member)))
+            .collect();
+        on_page(&standings);
+        members.extend(standings);
         let Some(next) = page.next.take() else {
             return Ok(members);
         };

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::activity::{Activity, ActivityKey};
 use crate::store::{GradeKey, Lease, LeaseOutcome, PendingGrade, Store, WorkCopies};
 
+use super::milestones::Milestones;
 use super::outcome::{GradeOutcome, PendingReason};
 use super::plan::{self, KnownOutcome, Plan};
 use super::posting::Posting;
@@ -34,6 +35,8 @@ pub(super) struct Run<'e> {
     dry_run: bool,
     pub(super) deadline: SystemTime,
     started: Instant,
+    /// When it first sent a score and last wrote an outcome.
+    pub(super) milestones: Milestones,
     /// Set when the run started with no more time than its deadline margin:
     /// why it takes nothing.
     too_late: Option<String>,
@@ -88,6 +91,7 @@ impl<'e> Run<'e> {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
         let too_late = (left <= margin && !margin.is_zero()).then(|| too_late(left, margin));
+        let started = Instant::now();
         let cut_at = deadline.checked_sub(margin / 2).unwrap_or(deadline);
         Self {
             engine,
@@ -95,7 +99,8 @@ impl<'e> Run<'e> {
             id: uuid::Uuid::new_v4().to_string(),
             dry_run,
             deadline,
-            started: Instant::now(),
+            started,
+            milestones: Milestones::new(started),
             too_late,
         }
     }
@@ -149,6 +154,8 @@ impl<'e> Run<'e> {
         let mut summary = RunSummary::fold(&self.id, self.dry_run, worked.facts, &worked.finished);
         summary.record_consumed(self.store.consumed());
         summary.duration_ms = elapsed_ms(self.started);
+        summary.phase_ms.first_post = self.milestones.first_post_ms();
+        summary.phase_ms.last_outcome = self.milestones.last_outcome_ms();
         summary
     }
 

@@ -115,9 +115,10 @@ pub struct RunSummary {
 }
 
 /// Where a run's time went, in milliseconds. The first three are wall time
-/// (they happen one after the other); the last four are summed over the
+/// (they happen one after the other); the next four are summed over the
 /// tasks that ran them concurrently, so they may exceed the run's duration
-/// and say which dependency the posting spent its time waiting for.
+/// and say which dependency the posting spent its time waiting for; the
+/// last two are moments, counted from the run's start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseTimings {
@@ -135,6 +136,13 @@ pub struct PhaseTimings {
     pub confirm: u64,
     /// Writing the outcomes to DynamoDB.
     pub outcome_writes: u64,
+    /// When the first score was sent, counted from the run's start (wall
+    /// time; `null` when none was).
+    pub first_post: Option<u64>,
+    /// When the last outcome was written, counted from the run's start
+    /// (wall time; `null` when none was): the end of the run as its grades
+    /// see it, before the claims and the lease are given back.
+    pub last_outcome: Option<u64>,
 }
 
 /// The follow-up of a daily run that stopped at its deadline with work left.

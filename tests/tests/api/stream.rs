@@ -303,8 +303,9 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
         batch.outcomes
     );
     // The run sent version 1 of its first grade before version 2 existed
-    // (and may have confirmed its second one at version 1 too, while the
-    // first was in flight): those stay pending, changed. Every later copy
+    // (and may have confirmed the others in progress beside it, up to four
+    // grades at concurrency 1, at version 1 too, while the first was in
+    // flight): those stay pending, changed. Every later copy
     // it read (version 1) was confirmed against the table before its post,
     // found changed, and posted at version 2.
     let first = run.await.unwrap();
@@ -312,7 +313,7 @@ async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
         .pending_reasons
         .get(&PendingReason::ChangedDuringRun)
         .copied();
-    assert!(matches!(changed, Some(1 | 2)), "{first:?}");
+    assert!(matches!(changed, Some(1..=4)), "{first:?}");
     assert_eq!(first.grades_posted + changed.unwrap_or(0), 6, "{first:?}");
 
     // 2. The retried batch posts version 2 of the first grade while the

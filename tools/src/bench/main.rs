@@ -6,8 +6,8 @@
 //!
 //! Usage: `bench [--tiny] [--out DIR]`, or `bench --compare-launch OLD NEW`
 //! (section 6 for two launch binaries, printed), `bench --reconcile-only`
-//! (section 10 alone, printed) or `bench --status-only` (section 11 alone,
-//! printed). The DynamoDB servers come from the
+//! (section 10 alone, printed), `bench --status-only` (section 11 alone,
+//! printed) or `bench --e2e-only` (section 12 alone, printed). The DynamoDB servers come from the
 //! environment `make bench` sets up: `LTISYNC_TEST_DYNAMODB` (Dynoxide)
 //! and `LTISYNC_TEST_AWS` (moto); with only the first set, both roles fall
 //! to one server. `--tiny` runs every section at a toy size, which
@@ -34,6 +34,7 @@ use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 mod charts;
 mod cold_start;
 mod cost;
+mod end_to_end;
 mod launch;
 mod once;
 mod reconcile;
@@ -47,6 +48,7 @@ mod throughput;
 use charts::*;
 use cold_start::*;
 use cost::*;
+use end_to_end::*;
 use launch::*;
 use once::*;
 use reconcile::*;
@@ -86,6 +88,13 @@ struct Plan {
     status_learners: usize,
     /// Views timed per LTIaaS latency.
     status_views: usize,
+    /// End to end: (activities, grades each) of the daily run, grades of
+    /// the stream batch (over as many activities), grades of the one
+    /// activity, and runs per row (the median is shown).
+    e2e_daily: (usize, usize),
+    e2e_batch: usize,
+    e2e_one: usize,
+    e2e_runs: usize,
 }
 
 impl Plan {
@@ -110,6 +119,10 @@ impl Plan {
             reconcile_grades_per_activity: 30,
             status_learners: 2000,
             status_views: 20,
+            e2e_daily: (10, 200),
+            e2e_batch: 100,
+            e2e_one: 300,
+            e2e_runs: 5,
         }
     }
 
@@ -134,6 +147,10 @@ impl Plan {
             reconcile_grades_per_activity: 4,
             status_learners: 20,
             status_views: 2,
+            e2e_daily: (2, 3),
+            e2e_batch: 4,
+            e2e_one: 5,
+            e2e_runs: 1,
         }
     }
 }
@@ -143,6 +160,7 @@ fn main() {
     let mut compare = None;
     let mut reconcile_only = false;
     let mut status_only = false;
+    let mut e2e_only = false;
     let mut out = ltisync_tests::repo_root();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -155,8 +173,9 @@ fn main() {
             }
             "--reconcile-only" => reconcile_only = true,
             "--status-only" => status_only = true,
+            "--e2e-only" => e2e_only = true,
             _ => {
-                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only | bench --status-only");
+                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only | bench --status-only | bench --e2e-only");
                 std::process::exit(2);
             }
         }
@@ -188,6 +207,10 @@ fn main() {
         print!("{}", runtime.block_on(status_section(&plan, &sim)));
         return;
     }
+    if e2e_only {
+        print!("{}", runtime.block_on(end_to_end_section(&plan, &sim)));
+        return;
+    }
     let report = runtime.block_on(run_all(&plan, sim.clone(), tiny));
     std::fs::create_dir_all(out.join("bench")).expect("output directory");
     for (name, svg) in &report.charts {
@@ -217,6 +240,15 @@ async fn status_section(plan: &Plan, sim: &Simulator) -> String {
     md
 }
 
+/// Section 12 alone, as markdown (`--e2e-only`).
+async fn end_to_end_section(plan: &Plan, sim: &Simulator) -> String {
+    let servers = Servers::from_environment().await;
+    let rows = measure_end_to_end(plan, sim, &servers.fast).await;
+    let mut md = String::new();
+    write_end_to_end(&mut md, plan, &servers.fast, &rows);
+    md
+}
+
 struct Report {
     markdown: String,
     /// File name in `bench/`, and the SVG.
@@ -229,47 +261,51 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
     let mut md = String::new();
     header(&mut md, tiny, &servers).await;
 
-    eprintln!("[1/11] capacities of the stand-ins");
+    eprintln!("[1/12] capacities of the stand-ins");
     let capacities = measure_capacities(plan, &sim, &servers).await;
     write_capacities(&mut md, plan, &servers, &capacities);
 
-    eprintln!("[2/11] sync throughput");
+    eprintln!("[2/12] sync throughput");
     let throughput = measure_throughput(plan, &sim, &servers).await;
     write_throughput(&mut md, plan, &servers, &capacities, &throughput);
 
-    eprintln!("[3/11] read cost in billed units");
+    eprintln!("[3/12] read cost in billed units");
     let cost = measure_cost(plan, &sim, &servers.fast).await;
     write_cost(&mut md, plan, &cost);
 
-    eprintln!("[4/11] stream path");
+    eprintln!("[4/12] stream path");
     let stream = measure_stream(plan, &servers.fast).await;
     write_stream(&mut md, plan, &servers.fast, &stream);
 
-    eprintln!("[5/11] cold starts");
+    eprintln!("[5/12] cold starts");
     let cold = measure_cold_starts(plan, &sim, &servers.fast).await;
     write_cold_starts(&mut md, &cold);
 
-    eprintln!("[6/11] launch function");
+    eprintln!("[6/12] launch function");
     let launch = measure_launch(&sim, &servers.fast, plan).await;
     write_launch(&mut md, &launch);
 
-    eprintln!("[7/11] sizes");
+    eprintln!("[7/12] sizes");
     write_sizes(&mut md);
 
-    eprintln!("[8/11] scale");
+    eprintln!("[8/12] scale");
     write_scale(&mut md, &throughput);
 
-    eprintln!("[9/11] each value once");
+    eprintln!("[9/12] each value once");
     let once = measure_once(plan, &sim, &servers.fast).await;
     write_once(&mut md, &servers.fast, &once);
 
-    eprintln!("[10/11] reconciling the gradebook");
+    eprintln!("[10/12] reconciling the gradebook");
     let reconciled = measure_reconcile(plan, &sim, &servers.fast).await;
     write_reconcile(&mut md, &servers.fast, &reconciled);
 
-    eprintln!("[11/11] the status page");
+    eprintln!("[11/12] the status page");
     let status = measure_status(plan, &sim, &servers.fast).await;
     write_status(&mut md, &servers.fast, &status);
+
+    eprintln!("[12/12] from invocation to last outcome");
+    let end_to_end = measure_end_to_end(plan, &sim, &servers.fast).await;
+    write_end_to_end(&mut md, plan, &servers.fast, &end_to_end);
 
     let _ = writeln!(
         md,

@@ -7,8 +7,8 @@
 use super::*;
 use ltisync_tests::simulator::{lis_role, SimMember};
 
-/// Members per roster page, as the LMS lists them (Canvas caps a page at
-/// 100 however many `limit` asks for).
+/// The most members a page of the simulated LMS holds, whatever `limit`
+/// asks for (an LMS may serve fewer than asked).
 const ROSTER_PAGE: usize = 100;
 
 pub(super) struct StatusPoint {

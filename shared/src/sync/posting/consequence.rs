@@ -49,6 +49,15 @@ impl Failure {
         Self::new(consequence(error, resolving_line_item), detail)
     }
 
+    /// Stops the run's LTIaaS calls at once when the failure means every
+    /// further call would fail the same way: for a failure met outside a
+    /// grade's own steps (the roster read), before anything else can send.
+    pub(super) fn stop_now(&self, gate: &RequestGate) {
+        if let Consequence::StopRun(why) = self.consequence {
+            stop_run(gate, why, &self.detail);
+        }
+    }
+
     /// A grade ltisync will not post, for good.
     pub(super) fn fail(reason: FailReason) -> Self {
         let detail = reason.text();

@@ -1,54 +1,146 @@
 //! The roster check before an activity's first post in a run (the rule
 //! lives in `sync::roster`).
+//!
+//! The roster is read once per activity per run, by the first grade that
+//! needs it, page by page: each page's standings are published as they
+//! arrive, so a grade whose user a page lists goes on at once instead of
+//! waiting for the last page (a course of 300 at 100 members a page is
+//! three LTIaaS round trips; its first post waited for all three).
 
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use super::super::plan::ReadyGrade;
-use super::super::roster::{self, Roster};
+use super::super::roster::{self, Roster, Standing};
 use super::consequence::Failure;
 use super::{ActivityState, Posting};
 
+/// One activity's roster as this run reads it.
+pub(super) struct RosterRead {
+    /// Whether a grade has taken on the read.
+    taken: AtomicBool,
+    progress: watch::Sender<Progress>,
+}
+
+/// What the read has found so far.
+#[derive(Clone, Default)]
+struct Progress {
+    /// Standings by page, as read.
+    pages: Vec<Arc<HashMap<String, Standing>>>,
+    /// The whole roster once read, or why it could not be.
+    done: Option<Result<Arc<Roster>, Failure>>,
+}
+
+impl Default for RosterRead {
+    fn default() -> Self {
+        Self {
+            taken: AtomicBool::new(false),
+            progress: watch::Sender::new(Progress::default()),
+        }
+    }
+}
+
+impl Progress {
+    /// The roster's verdict on `user`, when what was read decides it: a
+    /// page that lists the user, or the whole roster.
+    fn verdict(&self, user: &str) -> Option<Result<(), Failure>> {
+        let listed = self.pages.iter().find_map(|page| page.get(user));
+        if let Some(standing) = listed {
+            let one = Roster::Read(HashMap::from([(user.to_owned(), standing.clone())]));
+            return Some(refusal_of(&one, user));
+        }
+        match self.done.as_ref()? {
+            Ok(roster) => Some(refusal_of(roster, user)),
+            Err(failure) => Some(Err(failure.clone())),
+        }
+    }
+}
+
+fn refusal_of(roster: &Roster, user: &str) -> Result<(), Failure> {
+    match roster.refusal(user) {
+        None => Ok(()),
+        Some(reason) => Err(Failure::fail(reason)),
+    }
+}
+
 impl Posting<'_> {
+    /// Whether this grade's check needs the roster read in this run: no
+    /// read has finished, and a recent read of the same course (this warm
+    /// process's [`roster::RosterCache`]) does not already list its user as
+    /// an active learner (the cache spares reads, never decides a refusal).
+    pub(super) fn needs_roster(&self, state: &ActivityState, ready: &ReadyGrade) -> bool {
+        let engine = self.run.engine;
+        let unread = state.roster.progress.borrow().done.is_none();
+        let cached = engine.tuning.roster_check
+            && engine
+                .rosters
+                .lists_learner(&state.activity, &ready.grade.user_id);
+        unread && !cached
+    }
+
+    /// Reads the activity's roster if no other grade has taken the read
+    /// on. Run beside the grade's own steps (see `post_grade`), so the
+    /// grade that reads is not held back by the pages after its own.
+    pub(super) async fn read_roster_once(&self, state: &ActivityState) {
+        if !state.roster.taken.swap(true, Ordering::AcqRel) {
+            self.read_roster(state).await;
+        }
+    }
+
     /// Refuses a grade for anyone the course roster does not list as an
-    /// active learner. The roster is read at most once per activity per
-    /// run; a recent read of the same course (this warm process's
-    /// [`roster::RosterCache`]) spares the read for users it lists as
-    /// active learners, never for a refusal.
+    /// active learner, as soon as what was read decides it.
     pub(super) async fn check_learner(
         &self,
         state: &ActivityState,
         ready: &ReadyGrade,
     ) -> Result<(), Failure> {
-        let engine = self.run.engine;
-        let user = ready.grade.user_id.as_str();
-        let mut roster = state.roster.lock().await;
-        if roster.is_none() {
-            if engine.tuning.roster_check && engine.rosters.lists_learner(&state.activity, user) {
+        if !self.needs_roster(state, ready) && state.roster.progress.borrow().done.is_none() {
+            return Ok(());
+        }
+        self.verdict(state, &ready.grade.user_id).await
+    }
+
+    /// Waits until what was read decides `user`'s grade.
+    async fn verdict(&self, state: &ActivityState, user: &str) -> Result<(), Failure> {
+        let mut progress = state.roster.progress.subscribe();
+        loop {
+            if let Some(verdict) = progress.borrow_and_update().verdict(user) {
+                return verdict;
+            }
+            if progress.changed().await.is_err() {
+                // The state outlives every grade's check; never reached.
                 return Ok(());
             }
-            let read = Arc::new(self.read_roster(state).await?);
-            engine.rosters.remember(&state.activity, &read);
-            *roster = Some(read);
-        }
-        match roster.as_ref().and_then(|r| r.refusal(user)) {
-            None => Ok(()),
-            Some(reason) => Err(Failure::fail(reason)),
         }
     }
 
-    async fn read_roster(&self, state: &ActivityState) -> Result<Roster, Failure> {
+    /// Reads the roster, publishing each page, then the whole.
+    async fn read_roster(&self, state: &ActivityState) {
         let engine = self.run.engine;
-        if !engine.tuning.roster_check {
-            return Ok(Roster::NotChecked);
+        let done = if engine.tuning.roster_check {
+            let publish = |page: &HashMap<String, Standing>| {
+                let page = Arc::new(page.clone());
+                state.roster.progress.send_modify(|p| p.pages.push(page));
+            };
+            let key = &state.service_key;
+            let read = roster::read(&engine.client, &self.gate, &state.activity, key, publish);
+            self.counted(read.await)
+        } else {
+            Ok(Roster::NotChecked)
+        };
+        let done = done.map(Arc::new);
+        if let Ok(roster) = &done {
+            engine.rosters.remember(&state.activity, roster);
         }
-        let read = roster::read(
-            &engine.client,
-            &self.gate,
-            &state.activity,
-            &state.service_key,
-        );
-        match read.await {
+        state.roster.progress.send_modify(|p| p.done = Some(done));
+    }
+
+    /// Counts a roster read, and says why when it failed.
+    fn counted(&self, read: Result<Roster, crate::ltiaas::LtiaasError>) -> Result<Roster, Failure> {
+        match read {
             Ok(Roster::Unavailable(why)) => {
                 self.counts
                     .rosters_unavailable
@@ -60,11 +152,11 @@ impl Posting<'_> {
                 self.counts.rosters_read.fetch_add(1, Ordering::Relaxed);
                 Ok(roster)
             }
-            Err(error) => Err(Failure::from_error(
-                &error,
-                true,
-                format!("roster: {error}"),
-            )),
+            Err(error) => {
+                let failure = Failure::from_error(&error, true, format!("roster: {error}"));
+                failure.stop_now(&self.gate);
+                Err(failure)
+            }
         }
     }
 }

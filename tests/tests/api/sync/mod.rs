@@ -644,8 +644,16 @@ async fn a_run_says_where_its_time_went() {
     let phase = |name: &str| summary["phaseMs"][name].as_u64().unwrap();
     assert!(phase("posts") >= 400, "{summary}");
     assert!(phase("lineItems") >= 300, "{summary}");
-    assert!(phase("posts") < summary["durationMs"].as_u64().unwrap());
     for name in ["discovery", "claim", "read", "outcomeWrites"] {
         assert!(summary["phaseMs"][name].is_u64(), "{name}: {summary}");
     }
+    // The first score goes after the roster and the line item (3 round
+    // trips); the last outcome after the fourth post, within the run.
+    let (first, last) = (phase("firstPost"), phase("lastOutcome"));
+    assert!(first >= 300 && first + 300 <= last, "{summary}");
+    assert!(last <= summary["durationMs"].as_u64().unwrap(), "{summary}");
+    // A run with nothing to post has neither moment.
+    let idle = stack.run(Via::Handler, &env).await;
+    assert!(idle["phaseMs"]["firstPost"].is_null(), "{idle}");
+    assert!(idle["phaseMs"]["lastOutcome"].is_null(), "{idle}");
 }
