@@ -34,10 +34,20 @@ const STAFF: [&str; 4] = [
 const GRADED: [&str; 2] = ["Learner", "Student"];
 
 impl Audience {
-    /// The audience of a user with `roles`: staff wins over learner (a TA
-    /// who is also enrolled sees the course).
+    /// The audience of a user with `roles`. The roles in this course decide:
+    /// an LMS sends institution roles for what a person is anywhere (Canvas
+    /// calls everyone who teaches some course an institution Instructor), so
+    /// a learner here who assists elsewhere must not see classmates' grades.
+    /// Institution roles count only when the launch carries no course role,
+    /// except an institution Administrator, who may see every course anyway.
+    /// Among course roles staff wins over learner (a TA also enrolled).
     pub fn of(roles: &[String]) -> Self {
-        let principals: Vec<&str> = roles.iter().filter_map(|r| principal(r)).collect();
+        let read: Vec<(Scope, &str)> = roles.iter().filter_map(|r| principal(r)).collect();
+        let in_course = read.iter().any(|(scope, _)| *scope == Scope::Course);
+        let counts = |(scope, name): &&(Scope, &str)| {
+            *scope == Scope::Course || !in_course || *name == "Administrator"
+        };
+        let principals: Vec<&str> = read.iter().filter(counts).map(|(_, n)| *n).collect();
         if principals.iter().any(|p| STAFF.contains(p)) {
             Audience::Instructor
         } else if principals.iter().any(|p| GRADED.contains(p)) {
@@ -48,27 +58,41 @@ impl Audience {
     }
 }
 
-/// The principal role a role string names, or `None` for a form this is
-/// not (a system role, a custom vocabulary).
-fn principal(role: &str) -> Option<&str> {
+/// Where a role holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// In the launch's course (context roles, LTI 1.1 course roles, short names).
+    Course,
+    /// In the institution (whatever the person is anywhere).
+    Institution,
+}
+
+/// The principal role a role string names, and where it holds; `None`
+/// for a form this is not (a system role, a custom vocabulary).
+fn principal(role: &str) -> Option<(Scope, &str)> {
     const V2: &str = "http://purl.imsglobal.org/vocab/lis/v2/";
     let role = role.trim();
     if let Some(rest) = role.strip_prefix(V2) {
         // membership#X, membership/X#Sub, institution/person#X
-        let rest = rest
-            .strip_prefix("membership")
-            .or_else(|| rest.strip_prefix("institution/person"))?;
-        return match rest.split_once('#')? {
-            ("", name) => Some(name),
-            (under, _sub) => under.strip_prefix('/'),
+        let (scope, rest) = match rest.strip_prefix("membership") {
+            Some(rest) => (Scope::Course, rest),
+            None => (Scope::Institution, rest.strip_prefix("institution/person")?),
         };
+        let name = match rest.split_once('#')? {
+            ("", name) => name,
+            (under, _sub) => under.strip_prefix('/')?,
+        };
+        return Some((scope, name));
     }
-    for urn in ["urn:lti:role:ims/lis/", "urn:lti:instrole:ims/lis/"] {
+    for (urn, scope) in [
+        ("urn:lti:role:ims/lis/", Scope::Course),
+        ("urn:lti:instrole:ims/lis/", Scope::Institution),
+    ] {
         if let Some(rest) = role.strip_prefix(urn) {
-            return rest.split('/').next();
+            return rest.split('/').next().map(|name| (scope, name));
         }
     }
-    (!role.contains([':', '/', '#'])).then_some(role)
+    (!role.contains([':', '/', '#'])).then_some((Scope::Course, role))
 }
 
 #[cfg(test)]
@@ -128,5 +152,27 @@ mod tests {
         }
         let both = [format!("{M}#Learner"), format!("{M}/Instructor#Grader")];
         assert_eq!(audience(&[&both[0], &both[1]]), Audience::Instructor);
+    }
+
+    #[test]
+    fn a_learner_here_who_teaches_elsewhere_sees_only_their_grade() {
+        let teaches_elsewhere = [format!("{M}#Learner"), format!("{I}#Instructor")];
+        assert_eq!(
+            audience(&[&teaches_elsewhere[0], &teaches_elsewhere[1]]),
+            Audience::Learner
+        );
+        let urn = [
+            "urn:lti:role:ims/lis/Learner",
+            "urn:lti:instrole:ims/lis/Instructor",
+        ];
+        assert_eq!(audience(&urn), Audience::Learner);
+        // An institution administrator sees any course; without a course
+        // role an institution Instructor is taken at their word.
+        let admin = [format!("{M}#Learner"), format!("{I}#Administrator")];
+        assert_eq!(audience(&[&admin[0], &admin[1]]), Audience::Instructor);
+        assert_eq!(
+            audience(&[&format!("{I}#Instructor")]),
+            Audience::Instructor
+        );
     }
 }

@@ -179,6 +179,17 @@ fn the_grade_writer_may_put_exactly_the_grade_schema() {
         Some("NONE")
     );
     assert!(!template()["Outputs"]["GradeWriterPolicyArn"].is_null());
+    // The status page's requeue (the launch function's one PutItem) is held
+    // to the same condition.
+    let statements =
+        &template()["Resources"]["LaunchFunction"]["Properties"]["Policies"][0]["Statement"];
+    let resend = statements
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("ResendGrades"))
+        .expect("the resend's statement");
+    assert_eq!(resend["Condition"], statement["Condition"]);
 }
 
 #[test]

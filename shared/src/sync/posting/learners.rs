@@ -45,12 +45,13 @@ impl Default for RosterRead {
 
 impl Progress {
     /// The roster's verdict on `user`, when what was read decides it: a
-    /// page that lists the user, or the whole roster.
+    /// page that lists the user as an active learner lets the grade go at
+    /// once; a refusal waits for the whole roster (a later page may list
+    /// the user again, and a roster that fails to read refuses nobody).
     fn verdict(&self, user: &str) -> Option<Result<(), Failure>> {
         let listed = self.pages.iter().find_map(|page| page.get(user));
-        if let Some(standing) = listed {
-            let one = Roster::Read(HashMap::from([(user.to_owned(), standing.clone())]));
-            return Some(refusal_of(&one, user));
+        if matches!(listed, Some(Standing::ActiveLearner)) {
+            return Some(Ok(()));
         }
         match self.done.as_ref()? {
             Ok(roster) => Some(refusal_of(roster, user)),
@@ -91,13 +92,17 @@ impl Posting<'_> {
     }
 
     /// Refuses a grade for anyone the course roster does not list as an
-    /// active learner, as soon as what was read decides it.
+    /// active learner, as soon as what was read decides it. `needs_roster`
+    /// is the grade's one answer to [`Self::needs_roster`] (asked once: the
+    /// cache may expire meanwhile, and a grade that read "no read needed"
+    /// must not then wait for a read nobody took on).
     pub(super) async fn check_learner(
         &self,
         state: &ActivityState,
         ready: &ReadyGrade,
+        needs_roster: bool,
     ) -> Result<(), Failure> {
-        if !self.needs_roster(state, ready) && state.roster.progress.borrow().done.is_none() {
+        if !needs_roster && state.roster.progress.borrow().done.is_none() {
             return Ok(());
         }
         self.verdict(state, &ready.grade.user_id).await

@@ -130,21 +130,27 @@ impl<'r> Posting<'r> {
     /// activity that needs its roster also reads it, beside its own steps.
     #[tracing::instrument(skip_all, fields(activity = %state.activity.key, user = %ready.grade.user_id))]
     async fn post_grade(&self, state: &ActivityState, ready: &ReadyGrade) -> GradeOutcome {
+        let needs_roster = self.needs_roster(state, ready);
         let roster = async {
-            if self.needs_roster(state, ready) {
+            if needs_roster {
                 self.read_roster_once(state).await;
             }
         };
-        let (_, outcome) = tokio::join!(roster, self.post_one(state, ready));
+        let (_, outcome) = tokio::join!(roster, self.post_one(state, ready, needs_roster));
         outcome
     }
 
-    async fn post_one(&self, state: &ActivityState, ready: &ReadyGrade) -> GradeOutcome {
+    async fn post_one(
+        &self,
+        state: &ActivityState,
+        ready: &ReadyGrade,
+        needs_roster: bool,
+    ) -> GradeOutcome {
         if let Some(early) = self.before_any_call(state, ready).await {
             return early;
         }
         let resolved = self.counts.line_items_time.measure(async {
-            self.check_learner(state, ready).await?;
+            self.check_learner(state, ready, needs_roster).await?;
             self.line_item(state).await
         });
         let line_item = match resolved.await {
@@ -162,12 +168,8 @@ impl<'r> Posting<'r> {
         // claim keeps every other writer of it away, so either order reads
         // the same, and the post waits one round trip less.
         let key = ready.stored.key();
-        let (confirmed, before) = tokio::join!(
-            self.counts.confirm_time.measure(self.confirm(ready)),
-            self.counts
-                .confirm_time
-                .measure(self.run.store.read_posted(&key)),
-        );
+        let both = async { tokio::join!(self.confirm(ready), self.run.store.read_posted(&key)) };
+        let (confirmed, before) = self.counts.confirm_time.measure(both).await;
         let current = match confirmed {
             Ok(current) => current,
             Err(finished) => return finished,
