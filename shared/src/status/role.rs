@@ -35,9 +35,8 @@ const GRADED: [&str; 2] = ["Learner", "Student"];
 
 impl Audience {
     /// The audience of a user with `roles`. The roles in this course decide:
-    /// an LMS sends institution roles for what a person is anywhere (Canvas
-    /// calls everyone who teaches some course an institution Instructor), so
-    /// a learner here who assists elsewhere must not see classmates' grades.
+    /// an LMS sends institution roles for what a person is anywhere, so a
+    /// learner here who teaches elsewhere must not see classmates' grades.
     /// Institution roles count only when the launch carries no course role,
     /// except an institution Administrator, who may see every course anyway.
     /// Among course roles staff wins over learner (a TA also enrolled).
