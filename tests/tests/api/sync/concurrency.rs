@@ -53,12 +53,18 @@ async fn a_run_cut_by_the_deadline_leaves_the_rest_pending_for_the_next() {
         let event = event_file("schedule.json");
         let first = rig.run(&event, Duration::from_millis(3000)).await;
         assert_eq!(first["stoppedByDeadline"], true, "{via:?}: {first}");
-        let cut = first["pendingReasons"]["deadline"].as_u64().unwrap();
-        assert!(cut > 0);
-        assert_eq!(first["gradesPosted"].as_u64().unwrap() + cut, 40, "{first}");
+        assert!(first["pendingReasons"]["deadline"].as_u64().unwrap() > 0);
+        // The rest wait: not started (deadline), or cut in a DynamoDB call
+        // at half the margin (storeError) while in progress beside the post.
+        let left = first["gradesPending"].as_u64().unwrap();
+        assert_eq!(
+            first["gradesPosted"].as_u64().unwrap() + left,
+            40,
+            "{first}"
+        );
         stack.sim.set_latency(Duration::ZERO);
         let second = rig.run(&event, LONG).await;
-        assert_eq!(second["gradesPosted"].as_u64().unwrap(), cut, "{second}");
+        assert_eq!(second["gradesPosted"].as_u64().unwrap(), left, "{second}");
         assert_eq!(stack.sim.scores().len(), 40, "every grade exactly once");
         rig.finish().await;
     }
