@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::activity::ActivityIds;
-use crate::store::report::{GradeStage, GradeState, ItemKind};
+use crate::store::report::{text, GradeStage, GradeState, ItemKind};
 use crate::store::{schema, ActivityItem, RawItem};
 use crate::sync::{FailCode, PendingReason, StoredReason};
 
@@ -481,13 +481,6 @@ pub(crate) fn user_id_of(item: &RawItem) -> String {
     percent_encoding::percent_decode_str(encoded)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-fn text<'a>(item: &'a RawItem, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v),
-        _ => None,
-    }
 }
 
 fn number(item: &RawItem, name: &str) -> Option<f64> {

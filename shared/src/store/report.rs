@@ -111,7 +111,8 @@ impl ActivityItem {
     }
 }
 
-fn text<'a>(item: &'a RawItem, name: &str) -> Option<&'a str> {
+/// A string attribute of an item, if it is one.
+pub(crate) fn text<'a>(item: &'a RawItem, name: &str) -> Option<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v),
         _ => None,

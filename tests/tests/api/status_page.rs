@@ -158,6 +158,12 @@ async fn ask(via: Via, env: &Env, events: &[Value]) -> Vec<HttpReply> {
     replies
 }
 
+/// The JSON view, then the HTML view, of `ltik`'s page.
+async fn both_views(via: Via, course: &Course, ltik: &str) -> Vec<HttpReply> {
+    let views = [page_event(ltik, true), page_event(ltik, false)];
+    ask(via, &course.env(), &views).await
+}
+
 fn row<'a>(report: &'a Value, user: &str) -> &'a Value {
     report["grades"]
         .as_array()
@@ -172,12 +178,7 @@ async fn instructors_see_every_grade_in_words_with_counts() {
     let course = Course::seeded().await;
     for via in BOTH {
         let ltik = course.instructor();
-        let replies = ask(
-            via,
-            &course.env(),
-            &[page_event(&ltik, true), page_event(&ltik, false)],
-        )
-        .await;
+        let replies = both_views(via, &course, &ltik).await;
         let report = replies[0].json();
         assert_eq!(replies[0].status, 200, "{via:?}: {report}");
         assert_eq!(
@@ -286,12 +287,7 @@ async fn a_learner_sees_only_their_own_grade() {
     let course = Course::seeded().await;
     for via in BOTH {
         let ltik = course.ltik("u3", &[&lis_role("Learner")]);
-        let replies = ask(
-            via,
-            &course.env(),
-            &[page_event(&ltik, true), page_event(&ltik, false)],
-        )
-        .await;
+        let replies = both_views(via, &course, &ltik).await;
         let report = replies[0].json();
         assert_eq!(report["viewer"]["audience"], "learner");
         assert_eq!(report["grades"].as_array().unwrap().len(), 1, "{report}");
