@@ -48,6 +48,9 @@ pub enum DynamoFault {
         /// How long a larger page stalls.
         wait: Duration,
     },
+    /// Answer 500 `InternalServerError`, without forwarding, to a scan of
+    /// this segment of a parallel scan: one segment's pages unreadable.
+    ServerErrorInSegment(i64),
     /// Answer with what the call remembered by
     /// [`RecordingProxy::remember_next`] was answered, without forwarding:
     /// an eventually consistent read from a replica that lags.
@@ -55,10 +58,14 @@ pub enum DynamoFault {
 }
 
 impl DynamoFault {
-    /// Whether the fault applies to a read asking for `page_limit` items.
-    fn applies_to(self, page_limit: Option<i64>) -> bool {
+    /// Whether the fault applies to a call with this body.
+    fn applies_to(self, body: &serde_json::Value) -> bool {
+        let number = |name: &str| body.get(name).and_then(serde_json::Value::as_i64);
         match self {
-            Self::StallPagesAbove { limit, .. } => page_limit.is_none_or(|asked| asked > limit),
+            Self::StallPagesAbove { limit, .. } => {
+                number("Limit").is_none_or(|asked| asked > limit)
+            }
+            Self::ServerErrorInSegment(segment) => segment_of(body) == Some(segment),
             _ => true,
         }
     }
@@ -92,9 +99,10 @@ impl Upstreams {
 struct Shared {
     calls: Mutex<Vec<Call>>,
     faults: Mutex<Vec<FaultRule>>,
-    /// Operations whose next answer is to be remembered, and the answers.
+    /// Operations whose answers are to be remembered, and the answers: the
+    /// first to each call of an operation and scan segment.
     to_remember: Mutex<BTreeSet<String>>,
-    remembered: Mutex<BTreeMap<String, Bytes>>,
+    remembered: Mutex<BTreeMap<(String, Option<i64>), Bytes>>,
     /// Read units billed by the sizing rules, by operation.
     read_units: Mutex<BTreeMap<String, f64>>,
     /// What the server's answers said they consumed: (read, write) units.
@@ -163,7 +171,7 @@ impl RecordingProxy {
     }
 
     /// Remembers the answer to the next call of `operation`, for
-    /// [`DynamoFault::Replay`].
+    /// [`DynamoFault::Replay`]: of each segment, for a parallel scan.
     pub fn remember_next(&self, operation: &str) {
         self.shared
             .to_remember
@@ -219,13 +227,11 @@ impl Shared {
         };
         let operation = call.0.trim_start_matches("dynamodb:").to_owned();
         self.calls.lock().expect("lock").push(call);
-        let page_limit = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|b| b.get("Limit").and_then(serde_json::Value::as_i64));
+        let body = serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default();
         let mut faults = self.faults.lock().expect("lock");
-        let rule = faults.iter_mut().find(|r| {
-            r.operation == operation && r.remaining > 0 && r.fault.applies_to(page_limit)
-        })?;
+        let rule = faults
+            .iter_mut()
+            .find(|r| r.operation == operation && r.remaining > 0 && r.fault.applies_to(&body))?;
         rule.remaining -= 1;
         Some(rule.fault)
     }
@@ -238,13 +244,12 @@ impl Shared {
         let Some(operation) = target.and_then(dynamodb_operation) else {
             return;
         };
-        if self.to_remember.lock().expect("lock").remove(operation) {
-            self.remembered
-                .lock()
-                .expect("lock")
-                .insert(operation.to_owned(), answer.clone());
-        }
         let parse = |bytes: &[u8]| serde_json::from_slice(bytes).unwrap_or_default();
+        if self.to_remember.lock().expect("lock").contains(operation) {
+            let key = (operation.to_owned(), segment_of(&parse(request)));
+            let mut remembered = self.remembered.lock().expect("lock");
+            remembered.entry(key).or_insert_with(|| answer.clone());
+        }
         let answer: serde_json::Value = parse(answer);
         self.note_reported(operation, &answer);
         let units = crate::billing::read_units(operation, &parse(request), &answer);
@@ -282,15 +287,12 @@ impl Shared {
         Some(if is_read(operation) { read } else { write })
     }
 
-    /// The remembered answer to the call's operation.
-    fn replay(&self, target: Option<&str>) -> Response<Full<Bytes>> {
+    /// The remembered answer to the call's operation (and scan segment).
+    fn replay(&self, target: Option<&str>, body: &[u8]) -> Response<Full<Bytes>> {
         let operation = target.and_then(dynamodb_operation).unwrap_or_default();
-        let remembered = self
-            .remembered
-            .lock()
-            .expect("lock")
-            .get(operation)
-            .cloned();
+        let request = serde_json::from_slice(body).unwrap_or_default();
+        let key = (operation.to_owned(), segment_of(&request));
+        let remembered = self.remembered.lock().expect("lock").get(&key).cloned();
         match remembered {
             Some(body) => Response::builder()
                 .status(200)
@@ -300,6 +302,11 @@ impl Shared {
             None => dynamodb_error(500, "InternalServerError", "nothing remembered to replay"),
         }
     }
+}
+
+/// The segment a parallel scan's request reads, if it is one.
+fn segment_of(request: &serde_json::Value) -> Option<i64> {
+    request.get("Segment").and_then(serde_json::Value::as_i64)
 }
 
 /// Whether a DynamoDB operation reads (else it writes).
@@ -350,7 +357,7 @@ async fn forward(
                 "Rate of requests exceeds the allowed throughput.",
             ))
         }
-        Some(DynamoFault::ServerError) => {
+        Some(DynamoFault::ServerError | DynamoFault::ServerErrorInSegment(_)) => {
             return Ok(dynamodb_error(
                 500,
                 "InternalServerError",
@@ -360,7 +367,7 @@ async fn forward(
         Some(DynamoFault::Stall(wait) | DynamoFault::StallPagesAbove { wait, .. }) => {
             tokio::time::sleep(wait).await
         }
-        Some(DynamoFault::Replay) => return Ok(shared.replay(target)),
+        Some(DynamoFault::Replay) => return Ok(shared.replay(target, &body)),
         Some(DynamoFault::LoseAnswer) | None => {}
     }
     if let Some(wait) = shared.latency_of(target) {

@@ -58,20 +58,8 @@ impl Store {
         &self,
         keys: &[ActivityKey],
     ) -> Result<HashMap<ActivityKey, Result<Activity, String>>, StoreError> {
-        let keys: Vec<HashMap<String, AttributeValue>> = keys
-            .iter()
-            .map(|key| {
-                HashMap::from([
-                    (schema::PK.to_owned(), AttributeValue::S(activity_pk(key))),
-                    (
-                        schema::SK.to_owned(),
-                        AttributeValue::S(schema::ACTIVITY_SK.into()),
-                    ),
-                ])
-            })
-            .collect();
         Ok(self
-            .batch_get(keys)
+            .batch_get(keys.iter().map(activity_item_key).collect())
             .await?
             .into_iter()
             .filter_map(parse_activity_item)
@@ -181,6 +169,17 @@ impl Store {
             .await??;
         Ok(())
     }
+}
+
+/// The key of an activity's item.
+pub(super) fn activity_item_key(key: &ActivityKey) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (schema::PK.to_owned(), AttributeValue::S(activity_pk(key))),
+        (
+            schema::SK.to_owned(),
+            AttributeValue::S(schema::ACTIVITY_SK.into()),
+        ),
+    ])
 }
 
 /// An activity item (or its copy in the work index) as the sync reads it:

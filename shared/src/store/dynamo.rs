@@ -5,8 +5,17 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use futures::{StreamExt, TryStreamExt};
 
 use super::{schema, CutOff, Store, StoreError};
+
+/// The most keys DynamoDB takes in one `BatchGetItem` request.
+const BATCH_GET_KEYS: usize = 100;
+
+/// `BatchGetItem` requests of one read in flight at once: a stream batch's
+/// read is three; a larger read is held to a few so it does not crowd out
+/// the run's other calls.
+const BATCH_GETS_IN_FLIGHT: usize = 4;
 
 /// Builds an `UpdateItem` expression clause by clause.
 #[derive(Default)]
@@ -66,8 +75,9 @@ impl Update {
 
 impl Store {
     /// `BatchGetItem` with consistent reads over any number of keys
-    /// (duplicates dropped: DynamoDB refuses them in one request),
-    /// retrying unprocessed keys with a back-off.
+    /// (duplicates dropped: DynamoDB refuses them in one request), 100 keys
+    /// a request, the requests side by side (a stream batch's read is three
+    /// of them, see `batch_read`).
     pub(super) async fn batch_get(
         &self,
         mut keys: Vec<HashMap<String, AttributeValue>>,
@@ -80,42 +90,53 @@ impl Store {
                 key.get(schema::SK)
             ))
         });
-        let mut items = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(100) {
-            let mut request_keys = chunk.to_vec();
-            let mut attempt = 0u32;
-            while !request_keys.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut request_keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError::Rejected(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .cut_off_by(self)
-                    .await??;
-                self.meter.read(out.consumed_capacity.iter().flatten());
-                items.extend(
-                    out.responses
-                        .and_then(|mut r| r.remove(&self.table))
-                        .unwrap_or_default(),
-                );
-                if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                    request_keys = left.keys;
-                    // DynamoDB asks for a back-off before unprocessed keys.
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem kept returning unprocessed keys".into(),
-                        ));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6)))
-                        .await;
+        // Owned chunks: a stream of borrowed ones makes the future not Send.
+        let requests: Vec<_> = keys.chunks(BATCH_GET_KEYS).map(<[_]>::to_vec).collect();
+        let pages: Vec<_> = futures::stream::iter(requests)
+            .map(|chunk| self.batch_get_request(chunk))
+            .buffer_unordered(BATCH_GETS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// One `BatchGetItem` request, retrying its unprocessed keys with the
+    /// back-off DynamoDB asks for.
+    async fn batch_get_request(
+        &self,
+        mut request_keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::with_capacity(request_keys.len());
+        let mut attempt = 0u32;
+        while !request_keys.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut request_keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .cut_off_by(self)
+                .await??;
+            self.meter.read(out.consumed_capacity.iter().flatten());
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            if let Some(left) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                request_keys = left.keys;
+                attempt += 1;
+                if attempt > 8 {
+                    return Err(StoreError::Unavailable(
+                        "BatchGetItem kept returning unprocessed keys".into(),
+                    ));
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
             }
         }
         Ok(items)

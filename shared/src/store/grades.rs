@@ -61,7 +61,7 @@ impl GradeKey {
         self.pk.starts_with(schema::ACTIVITY_PREFIX) && self.sk.starts_with(schema::GRADE_PREFIX)
     }
 
-    fn attributes(&self) -> HashMap<String, AttributeValue> {
+    pub(super) fn attributes(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
             (schema::PK.to_owned(), AttributeValue::S(self.pk.clone())),
             (schema::SK.to_owned(), AttributeValue::S(self.sk.clone())),
@@ -96,20 +96,6 @@ impl Store {
             .cut_off_by(self)
             .await??;
         Ok(())
-    }
-
-    /// The grades behind `keys` as they are now (consistent reads), keeping
-    /// only those still pending: the sync posts the newest version, and a
-    /// key whose grade was synced a moment ago is dropped, not posted again.
-    pub async fn read_pending(&self, keys: &[GradeKey]) -> Result<Vec<PendingGrade>, StoreError> {
-        let items = self
-            .batch_get(keys.iter().map(GradeKey::attributes).collect())
-            .await?;
-        Ok(items
-            .into_iter()
-            .filter(|item| item.contains_key(schema::PENDING))
-            .map(|item| parse_pending(item).confirmed())
-            .collect())
     }
 
     /// One grade as it is now (a consistent read), if it is still pending.
@@ -438,7 +424,7 @@ impl PendingGrade {
         self.confirmed
     }
 
-    fn confirmed(self) -> Self {
+    pub(super) fn confirmed(self) -> Self {
         Self {
             confirmed: true,
             ..self
@@ -463,7 +449,7 @@ impl PendingGrade {
     }
 }
 
-fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
+pub(super) fn parse_pending(mut item: HashMap<String, AttributeValue>) -> PendingGrade {
     let text = |item: &HashMap<String, AttributeValue>, name: &str| match item.get(name) {
         Some(AttributeValue::S(s)) => s.clone(),
         _ => String::new(),

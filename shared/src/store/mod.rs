@@ -31,6 +31,7 @@
 
 mod activities;
 mod activity_item;
+mod batch_read;
 mod capacity;
 mod dynamo;
 pub mod grade_item;
@@ -50,6 +51,7 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use thiserror::Error;
 
 pub use activity_item::ActivityItem;
+pub use batch_read::{AcceptedBefore, BatchRead};
 pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
 pub use grades::{GradeKey, PendingGrade, WriteOutcome};

@@ -38,6 +38,14 @@ pub fn work_index_attributes() -> Vec<&'static str> {
 /// while DynamoDB's own 1 MB page limit stays the usual bound.
 pub const FIRST_PAGE_LIMIT: i32 = 1000;
 
+/// Segments the work index is scanned in, side by side (DynamoDB's
+/// parallel scan): a partition's entries (an activity and its grades) are
+/// all in one segment, and the first post waits for the slowest segment
+/// rather than every page in turn (BENCHMARKS.md section 12). Each request
+/// is billed by the bytes it returns, rounded up to 4 KB, so an index of a
+/// few entries costs a unit or two more a run.
+pub const SCAN_SEGMENTS: i32 = 4;
+
 /// The smallest page asked for after failures.
 pub const SMALLEST_PAGE_LIMIT: i32 = 25;
 
@@ -56,18 +64,57 @@ pub struct WorkCopies {
 }
 
 impl Store {
-    /// Every pending grade and every activity in the work index (a scan),
-    /// or those of one activity (a query of its partition).
+    /// Every pending grade and every activity in the work index (a scan in
+    /// [`SCAN_SEGMENTS`] segments side by side), or those of one activity
+    /// (a query of its partition).
+    ///
+    /// A segment that fails after others found work costs only its own
+    /// share: what was found is returned (`complete: false`) to be posted,
+    /// and the next run reads on. Only a read that found nothing fails.
+    pub async fn pending_work(
+        &self,
+        activity: Option<&ActivityKey>,
+    ) -> Result<WorkCopies, StoreError> {
+        let segments: Vec<Option<i32>> = match activity {
+            Some(_) => vec![None],
+            None => (0..SCAN_SEGMENTS).map(Some).collect(),
+        };
+        let reads = segments
+            .into_iter()
+            .map(|segment| self.pending_work_in(activity, segment));
+        let mut found = WorkCopies {
+            complete: true,
+            ..WorkCopies::default()
+        };
+        let mut failed = None;
+        for read in futures::future::join_all(reads).await {
+            match read {
+                Ok(part) => found.absorb(part),
+                Err(e) => failed = Some(e),
+            }
+        }
+        match failed {
+            Some(e) if found.grades.is_empty() => Err(e),
+            Some(e) => {
+                tracing::warn!(error = %e, found = found.grades.len(), "a segment of the work index could not be read; posting what the others found");
+                found.complete = false;
+                Ok(found)
+            }
+            None => Ok(found),
+        }
+    }
+
+    /// One segment of the scan (or the activity's query), page by page.
     ///
     /// Pages are bounded ([`FIRST_PAGE_LIMIT`] items) so that one call stays
     /// well inside its timeout on a slow server or a throttled table; a page
     /// that fails is asked for again at a quarter of the size, down to
     /// [`SMALLEST_PAGE_LIMIT`]. When even that fails after some work was
-    /// found, the work found is returned (`complete: false`) to be posted
-    /// rather than failing the run; the next run reads on.
-    pub async fn pending_work(
+    /// found, the work found is returned (`complete: false`).
+    async fn pending_work_in(
         &self,
         activity: Option<&ActivityKey>,
+        segment: Option<i32>,
     ) -> Result<WorkCopies, StoreError> {
         let mut found = WorkCopies {
             complete: true,
@@ -75,7 +122,10 @@ impl Store {
         };
         let (mut start, mut limit) = (None, FIRST_PAGE_LIMIT);
         loop {
-            let page = match self.work_page(activity, start.clone(), limit).await {
+            let page = match self
+                .work_page(activity, segment, start.clone(), limit)
+                .await
+            {
                 Ok(page) => page,
                 Err(StoreError::Unavailable(why)) if limit > SMALLEST_PAGE_LIMIT => {
                     limit = (limit / 4).max(SMALLEST_PAGE_LIMIT);
@@ -101,6 +151,7 @@ impl Store {
     async fn work_page(
         &self,
         activity: Option<&ActivityKey>,
+        segment: Option<i32>,
         start: Option<HashMap<String, AttributeValue>>,
         limit: i32,
     ) -> Result<WorkPage, StoreError> {
@@ -111,6 +162,8 @@ impl Store {
                     .scan()
                     .table_name(&self.table)
                     .index_name(schema::WORK_INDEX)
+                    .set_segment(segment)
+                    .set_total_segments(segment.map(|_| SCAN_SEGMENTS))
                     .limit(limit)
                     .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .set_exclusive_start_key(start)
@@ -154,6 +207,14 @@ struct WorkPage {
 }
 
 impl WorkCopies {
+    /// Adds what another segment found.
+    fn absorb(&mut self, part: WorkCopies) {
+        self.grades.extend(part.grades);
+        self.activities.extend(part.activities);
+        self.items_read += part.items_read;
+        self.complete &= part.complete;
+    }
+
     /// Sorts one index entry: a grade's copy, an activity's, or neither
     /// (an item some other writer gave a `pending` attribute: ignored).
     fn take(&mut self, item: HashMap<String, AttributeValue>) {

@@ -3,8 +3,9 @@
 //!
 //! Work comes from two sources and goes through the same steps:
 //! - [`SyncEngine::run`], the daily run: takes the lease (so two scheduled
-//!   invocations never sync at once) and finds every pending grade through
-//!   the work index, which also holds copies of the grades and activities;
+//!   invocations never sync at once) and, beside it, finds every pending
+//!   grade through the work index, which also holds copies of the grades
+//!   and activities;
 //! - [`SyncEngine::post_now`], the stream path: the grades named by a batch
 //!   of DynamoDB stream records, seconds after the tool wrote them.
 //!
@@ -12,8 +13,9 @@
 //! 1. **claim** each activity (a lock item per activity), so that whoever
 //!    posts an activity's grades is alone with them until the outcomes are
 //!    written: two posts of one grade never overlap;
-//! 2. **read** the grades and activities: the stream path reads them
-//!    consistently *after* claiming; the daily run has the index's copies
+//! 2. **read** the grades and activities: the stream path reads them, and
+//!    what the LMS accepted for each grade, consistently *after* claiming,
+//!    in one round of requests; the daily run has the index's copies
 //!    (eventually consistent, a fraction of the price) and must confirm each
 //!    before posting it;
 //! 3. **plan** (pure, [`plan`]): which grades are posted, which wait and why;

@@ -10,7 +10,9 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::activity::{Activity, ActivityKey};
-use crate::store::{GradeKey, Lease, LeaseOutcome, PendingGrade, Store, WorkCopies};
+use crate::store::{
+    AcceptedBefore, GradeKey, Lease, LeaseOutcome, PendingGrade, Store, WorkCopies,
+};
 
 use super::milestones::Milestones;
 use super::outcome::{GradeOutcome, PendingReason};
@@ -51,6 +53,13 @@ enum Work {
     Copies(WorkCopies),
 }
 
+/// What the daily run's read of the work index found.
+struct Discovered {
+    copies: WorkCopies,
+    /// How long the read took.
+    ms: u64,
+}
+
 /// Grade keys by the activity they name (`None`: a key that names none;
 /// its item is read all the same, and fails as malformed).
 type ByActivity = BTreeMap<Option<ActivityKey>, Vec<GradeKey>>;
@@ -66,6 +75,9 @@ struct Claims {
 struct ReadWork {
     grades: Vec<PendingGrade>,
     activities: HashMap<ActivityKey, Result<Activity, String>>,
+    /// What the LMS accepted for each grade, when read with the grades
+    /// (keys); `None`: each is read beside its confirmation (copies).
+    accepted_before: Option<AcceptedBefore>,
     items_read: u64,
 }
 
@@ -110,7 +122,8 @@ impl<'e> Run<'e> {
         &self.id
     }
 
-    /// The daily run: lease, discovery through the work index, the steps.
+    /// The daily run: lease and discovery through the work index side by
+    /// side, then the steps.
     pub(super) async fn daily(
         self,
         activity: Option<&ActivityKey>,
@@ -118,11 +131,19 @@ impl<'e> Run<'e> {
         if let Some(why) = self.too_late.clone() {
             return Ok(self.taking_nothing(why));
         }
-        let lease = match self.take_lease().await? {
+        // The work index is read beside the lease: a scan takes no lock and
+        // every copy is confirmed before it is posted, so the first post
+        // waits for the longer of the two rather than both; a run that finds
+        // the lease held elsewhere drops what it read.
+        let (lease, found) = tokio::join!(self.take_lease(), self.discover(activity));
+        let lease = match lease? {
             LeaseTaken::Held(lease) => lease,
             LeaseTaken::Elsewhere(held) => return Ok(self.skipped(held)),
         };
-        let worked = self.discover_and_work(activity).await;
+        let worked = match found {
+            Ok(found) => self.work_found(found).await,
+            Err(e) => Err(e),
+        };
         if let Some(lease) = lease {
             self.release_lease(&lease).await;
         }
@@ -211,13 +232,22 @@ impl<'e> Run<'e> {
         }
     }
 
-    async fn discover_and_work(&self, activity: Option<&ActivityKey>) -> Result<Worked, SyncError> {
+    /// The work index's copies (of one activity, or all), and how long
+    /// reading them took.
+    async fn discover(&self, activity: Option<&ActivityKey>) -> Result<Discovered, SyncError> {
         let started = Instant::now();
-        let found = self.store.pending_work(activity).await?;
-        let discovery = elapsed_ms(started);
-        let (items_read, incomplete) = (found.items_read, !found.complete);
-        let mut worked = Box::pin(self.work(Work::Copies(found))).await?;
-        worked.facts.phase_ms.discovery = discovery;
+        let copies = self.store.pending_work(activity).await?;
+        Ok(Discovered {
+            copies,
+            ms: elapsed_ms(started),
+        })
+    }
+
+    async fn work_found(&self, found: Discovered) -> Result<Worked, SyncError> {
+        let Discovered { copies, ms } = found;
+        let (items_read, incomplete) = (copies.items_read, !copies.complete);
+        let mut worked = Box::pin(self.work(Work::Copies(copies))).await?;
+        worked.facts.phase_ms.discovery = ms;
         worked.facts.items_read += items_read;
         worked.facts.discovery_incomplete = incomplete;
         Ok(worked)
@@ -270,14 +300,16 @@ impl<'e> Run<'e> {
         let mut finished = self.record_known(plan.known).await;
         facts.phase_ms.outcome_writes = elapsed_ms(started);
         // Boxed: posting is most of a run's state.
-        let posted = Box::pin(Posting::new(self, &plan.ready).post_all(&plan.ready)).await;
+        let posting = Posting::new(self, &plan.ready, read.accepted_before);
+        let posted = Box::pin(posting.post_all(&plan.ready)).await;
         finished.extend(posted.finished);
         posted.counts.add_to(&mut facts);
         Ok(Worked { finished, facts })
     }
 
     /// The claimed activities' grades and the activities themselves: read
-    /// consistently for keys; for copies, taken from the index, reading only
+    /// consistently for keys, with what the LMS accepted for each grade, in
+    /// one round of requests; for copies, taken from the index, reading only
     /// the activities the index had no copy of (launched before activities
     /// were indexed, or a moment ago).
     async fn read_claimed(
@@ -293,12 +325,12 @@ impl<'e> Run<'e> {
                     .filter(|(activity, _)| claimed.contains(*activity))
                     .flat_map(|(_, keys)| keys.iter().cloned())
                     .collect();
-                let grades = self.store.read_pending(&keys).await?;
-                let items_read = grades.len() as u64;
+                let read = self.store.read_batch(&keys).await?;
                 ReadWork {
-                    grades,
-                    activities: HashMap::new(),
-                    items_read,
+                    grades: read.grades,
+                    activities: read.activities,
+                    accepted_before: Some(read.accepted_before),
+                    items_read: read.items_read,
                 }
             }
             Work::Copies(mut copies) => {
@@ -306,6 +338,7 @@ impl<'e> Run<'e> {
                 ReadWork {
                     grades: copies.grades,
                     activities: copies.activities,
+                    accepted_before: None,
                     items_read: 0,
                 }
             }

@@ -453,3 +453,58 @@ async fn correct_five_times_within_a_second(
     tokio::join!(corrections, mapping.drain(rig, Duration::from_millis(2500)));
     values[4]
 }
+
+/// A stream batch reads what the LMS accepted for each grade together with
+/// the grades: an unchanged rewrite costs no post, a correction of the
+/// same submission updates Canvas's attempt, a grade whose record of what
+/// was accepted cannot be read waits (never risking a second attempt),
+/// and the rest of the batch goes on.
+#[tokio::test]
+async fn a_batch_reads_what_the_lms_accepted_with_its_grades() {
+    let stack = Stack::start().await;
+    stack.sim.set_profile("p", LmsProfile::Canvas);
+    let mut mapping = stack.mapping(MappingSettings::default()).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let submitted = |user: &str, score: f64| {
+        let when = time::OffsetDateTime::from_unix_timestamp(1_796_115_600).unwrap();
+        let grade = Grade::new(user, score, 100.0)
+            .unwrap()
+            .with_submission(None, Some(when));
+        let (store, ids) = (&stack.store, &stack.ids);
+        async move { store.record_grade(ids, &grade).await.unwrap() }
+    };
+    for user in ["same", "corrected", "unreadable"] {
+        submitted(user, 70.0).await;
+    }
+    mapping.drain(&rig, IDLE).await;
+    // What was accepted for one of them, as an item that breaks its schema.
+    let pk = format!("ACT#{}", stack.ids.key());
+    stack
+        .put(Item::from([
+            ("pk".into(), AttributeValue::S(pk)),
+            ("sk".into(), AttributeValue::S("POSTED#unreadable".into())),
+            ("postedAt".into(), AttributeValue::N("1".into())),
+        ]))
+        .await;
+
+    submitted("same", 70.0).await;
+    submitted("corrected", 75.0).await;
+    submitted("unreadable", 80.0).await;
+    mapping.drain(&rig, IDLE).await;
+    assert_eq!(stack.received("same"), [70.0], "unchanged: no second post");
+    assert_eq!(stack.received("corrected"), [70.0, 75.0]);
+    let attempts: Vec<bool> = stack
+        .received_for("corrected")
+        .iter()
+        .map(|r| r.body["https://canvas.instructure.com/lti/submission"]["new_submission"] == true)
+        .collect();
+    assert_eq!(attempts, [true, false], "the correction updates attempt 1");
+    assert_eq!(stack.received("unreadable"), [70.0], "waits, not posted");
+    let waiting = stack.item("unreadable").await;
+    assert!(waiting.contains_key("pending"), "{waiting:?}");
+    assert_eq!(s(&waiting, "lastErrorCode"), Some("storeError"));
+    for user in ["same", "corrected"] {
+        assert_eq!(s(&stack.item(user).await, "syncStatus"), Some("SYNCED"));
+    }
+    rig.finish().await;
+}

@@ -26,7 +26,7 @@ use crate::activity::Activity;
 use crate::grade::ScorePost;
 use crate::ltiaas::LtiaasError;
 use crate::secrets::ServiceKey;
-use crate::store::{PostedItem, StoreError, WriteOutcome};
+use crate::store::{AcceptedBefore, GradeKey, PostedItem, StoreError, WriteOutcome};
 
 use super::gate::RequestGate;
 use super::line_item::Resolved;
@@ -49,6 +49,9 @@ pub(super) struct Posting<'r> {
     gate: RequestGate,
     counts: PostingCounts,
     activities: Vec<ActivityState>,
+    /// What the LMS accepted for each grade, when the run read it with the
+    /// grades (a stream batch); otherwise each grade reads its own.
+    accepted_before: Option<AcceptedBefore>,
 }
 
 /// One activity's state while its grades are posted.
@@ -90,13 +93,18 @@ pub(super) struct Posted {
 }
 
 impl<'r> Posting<'r> {
-    pub(super) fn new(run: &'r Run<'r>, ready: &[ActivityWork]) -> Self {
+    pub(super) fn new(
+        run: &'r Run<'r>,
+        ready: &[ActivityWork],
+        accepted_before: Option<AcceptedBefore>,
+    ) -> Self {
         let platforms = ready.iter().map(|w| w.activity.ids.platform_id.as_str());
         Self {
             run,
             gate: RequestGate::new(&run.engine.tuning, platforms, run.deadline),
             counts: PostingCounts::default(),
             activities: ready.iter().map(ActivityState::new).collect(),
+            accepted_before,
         }
     }
 
@@ -164,11 +172,12 @@ impl<'r> Posting<'r> {
         if self.gate.past_deadline() {
             return GradeOutcome::Pending(PendingReason::Deadline);
         }
-        // What the LMS accepted before is read beside the confirmation: the
-        // claim keeps every other writer of it away, so either order reads
-        // the same, and the post waits one round trip less.
+        // What the LMS accepted before is read beside the confirmation (or
+        // was read with the grade): the claim keeps every other writer of it
+        // away, so either order reads the same, and the post waits one
+        // round trip less.
         let key = ready.stored.key();
-        let both = async { tokio::join!(self.confirm(ready), self.run.store.read_posted(&key)) };
+        let both = async { tokio::join!(self.confirm(ready), self.accepted_before(&key)) };
         let (confirmed, before) = self.counts.confirm_time.measure(both).await;
         let current = match confirmed {
             Ok(current) => current,
@@ -217,6 +226,15 @@ impl<'r> Posting<'r> {
                     .leave_pending(&ready.stored, why, Some(&e.to_string()))
                     .await)
             }
+        }
+    }
+
+    /// What the LMS accepted for the grade at `key`, as the run read it
+    /// with the grades, or read now.
+    async fn accepted_before(&self, key: &GradeKey) -> Result<Option<PostedItem>, StoreError> {
+        match &self.accepted_before {
+            Some(read) => read.of(key),
+            None => self.run.store.read_posted(key).await,
         }
     }
 

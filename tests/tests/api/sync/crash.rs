@@ -301,3 +301,42 @@ async fn a_slow_work_index_is_read_in_smaller_pages() {
     assert_eq!(stack.settled(&ids, &users(60), 6.0).await, (60, 0, 0));
     rig.finish().await;
 }
+
+/// The work index is scanned in segments side by side; one segment that
+/// cannot be read costs only its own activities: the others' grades are
+/// posted, the summary says discovery was incomplete, and the next run
+/// posts the rest.
+#[tokio::test]
+async fn an_unreadable_scan_segment_holds_back_only_its_own_grades() {
+    let stack = Stack::start().await;
+    let mut activities = Vec::new();
+    for link in 0..20 {
+        let (link, key) = (format!("link-{link}"), format!("k{link}"));
+        let ids = stack.launch("p", "c", &link, Some(&key)).await;
+        stack.grade(&ids, "ada", 5.0).await;
+        activities.push(ids);
+    }
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    proxy.inject("Scan", DynamoFault::ServerErrorInSegment(0), 1000);
+    let rig = SyncRig::start(Via::Binary, &stack.env_through(&proxy)).await;
+    let event = event_file("schedule.json");
+    let summary = rig.run(&event, LONG).await;
+    assert_eq!(summary["discoveryIncomplete"], true, "{summary}");
+    let posted = summary["gradesPosted"].as_u64().unwrap();
+    assert!((1..20).contains(&posted), "{summary}");
+    let mut synced = 0;
+    for ids in &activities {
+        synced += u64::from(is_synced(&stack.item(ids, "ada").await));
+    }
+    assert_eq!(synced, posted, "the rest still pending");
+
+    proxy.clear_faults();
+    let next = rig.run(&event, LONG).await;
+    assert_eq!(
+        next["gradesPosted"].as_u64().unwrap(),
+        20 - posted,
+        "{next}"
+    );
+    assert!(next["discoveryIncomplete"].is_null(), "{next}");
+    rig.finish().await;
+}
