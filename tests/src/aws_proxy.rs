@@ -52,7 +52,7 @@ pub enum DynamoFault {
     /// this segment of a parallel scan: one segment's pages unreadable.
     ServerErrorInSegment(i64),
     /// Answer with what the call remembered by
-    /// [`RecordingProxy::remember_next`] was answered, without forwarding:
+    /// [`RecordingProxy::remember_from_now`] was answered, without forwarding:
     /// an eventually consistent read from a replica that lags.
     Replay,
 }
@@ -170,9 +170,10 @@ impl RecordingProxy {
         });
     }
 
-    /// Remembers the answer to the next call of `operation`, for
-    /// [`DynamoFault::Replay`]: of each segment, for a parallel scan.
-    pub fn remember_next(&self, operation: &str) {
+    /// Remembers the answers to the calls of `operation` from now on, for
+    /// [`DynamoFault::Replay`]: the first to each call (to each segment, for
+    /// a parallel scan); later answers do not replace it.
+    pub fn remember_from_now(&self, operation: &str) {
         self.shared
             .to_remember
             .lock()

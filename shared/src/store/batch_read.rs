@@ -2,12 +2,14 @@
 //! accepted for each, and their activities, in one round of consistent
 //! `BatchGetItem` requests.
 //!
-//! Why one round: a stream batch is small (at most 100 grades), so its run
-//! is mostly round trips that no post overlaps. Reading the three kinds of
+//! Why one round: a stream batch is small (`StreamBatchSize`, 100 records
+//! by default), so its run is mostly round trips that no post overlaps. Reading the three kinds of
 //! item together, after the claims and before the first post, costs one
 //! round trip where reading them one after another (and what was accepted
 //! once per grade) cost three (BENCHMARKS.md section 12). The claims keep
-//! every other run from writing any of them meanwhile.
+//! every other run from writing any of them meanwhile. A request that
+//! still fails (its retries spent) fails the batch: every record is asked
+//! for again, nothing is posted from a partial read.
 
 use std::collections::{BTreeSet, HashMap};
 

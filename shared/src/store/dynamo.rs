@@ -12,9 +12,9 @@ use super::{schema, CutOff, Store, StoreError};
 /// The most keys DynamoDB takes in one `BatchGetItem` request.
 const BATCH_GET_KEYS: usize = 100;
 
-/// `BatchGetItem` requests of one read in flight at once: a stream batch's
-/// read is three; a larger read is held to a few so it does not crowd out
-/// the run's other calls.
+/// `BatchGetItem` requests of one read in flight at once: a stream batch
+/// of the default 100 records reads in three; a larger read is held to a
+/// few at a time so it does not crowd out the run's other calls.
 const BATCH_GETS_IN_FLIGHT: usize = 4;
 
 /// Builds an `UpdateItem` expression clause by clause.
@@ -76,8 +76,7 @@ impl Update {
 impl Store {
     /// `BatchGetItem` with consistent reads over any number of keys
     /// (duplicates dropped: DynamoDB refuses them in one request), 100 keys
-    /// a request, the requests side by side (a stream batch's read is three
-    /// of them, see `batch_read`).
+    /// a request, the requests side by side (see `batch_read`).
     pub(super) async fn batch_get(
         &self,
         mut keys: Vec<HashMap<String, AttributeValue>>,

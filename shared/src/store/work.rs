@@ -39,9 +39,11 @@ pub fn work_index_attributes() -> Vec<&'static str> {
 pub const FIRST_PAGE_LIMIT: i32 = 1000;
 
 /// Segments the work index is scanned in, side by side (DynamoDB's
-/// parallel scan): a partition's entries (an activity and its grades) are
-/// all in one segment, and the first post waits for the slowest segment
-/// rather than every page in turn (BENCHMARKS.md section 12). Each request
+/// parallel scan): the first post waits for the slowest segment rather
+/// than every page in turn (BENCHMARKS.md section 12). An activity and its
+/// grades share the index's partition key, so in practice one segment; an
+/// activity whose copy is not found with its grades is read from the
+/// table all the same. Each request
 /// is billed by the bytes it returns, rounded up to 4 KB, so an index of a
 /// few entries costs a unit or two more a run.
 pub const SCAN_SEGMENTS: i32 = 4;
@@ -90,13 +92,15 @@ impl Store {
         for read in futures::future::join_all(reads).await {
             match read {
                 Ok(part) => found.absorb(part),
-                Err(e) => failed = Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a segment of the work index could not be read");
+                    failed = Some(e);
+                }
             }
         }
         match failed {
             Some(e) if found.grades.is_empty() => Err(e),
-            Some(e) => {
-                tracing::warn!(error = %e, found = found.grades.len(), "a segment of the work index could not be read; posting what the others found");
+            Some(_) => {
                 found.complete = false;
                 Ok(found)
             }

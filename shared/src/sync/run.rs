@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::future::Either;
 use futures::StreamExt;
 use time::OffsetDateTime;
 
@@ -51,6 +52,15 @@ enum Work {
     /// Copies from the work index (the daily run): each is confirmed just
     /// before it is posted.
     Copies(WorkCopies),
+}
+
+/// How the daily run's start came out.
+enum DailyStart {
+    /// The lease is held (`None`: a dry run takes none), with what the read
+    /// of the work index found.
+    Go(Option<Lease>, Result<Discovered, SyncError>),
+    /// Another run holds the lease: who, until when.
+    Skip(String),
 }
 
 /// What the daily run's read of the work index found.
@@ -131,14 +141,9 @@ impl<'e> Run<'e> {
         if let Some(why) = self.too_late.clone() {
             return Ok(self.taking_nothing(why));
         }
-        // The work index is read beside the lease: a scan takes no lock and
-        // every copy is confirmed before it is posted, so the first post
-        // waits for the longer of the two rather than both; a run that finds
-        // the lease held elsewhere drops what it read.
-        let (lease, found) = tokio::join!(self.take_lease(), self.discover(activity));
-        let lease = match lease? {
-            LeaseTaken::Held(lease) => lease,
-            LeaseTaken::Elsewhere(held) => return Ok(self.skipped(held)),
+        let (lease, found) = match self.lease_beside_discovery(activity).await? {
+            DailyStart::Go(lease, found) => (lease, found),
+            DailyStart::Skip(held) => return Ok(self.skipped(held)),
         };
         let worked = match found {
             Ok(found) => self.work_found(found).await,
@@ -148,6 +153,30 @@ impl<'e> Run<'e> {
             self.release_lease(&lease).await;
         }
         Ok(self.summary(worked?))
+    }
+
+    /// Takes the lease while the work index is read: a scan takes no lock
+    /// and every copy is confirmed before it is posted, so the first post
+    /// waits for the longer of the two rather than both. The lease answers
+    /// first: held elsewhere, or failing, the read is dropped unfinished
+    /// and the run answers at once.
+    async fn lease_beside_discovery(
+        &self,
+        activity: Option<&ActivityKey>,
+    ) -> Result<DailyStart, SyncError> {
+        let discovery = std::pin::pin!(self.discover(activity));
+        let lease = std::pin::pin!(self.take_lease());
+        let (lease, found) = match futures::future::select(lease, discovery).await {
+            Either::Left((lease, discovery)) => match lease? {
+                LeaseTaken::Held(lease) => (lease, discovery.await),
+                LeaseTaken::Elsewhere(held) => return Ok(DailyStart::Skip(held)),
+            },
+            Either::Right((found, lease)) => match lease.await? {
+                LeaseTaken::Held(lease) => (lease, found),
+                LeaseTaken::Elsewhere(held) => return Ok(DailyStart::Skip(held)),
+            },
+        };
+        Ok(DailyStart::Go(lease, found))
     }
 
     /// A stream batch: the grades `keys` name, through the same steps.
@@ -189,13 +218,16 @@ impl<'e> Run<'e> {
     }
 
     fn skipped(&self, held: String) -> RunSummary {
-        RunSummary {
+        let mut summary = RunSummary {
             run_id: self.id.clone(),
             dry_run: self.dry_run,
             skipped: Some(held),
             duration_ms: elapsed_ms(self.started),
             ..RunSummary::default()
-        }
+        };
+        // What the lease, and any read begun beside it, consumed.
+        summary.record_consumed(self.store.consumed());
+        summary
     }
 
     async fn take_lease(&self) -> Result<LeaseTaken, SyncError> {
@@ -243,6 +275,7 @@ impl<'e> Run<'e> {
         })
     }
 
+    /// The steps for what discovery found, with its counts in the facts.
     async fn work_found(&self, found: Discovered) -> Result<Worked, SyncError> {
         let Discovered { copies, ms } = found;
         let (items_read, incomplete) = (copies.items_read, !copies.complete);

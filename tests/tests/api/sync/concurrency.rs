@@ -241,3 +241,33 @@ async fn follow_ups_stop_at_the_configured_number_in_a_row() {
     assert_eq!(api.async_invocations().len(), 1);
     process.stop().await;
 }
+
+/// A run that finds the lease held answers at once: the read of the work
+/// index it began beside the lease is dropped, not awaited (here every
+/// scan stalls for longer than a DynamoDB call may take).
+#[tokio::test]
+async fn a_run_finding_the_lease_held_does_not_wait_for_its_read() {
+    let (stack, _) = Stack::with_grades(3).await;
+    let now = time::OffsetDateTime::now_utc();
+    let until = now + time::Duration::hours(1);
+    stack
+        .store
+        .acquire_lease("another-run", now, until)
+        .await
+        .unwrap();
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    proxy.inject("Scan", DynamoFault::Stall(Duration::from_secs(30)), 100);
+    let mut env = stack.env_through(&proxy);
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "20000".into());
+    env.insert("DYNAMODB_ATTEMPT_TIMEOUT_MS".into(), "20000".into());
+    let rig = SyncRig::start(Via::Handler, &env).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    let held = summary["skipped"].as_str().unwrap_or_default();
+    assert!(held.contains("another-run"), "{summary}");
+    assert!(
+        summary["durationMs"].as_u64().unwrap() < 10_000,
+        "it waited for the stalled scan: {summary}"
+    );
+    assert_eq!(stack.sim.scores().len(), 0);
+    rig.finish().await;
+}

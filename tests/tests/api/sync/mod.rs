@@ -440,7 +440,7 @@ async fn a_lagging_index_never_gets_an_older_value_posted() {
     let proxy = RecordingProxy::start(&stack.table.endpoint).await;
     let env = stack.env_through(&proxy);
     // The index as it is now: both grades pending at 1.
-    proxy.remember_next("Scan");
+    proxy.remember_from_now("Scan");
     let dry = SyncRig::start(Via::Handler, &env).await;
     dry.run(&json!({"dryRun": true}), LONG).await;
     dry.finish().await;
