@@ -310,9 +310,11 @@ pub(super) fn write_end_to_end(
          grade costs three conditional writes (confirmation, what the LMS accepted, outcome), \
          6,000 for a 2,000-grade run, each paying the modelled 10 ms and Dynoxide's own time on \
          a 2-core machine that also runs the proxy, the simulator and the engine; one activity's \
-         8 posts in flight on one platform pay every post's own overhead beyond the 20 ms. The \
-         daily run's first post waits for the slowest of the work index scan's 4 segments, read \
-         beside the lease.\n"
+         8 posts in flight on one platform pay every post's own overhead beyond the 20 ms.\n\n\
+         Where the daily run's first post goes: the lease beside the work index scan (4 segments \
+         side by side), the claims, the roster's first page and the confirmation, 45 ms of \
+         modelled round trips at 20 ms; the rest is the stand-in's own time, most of it Dynoxide \
+         scanning 2,010 entries (the discovery column) where the proxy models one 5 ms read.\n"
     );
 }
 
