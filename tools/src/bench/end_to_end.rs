@@ -290,6 +290,12 @@ pub(super) fn write_end_to_end(
         );
     }
     write_phases(md, rows);
+    write_where_the_time_goes(md);
+}
+
+/// What the tables cannot say: the targets as the issue sets them, and
+/// where the rows that miss or sit on them spend their time.
+fn write_where_the_time_goes(md: &mut String) {
     let _ = writeln!(
         md,
         "Targets as the issue sets them: 90% of the ceiling at 100 ms (the ratio at 20 ms is \
