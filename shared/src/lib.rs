@@ -43,6 +43,7 @@ pub mod excerpt;
 pub mod grade;
 pub mod launch;
 pub mod ltiaas;
+pub mod outcome;
 pub mod parse;
 pub mod reconcile;
 pub mod secrets;

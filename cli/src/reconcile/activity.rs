@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use ltisync::activity::Activity;
+use ltisync::ltiaas::RequestGate;
 use ltisync::ltiaas::{LmsResult, LtiaasClient, LtiaasError, PageGuard};
 use ltisync::reconcile::{reconcile, Finding, Posted, Reconciled};
 use ltisync::store::report::{GradeStage, GradeState, ItemKind};
 use ltisync::store::{GradeItem, PendingGrade};
-use ltisync::sync::gate::RequestGate;
 use ltisync::{ActivityKey, Store};
 
 use super::output::{ActivityReport, Requeued};

@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use futures::StreamExt;
 use std::time::{Duration, SystemTime};
 
+use ltisync::ltiaas::RequestGate;
 use ltisync::store::report::ItemKind;
-use ltisync::sync::gate::RequestGate;
 use ltisync::{ActivityKey, Store};
 
 use crate::inventory;

@@ -14,6 +14,9 @@
 //! - `envelope`: the human message inside LTIaaS's two error envelopes and
 //!   the LMS answer they relay.
 //! - `error`: [`LtiaasError`] and [`Credential`].
+//! - `gate`: [`RequestGate`], the pacing of requests to LTIaaS (concurrency
+//!   overall and per platform, rate, retries with backoff), shared by a
+//!   sync run's posts and `ltisync reconcile`'s reads.
 //! - `paging`: [`PageGuard`], which stops a listing whose `next` links
 //!   repeat or do not end.
 //! - `types`: the JSON bodies LTIaaS sends and receives.
@@ -24,6 +27,7 @@ mod classify;
 mod client;
 mod envelope;
 mod error;
+mod gate;
 mod paging;
 mod types;
 
@@ -31,6 +35,7 @@ pub use classify::parse_retry_after;
 pub use client::{encode_line_item_id, LtiaasClient, RosterCaller, MAX_RESPONSE_BYTES};
 pub use envelope::MAX_MESSAGE_CHARS;
 pub use error::{Credential, LtiaasError};
+pub use gate::RequestGate;
 pub use paging::PageGuard;
 pub use types::{
     AssignmentAndGrades, Availability, Context, IdToken, LaunchClaims, LaunchUser, LineItem,

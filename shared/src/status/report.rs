@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::activity::ActivityIds;
+use crate::outcome::{FailCode, PendingReason, StoredReason};
 use crate::store::report::{text, GradeStage, GradeState, ItemKind};
 use crate::store::{schema, ActivityItem, RawItem};
-use crate::sync::{FailCode, PendingReason, StoredReason};
 
 use super::Audience;
 

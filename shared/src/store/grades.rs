@@ -12,7 +12,7 @@ use super::{activity_key_of, now_rfc3339, schema, CutOff, Store, StoreError, Syn
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade};
-use crate::sync::outcome::{FailReason, PendingReason};
+use crate::outcome::{FailReason, PendingReason};
 
 fn status(status: SyncStatus) -> AttributeValue {
     AttributeValue::S(status.as_str().to_owned())

@@ -122,7 +122,7 @@ pub(crate) fn text<'a>(item: &'a RawItem, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::{FailCode, PendingReason};
+    use crate::outcome::{FailCode, PendingReason};
 
     fn item(pairs: &[(&str, &str)]) -> RawItem {
         pairs

@@ -22,7 +22,7 @@ use crate::activity::Activity;
 use crate::ltiaas::{LineItem, LtiaasClient, LtiaasError, NewLineItem, PageGuard};
 use crate::secrets::ServiceKey;
 
-use super::gate::RequestGate;
+use crate::ltiaas::RequestGate;
 
 /// Pages followed at most while listing, against a misbehaving LMS. A
 /// listing cut short is an error, not a create: the column may be on a

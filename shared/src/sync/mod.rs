@@ -26,7 +26,7 @@
 //!    table's value at a moment when this holder held the claim: each holder
 //!    posts values at least as new as the previous holder's, and the values
 //!    the LMS receives only ever get newer;
-//! 5. **post** under the request gate ([`gate`]) and **record** each
+//! 5. **post** under the request gate ([`RequestGate`]) and **record** each
 //!    outcome with a write that applies only if the grade is unchanged since
 //!    it was read or confirmed, so a grade is marked SYNCED only with the
 //!    value the LMS got last;
@@ -37,22 +37,23 @@
 //! crash at any point leaves every grade posted or still pending.
 //!
 //! # Layout
-//! - [`outcome`]: the vocabulary (what a grade came to, and why), a leaf;
-//! - `run`: one invocation (a `Run`), its steps in order, and the store
-//!   whose calls it cuts before the deadline;
+//! - `run`: one invocation (a `Run`): the order of its steps, and the
+//!   store whose calls it cuts before the deadline;
 //! - [`plan`]: the pure step; `posting`: the post step (pipeline, line item
 //!   cache, roster check, what an error means); `once`: what the LMS
 //!   accepted before decides whether and how a grade is sent; `record`:
-//!   outcome writes;
-//! - [`gate`], [`line_item`], [`roster`]: the request gate, the line item
-//!   rule and the roster rule; [`summary`]: the run summary, folded from
-//!   the outcomes at the end of a run.
+//!   the `Recorder`, which writes outcomes and notes when they were written;
+//! - [`line_item`], [`roster`]: the line item rule and the roster rule;
+//!   [`summary`]: the run summary, folded from the outcomes at the end of a
+//!   run.
+//!
+//! The vocabulary of outcomes ([`crate::outcome`]) and the request gate
+//! ([`RequestGate`]) live below this module: the store records outcomes and
+//! `ltisync reconcile` paces its reads without a run.
 
-pub mod gate;
 pub mod line_item;
 mod milestones;
 mod once;
-pub mod outcome;
 pub mod plan;
 mod posting;
 mod record;
@@ -69,10 +70,12 @@ use thiserror::Error;
 use crate::activity::ActivityKey;
 use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasClient;
+#[cfg(doc)]
+use crate::ltiaas::RequestGate;
 use crate::store::{GradeKey, Store, StoreError};
 
+pub use crate::outcome::{FailCode, FailReason, GradeOutcome, PendingReason, StoredReason};
 pub use once::Fingerprint;
-pub use outcome::{FailCode, FailReason, GradeOutcome, PendingReason, StoredReason};
 pub use summary::{PlannedScore, RunSummary};
 
 use run::Run;

@@ -10,7 +10,7 @@ use crate::grade::Grade;
 use crate::secrets::ServiceKey;
 use crate::store::PendingGrade;
 
-use super::outcome::{FailReason, GradeOutcome, PendingReason};
+use crate::outcome::{FailReason, GradeOutcome, PendingReason};
 
 /// A valid grade, ready to post.
 #[derive(Debug, Clone)]

@@ -2,33 +2,50 @@
 //! `Store::mark_synced`, `mark_failed`, `note_pending`), which applies only
 //! if the tool did not change the grade since it was read. What the write
 //! did decides the outcome the run reports.
+//!
+//! The [`Recorder`] is the run's one writer of outcomes: the plan's known
+//! outcomes and the post step's both go through it, and it notes when the
+//! first score was sent and the last outcome written ([`Milestones`]), so
+//! the post step needs nothing of the run but this and the store.
+
+use std::time::Instant;
 
 use time::OffsetDateTime;
 
-use crate::store::{PendingGrade, StoreError, WriteOutcome};
+use crate::outcome::{FailReason, GradeOutcome, PendingReason};
+use crate::store::{PendingGrade, Store, StoreError, WriteOutcome};
 
-use super::outcome::{FailReason, GradeOutcome, PendingReason};
-use super::run::Run;
+use super::milestones::Milestones;
 
-impl Run<'_> {
+/// Writes a run's outcomes, and notes when it sent and wrote.
+pub(super) struct Recorder {
+    /// The run's store (metered, cut before the deadline).
+    store: Store,
+    milestones: Milestones,
+}
+
+impl Recorder {
+    /// A recorder writing through `store`, timing from `started`.
+    pub(super) fn new(store: Store, started: Instant) -> Self {
+        Self {
+            store,
+            milestones: Milestones::new(started),
+        }
+    }
+
+    /// When the run first sent a score and last wrote an outcome.
+    pub(super) fn milestones(&self) -> &Milestones {
+        &self.milestones
+    }
+
     /// Marks a posted grade SYNCED.
     pub(super) async fn mark_synced(&self, grade: &PendingGrade) -> GradeOutcome {
-        let written = self
-            .store
-            .mark_synced(grade, OffsetDateTime::now_utc())
-            .await;
-        self.milestones.outcome_written();
-        outcome_after_write(GradeOutcome::Posted, written)
+        self.settle(grade, GradeOutcome::Posted).await
     }
 
     /// Marks a grade SYNCED without a post: the LMS holds this very score.
     pub(super) async fn mark_unchanged(&self, grade: &PendingGrade) -> GradeOutcome {
-        let written = self
-            .store
-            .mark_synced(grade, OffsetDateTime::now_utc())
-            .await;
-        self.milestones.outcome_written();
-        outcome_after_write(GradeOutcome::Unchanged, written)
+        self.settle(grade, GradeOutcome::Unchanged).await
     }
 
     /// Marks a grade FAILED, for `reason`.
@@ -37,8 +54,7 @@ impl Run<'_> {
             .store
             .mark_failed(grade, &reason, OffsetDateTime::now_utc())
             .await;
-        self.milestones.outcome_written();
-        outcome_after_write(GradeOutcome::Failed(reason), written)
+        self.written(GradeOutcome::Failed(reason), written)
     }
 
     /// Leaves a grade pending, noting why (and the detail, when there is one).
@@ -56,14 +72,31 @@ impl Run<'_> {
             .store
             .note_pending(grade, reason, &note, OffsetDateTime::now_utc())
             .await;
+        self.written(GradeOutcome::Pending(reason), written)
+    }
+
+    /// Marks a grade SYNCED; `outcome` says whether a post got it there.
+    async fn settle(&self, grade: &PendingGrade, outcome: GradeOutcome) -> GradeOutcome {
+        let written = self
+            .store
+            .mark_synced(grade, OffsetDateTime::now_utc())
+            .await;
+        self.written(outcome, written)
+    }
+
+    fn written(
+        &self,
+        outcome: GradeOutcome,
+        written: Result<WriteOutcome, StoreError>,
+    ) -> GradeOutcome {
         self.milestones.outcome_written();
-        outcome_after_write(GradeOutcome::Pending(reason), written)
+        outcome_after_write(outcome, written)
     }
 }
 
 /// The outcome once its DynamoDB write is known: a grade the tool changed
 /// meanwhile, or whose write failed, stays pending.
-pub(super) fn outcome_after_write(
+fn outcome_after_write(
     outcome: GradeOutcome,
     written: Result<WriteOutcome, StoreError>,
 ) -> GradeOutcome {

@@ -23,8 +23,8 @@ use crate::activity::Activity;
 use crate::ltiaas::{LtiaasClient, LtiaasError, Member, PageGuard};
 use crate::secrets::ServiceKey;
 
-use super::gate::RequestGate;
-use super::outcome::FailReason;
+use crate::ltiaas::RequestGate;
+use crate::outcome::FailReason;
 
 /// Roster pages followed at most (a course of 100,000 at 100 per page).
 const MAX_PAGES: usize = 1000;

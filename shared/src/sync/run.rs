@@ -15,10 +15,11 @@ use crate::store::{
     AcceptedBefore, GradeKey, Lease, LeaseOutcome, PendingGrade, Store, WorkCopies,
 };
 
-use super::milestones::Milestones;
-use super::outcome::{GradeOutcome, PendingReason};
+use crate::outcome::{GradeOutcome, PendingReason};
+
 use super::plan::{self, KnownOutcome, Plan};
-use super::posting::Posting;
+use super::posting::{Posting, PostingDeps};
+use super::record::Recorder;
 use super::summary::{FinishedGrade, PlannedScore, RunFacts};
 use super::{BatchRun, RunSummary, SyncEngine, SyncError};
 
@@ -29,17 +30,17 @@ const LOCK_GRACE: Duration = Duration::from_secs(5);
 
 /// One invocation's run.
 pub(super) struct Run<'e> {
-    pub(super) engine: &'e SyncEngine,
+    engine: &'e SyncEngine,
     /// The engine's store with a meter of this run's own, whose every call
     /// is cut once only half the deadline margin is left: posts in flight
     /// at the stop get that half to record their outcomes.
-    pub(super) store: Store,
+    store: Store,
+    /// Writes the outcomes through that store, noting when.
+    recorder: Recorder,
     id: String,
     dry_run: bool,
-    pub(super) deadline: SystemTime,
+    deadline: SystemTime,
     started: Instant,
-    /// When it first sent a score and last wrote an outcome.
-    pub(super) milestones: Milestones,
     /// Set when the run started with no more time than its deadline margin:
     /// why it takes nothing.
     too_late: Option<String>,
@@ -52,15 +53,6 @@ enum Work {
     /// Copies from the work index (the daily run): each is confirmed just
     /// before it is posted.
     Copies(WorkCopies),
-}
-
-/// How the daily run's start came out.
-enum DailyStart {
-    /// The lease is held (`None`: a dry run takes none), with what the read
-    /// of the work index found.
-    Go(Option<Lease>, Result<Discovered, SyncError>),
-    /// Another run holds the lease: who, until when.
-    Skip(String),
 }
 
 /// What the daily run's read of the work index found.
@@ -97,12 +89,30 @@ struct Worked {
     facts: RunFacts,
 }
 
-/// Whether the daily run may go on.
-enum LeaseTaken {
-    /// This run holds the lease (`None`: a dry run needs none).
-    Held(Option<Lease>),
+/// Whether the daily run may go on: with the lease held (`Option<Lease>`,
+/// `None` for a dry run, which takes none), and then with what was read
+/// beside it ([`DailyStart`]).
+enum LeaseTaken<Held = Option<Lease>> {
+    /// This run holds the lease.
+    Held(Held),
     /// Another run holds it: who, until when.
     Elsewhere(String),
+}
+
+impl<T> LeaseTaken<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> LeaseTaken<U> {
+        match self {
+            LeaseTaken::Held(held) => LeaseTaken::Held(f(held)),
+            LeaseTaken::Elsewhere(held) => LeaseTaken::Elsewhere(held),
+        }
+    }
+}
+
+/// The daily run's start: the lease held, with what the read of the work
+/// index found.
+struct DailyStart {
+    lease: Option<Lease>,
+    found: Result<Discovered, SyncError>,
 }
 
 impl<'e> Run<'e> {
@@ -115,14 +125,15 @@ impl<'e> Run<'e> {
         let too_late = (left <= margin && !margin.is_zero()).then(|| too_late(left, margin));
         let started = Instant::now();
         let cut_at = deadline.checked_sub(margin / 2).unwrap_or(deadline);
+        let store = engine.store.cut_at(cut_at).metered();
         Self {
             engine,
-            store: engine.store.cut_at(cut_at).metered(),
+            recorder: Recorder::new(store.clone(), started),
+            store,
             id: uuid::Uuid::new_v4().to_string(),
             dry_run,
             deadline,
             started,
-            milestones: Milestones::new(started),
             too_late,
         }
     }
@@ -141,9 +152,9 @@ impl<'e> Run<'e> {
         if let Some(why) = self.too_late.clone() {
             return Ok(self.taking_nothing(why));
         }
-        let (lease, found) = match self.lease_beside_discovery(activity).await? {
-            DailyStart::Go(lease, found) => (lease, found),
-            DailyStart::Skip(held) => return Ok(self.skipped(held)),
+        let DailyStart { lease, found } = match self.lease_beside_discovery(activity).await? {
+            LeaseTaken::Held(start) => start,
+            LeaseTaken::Elsewhere(held) => return Ok(self.skipped(held)),
         };
         let worked = match found {
             Ok(found) => self.work_found(found).await,
@@ -163,20 +174,19 @@ impl<'e> Run<'e> {
     async fn lease_beside_discovery(
         &self,
         activity: Option<&ActivityKey>,
-    ) -> Result<DailyStart, SyncError> {
+    ) -> Result<LeaseTaken<DailyStart>, SyncError> {
         let discovery = std::pin::pin!(self.discover(activity));
         let lease = std::pin::pin!(self.take_lease());
-        let (lease, found) = match futures::future::select(lease, discovery).await {
+        Ok(match futures::future::select(lease, discovery).await {
             Either::Left((lease, discovery)) => match lease? {
-                LeaseTaken::Held(lease) => (lease, discovery.await),
-                LeaseTaken::Elsewhere(held) => return Ok(DailyStart::Skip(held)),
+                LeaseTaken::Held(lease) => LeaseTaken::Held(DailyStart {
+                    lease,
+                    found: discovery.await,
+                }),
+                LeaseTaken::Elsewhere(held) => LeaseTaken::Elsewhere(held),
             },
-            Either::Right((found, lease)) => match lease.await? {
-                LeaseTaken::Held(lease) => (lease, found),
-                LeaseTaken::Elsewhere(held) => return Ok(DailyStart::Skip(held)),
-            },
-        };
-        Ok(DailyStart::Go(lease, found))
+            Either::Right((found, lease)) => lease.await?.map(|lease| DailyStart { lease, found }),
+        })
     }
 
     /// A stream batch: the grades `keys` name, through the same steps.
@@ -204,8 +214,9 @@ impl<'e> Run<'e> {
         let mut summary = RunSummary::fold(&self.id, self.dry_run, worked.facts, &worked.finished);
         summary.record_consumed(self.store.consumed());
         summary.duration_ms = elapsed_ms(self.started);
-        summary.phase_ms.first_post = self.milestones.first_post_ms();
-        summary.phase_ms.last_outcome = self.milestones.last_outcome_ms();
+        let milestones = self.recorder.milestones();
+        summary.phase_ms.first_post = milestones.first_post_ms();
+        summary.phase_ms.last_outcome = milestones.last_outcome_ms();
         summary
     }
 
@@ -234,8 +245,7 @@ impl<'e> Run<'e> {
         if self.dry_run {
             return Ok(LeaseTaken::Held(None));
         }
-        let now = OffsetDateTime::now_utc();
-        let until = OffsetDateTime::from(self.deadline + LOCK_GRACE);
+        let (now, until) = (OffsetDateTime::now_utc(), self.lock_expiry());
         Ok(
             match self.store.acquire_lease(&self.id, now, until).await? {
                 LeaseOutcome::Acquired(lease) => LeaseTaken::Held(Some(lease)),
@@ -245,6 +255,11 @@ impl<'e> Run<'e> {
                 )),
             },
         )
+    }
+
+    /// When this run's lease and claims expire if it never releases them.
+    fn lock_expiry(&self) -> OffsetDateTime {
+        OffsetDateTime::from(self.deadline + LOCK_GRACE)
     }
 
     /// Releases may use the time past the cut of the grades' writes, up to a
@@ -333,7 +348,7 @@ impl<'e> Run<'e> {
         let mut finished = self.record_known(plan.known).await;
         facts.phase_ms.outcome_writes = elapsed_ms(started);
         // Boxed: posting is most of a run's state.
-        let posting = Posting::new(self, &plan.ready, read.accepted_before);
+        let posting = Posting::new(self.posting_deps(), &plan.ready, read.accepted_before);
         let posted = Box::pin(posting.post_all(&plan.ready)).await;
         finished.extend(posted.finished);
         posted.counts.add_to(&mut facts);
@@ -395,8 +410,7 @@ impl<'e> Run<'e> {
     /// Claims every activity with keys (keys naming no activity need no
     /// claim, nor does a dry run).
     async fn claim(&self, by_activity: &ByActivity) -> Claims {
-        let now = OffsetDateTime::now_utc();
-        let until = OffsetDateTime::from(self.deadline + LOCK_GRACE);
+        let (now, until) = (OffsetDateTime::now_utc(), self.lock_expiry());
         // Owned keys: a stream of borrowed ones makes the future not Send.
         let results: Vec<_> = futures::stream::iter(by_activity.keys().cloned())
             .map(|activity| async move {
@@ -452,14 +466,28 @@ impl<'e> Run<'e> {
             .await;
     }
 
+    /// What the post step works with.
+    fn posting_deps(&self) -> PostingDeps<'_> {
+        PostingDeps {
+            client: &self.engine.client,
+            tuning: &self.engine.tuning,
+            rosters: &self.engine.rosters,
+            store: &self.store,
+            recorder: &self.recorder,
+            deadline: self.deadline,
+        }
+    }
+
     /// Writes the outcomes known without calling LTIaaS.
     async fn record_known(&self, known: Vec<KnownOutcome>) -> Vec<FinishedGrade> {
         futures::stream::iter(known)
             .map(|grade| async move {
                 let outcome = match grade.outcome {
-                    GradeOutcome::Failed(reason) => self.fail(&grade.stored, reason).await,
+                    GradeOutcome::Failed(reason) => self.recorder.fail(&grade.stored, reason).await,
                     GradeOutcome::Pending(reason) => {
-                        self.leave_pending(&grade.stored, reason, None).await
+                        self.recorder
+                            .leave_pending(&grade.stored, reason, None)
+                            .await
                     }
                     // The plan knows only failures and waits; nothing to write.
                     other => other,
@@ -515,7 +543,7 @@ fn too_late(left: Duration, margin: Duration) -> String {
     )
 }
 
-pub(super) fn elapsed_ms(since: Instant) -> u64 {
+fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use strum::IntoEnumIterator;
 
-use super::outcome::{FailCode, FailReason, GradeOutcome, PendingReason};
 use crate::grade::ScorePost;
+use crate::outcome::{FailCode, FailReason, GradeOutcome, PendingReason};
 use crate::store::{ConsumedUnits, GradeKey, PendingGrade};
 
 /// A permanent failure, as listed in the summary.

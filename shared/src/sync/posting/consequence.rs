@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 use crate::ltiaas::LtiaasError;
 use crate::store::PendingGrade;
 
-use super::super::gate::RequestGate;
-use super::super::outcome::{FailReason, GradeOutcome, PendingReason};
 use super::{ActivityState, Posting};
+use crate::ltiaas::RequestGate;
+use crate::outcome::{FailReason, GradeOutcome, PendingReason};
 
 /// What an error means.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,7 +98,7 @@ impl Posting<'_> {
             consequence,
             detail,
         } = held_back_by_stop(failure, &self.gate);
-        let run = self.run;
+        let recorder = self.deps.recorder;
         match consequence {
             Consequence::Fail(reason) => {
                 match &reason {
@@ -107,24 +107,24 @@ impl Posting<'_> {
                     }
                     other => tracing::info!(reason = %other.text(), "a grade cannot be posted"),
                 }
-                run.fail(grade, reason).await
+                recorder.fail(grade, reason).await
             }
             // Nothing was sent: the run's time is up; nothing to note.
             Consequence::Wait(PendingReason::Deadline) => {
                 GradeOutcome::Pending(PendingReason::Deadline)
             }
-            Consequence::Wait(why) => run.leave_pending(grade, why, Some(&detail)).await,
+            Consequence::Wait(why) => recorder.leave_pending(grade, why, Some(&detail)).await,
             Consequence::KeyRefused => {
                 self.mark_key_refused(state, &detail).await;
                 let why = PendingReason::NeedsRelaunch;
-                run.leave_pending(grade, why, Some(&detail)).await
+                recorder.leave_pending(grade, why, Some(&detail)).await
             }
             Consequence::StopRun(why) => {
                 stop_run(&self.gate, why, &detail);
                 match why {
                     // ltisync's own credential: not the grade's business, no write.
                     PendingReason::ApiKeyRefused => GradeOutcome::Pending(why),
-                    _ => run.leave_pending(grade, why, Some(&detail)).await,
+                    _ => recorder.leave_pending(grade, why, Some(&detail)).await,
                 }
             }
         }
@@ -141,7 +141,7 @@ impl Posting<'_> {
         }
         tracing::warn!(reason, "service key refused; the activity needs a relaunch");
         let marked = self
-            .run
+            .deps
             .store
             .mark_needs_relaunch(
                 &state.activity.key,

@@ -73,10 +73,10 @@ impl Posting<'_> {
     /// process's [`roster::RosterCache`]) does not already list its user as
     /// an active learner (the cache spares reads, never decides a refusal).
     pub(super) fn needs_roster(&self, state: &ActivityState, ready: &ReadyGrade) -> bool {
-        let engine = self.run.engine;
+        let deps = &self.deps;
         let unread = state.roster.progress.borrow().done.is_none();
-        let cached = engine.tuning.roster_check
-            && engine
+        let cached = deps.tuning.roster_check
+            && deps
                 .rosters
                 .lists_learner(&state.activity, &ready.grade.user_id);
         unread && !cached
@@ -124,21 +124,21 @@ impl Posting<'_> {
 
     /// Reads the roster, publishing each page, then the whole.
     async fn read_roster(&self, state: &ActivityState) {
-        let engine = self.run.engine;
-        let done = if engine.tuning.roster_check {
+        let deps = &self.deps;
+        let done = if deps.tuning.roster_check {
             let publish = |page: &HashMap<String, Standing>| {
                 let page = Arc::new(page.clone());
                 state.roster.progress.send_modify(|p| p.pages.push(page));
             };
             let key = &state.service_key;
-            let read = roster::read(&engine.client, &self.gate, &state.activity, key, publish);
+            let read = roster::read(deps.client, &self.gate, &state.activity, key, publish);
             self.counted(read.await)
         } else {
             Ok(Roster::NotChecked)
         };
         let done = done.map(Arc::new);
         if let Ok(roster) = &done {
-            engine.rosters.remember(&state.activity, roster);
+            deps.rosters.remember(&state.activity, roster);
         }
         state.roster.progress.send_modify(|p| p.done = Some(done));
     }

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 
 use super::super::line_item::{self, Resolved, Source};
-use super::super::outcome::FailReason;
 use super::consequence::Failure;
 use super::{ActivityState, Posting};
+use crate::outcome::FailReason;
 
 /// Where an activity's line item stands during one run.
 pub(super) enum LineItemState {
@@ -62,7 +62,7 @@ impl Posting<'_> {
         }
         if stale.source == Source::Cache {
             let forgotten = self
-                .run
+                .deps
                 .store
                 .forget_line_item(&state.activity.key, &stale.id);
             if let Err(e) = forgotten.await {
@@ -77,7 +77,7 @@ impl Posting<'_> {
 
     async fn find_or_create(&self, state: &ActivityState) -> Result<Resolved, Failure> {
         let found = line_item::find_or_create(
-            &self.run.engine.client,
+            self.deps.client,
             &self.gate,
             &state.activity,
             &state.service_key,
@@ -93,7 +93,7 @@ impl Posting<'_> {
             tracing::info!(line_item = %found.id, "created a line item");
         }
         let cached = self
-            .run
+            .deps
             .store
             .cache_line_item(&state.activity.key, &found.id);
         if let Err(e) = cached.await {

@@ -18,23 +18,26 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use futures::StreamExt;
 use time::OffsetDateTime;
 
 use crate::activity::Activity;
+use crate::config::SyncTuning;
 use crate::grade::ScorePost;
-use crate::ltiaas::LtiaasError;
+use crate::ltiaas::{LtiaasClient, LtiaasError};
 use crate::secrets::ServiceKey;
-use crate::store::{AcceptedBefore, GradeKey, PostedItem, StoreError, WriteOutcome};
+use crate::store::{AcceptedBefore, GradeKey, PostedItem, Store, StoreError, WriteOutcome};
 
-use super::gate::RequestGate;
 use super::line_item::Resolved;
 use super::once::{self, Delivery, Fingerprint};
-use super::outcome::{GradeOutcome, PendingReason};
 use super::plan::{interleave_by_platform, ActivityWork, ReadyGrade};
-use super::run::Run;
+use super::record::Recorder;
+use super::roster::RosterCache;
 use super::summary::{FinishedGrade, RunFacts};
+use crate::ltiaas::RequestGate;
+use crate::outcome::{GradeOutcome, PendingReason};
 
 use consequence::{Consequence, Failure};
 use learners::RosterRead;
@@ -43,9 +46,24 @@ use line_items::LineItemState;
 /// Grades in progress per request LTIaaS may have in flight.
 const GRADES_IN_PROGRESS_PER_SLOT: usize = 4;
 
+/// What the post step works with, lent by its run: it needs nothing else
+/// of the run, so what a run holds can change without touching posting.
+pub(super) struct PostingDeps<'r> {
+    pub(super) client: &'r LtiaasClient,
+    pub(super) tuning: &'r SyncTuning,
+    /// Rosters read by earlier runs of this process.
+    pub(super) rosters: &'r RosterCache,
+    /// The run's store (metered, cut before the deadline), for reads and
+    /// the writes that are not outcomes.
+    pub(super) store: &'r Store,
+    /// The run's writer of outcomes.
+    pub(super) recorder: &'r Recorder,
+    pub(super) deadline: SystemTime,
+}
+
 /// The post step of one run.
 pub(super) struct Posting<'r> {
-    run: &'r Run<'r>,
+    deps: PostingDeps<'r>,
     gate: RequestGate,
     counts: PostingCounts,
     activities: Vec<ActivityState>,
@@ -94,14 +112,14 @@ pub(super) struct Posted {
 
 impl<'r> Posting<'r> {
     pub(super) fn new(
-        run: &'r Run<'r>,
+        deps: PostingDeps<'r>,
         ready: &[ActivityWork],
         accepted_before: Option<AcceptedBefore>,
     ) -> Self {
         let platforms = ready.iter().map(|w| w.activity.ids.platform_id.as_str());
         Self {
-            run,
-            gate: RequestGate::new(&run.engine.tuning, platforms, run.deadline),
+            gate: RequestGate::new(deps.tuning, platforms, deps.deadline),
+            deps,
             counts: PostingCounts::default(),
             activities: ready.iter().map(ActivityState::new).collect(),
             accepted_before,
@@ -123,7 +141,7 @@ impl<'r> Posting<'r> {
             // record what was accepted, outcome) as on its post when LTIaaS
             // is quick, so four times as many grades in progress keep the
             // gate busy while theirs run (BENCHMARKS.md section 12).
-            .buffer_unordered(self.run.engine.tuning.concurrency * GRADES_IN_PROGRESS_PER_SLOT)
+            .buffer_unordered(self.deps.tuning.concurrency * GRADES_IN_PROGRESS_PER_SLOT)
             .collect()
             .await;
         self.counts.requests = self.gate.requests();
@@ -186,7 +204,7 @@ impl<'r> Posting<'r> {
         let (score, fingerprint) = match self.delivery(state, &current, before).await {
             Ok(Delivery::Post { score, fingerprint }) => (score, fingerprint),
             Ok(Delivery::Unchanged) => {
-                let settled = self.run.mark_unchanged(&current.stored);
+                let settled = self.deps.recorder.mark_unchanged(&current.stored);
                 return self.counts.writes_time.measure(settled).await;
             }
             Err(finished) => return finished,
@@ -222,7 +240,8 @@ impl<'r> Posting<'r> {
                 tracing::warn!(error = %e, "could not read what the LMS accepted before; the grade stays pending");
                 let why = PendingReason::StoreError;
                 Err(self
-                    .run
+                    .deps
+                    .recorder
                     .leave_pending(&ready.stored, why, Some(&e.to_string()))
                     .await)
             }
@@ -234,7 +253,7 @@ impl<'r> Posting<'r> {
     async fn accepted_before(&self, key: &GradeKey) -> Result<Option<PostedItem>, StoreError> {
         match &self.accepted_before {
             Some(read) => read.of(key),
-            None => self.run.store.read_posted(key).await,
+            None => self.deps.store.read_posted(key).await,
         }
     }
 
@@ -247,7 +266,7 @@ impl<'r> Posting<'r> {
             fingerprint,
             OffsetDateTime::now_utc(),
         );
-        if let Err(e) = self.run.store.record_posted(&accepted).await {
+        if let Err(e) = self.deps.store.record_posted(&accepted).await {
             tracing::warn!(error = %e, "could not record what the LMS accepted; an unchanged value may be posted again");
         }
     }
@@ -267,9 +286,11 @@ impl<'r> Posting<'r> {
             return Some(self.apply(failure, state, &ready.stored).await);
         }
         let reason = state.key_refused()?;
-        let waits =
-            self.run
-                .leave_pending(&ready.stored, PendingReason::NeedsRelaunch, Some(&reason));
+        let waits = self.deps.recorder.leave_pending(
+            &ready.stored,
+            PendingReason::NeedsRelaunch,
+            Some(&reason),
+        );
         Some(waits.await)
     }
 
@@ -284,7 +305,7 @@ impl<'r> Posting<'r> {
         if ready.stored.is_confirmed() {
             return Ok(Cow::Borrowed(ready));
         }
-        let store = &self.run.store;
+        let store = &self.deps.store;
         match store
             .confirm_current(&ready.stored, OffsetDateTime::now_utc())
             .await
@@ -300,7 +321,7 @@ impl<'r> Posting<'r> {
                 Ok(grade) => Ok(Cow::Owned(ReadyGrade { stored, grade })),
                 Err(invalid) => {
                     let reason = super::FailReason::InvalidGrade(invalid.to_string());
-                    Err(self.run.fail(&stored, reason).await)
+                    Err(self.deps.recorder.fail(&stored, reason).await)
                 }
             },
             Err(e) => Err(unconfirmed(e)),
@@ -315,7 +336,7 @@ impl<'r> Posting<'r> {
         score: &ScorePost,
         line_item: Resolved,
     ) -> Result<(), Failure> {
-        self.run.milestones.post_sent();
+        self.deps.recorder.milestones().post_sent();
         let mut result = self.post_with_read_back(state, &line_item.id, score).await;
         if matches!(result, Err(LtiaasError::Rejected { status: 404, .. }))
             && line_item.source.may_be_stale()
@@ -335,7 +356,7 @@ impl<'r> Posting<'r> {
         ready: &ReadyGrade,
     ) -> GradeOutcome {
         match result {
-            Ok(()) => self.run.mark_synced(&ready.stored).await,
+            Ok(()) => self.deps.recorder.mark_synced(&ready.stored).await,
             Err(failure) => self.apply(failure, state, &ready.stored).await,
         }
     }

@@ -27,7 +27,7 @@ impl Posting<'_> {
         score: &ScorePost,
     ) -> Result<(), LtiaasError> {
         let platform = state.activity.ids.platform_id.as_str();
-        let client = &self.run.engine.client;
+        let client = self.deps.client;
         let unknown = AtomicBool::new(false);
         let attempt = || async {
             if unknown.swap(false, Ordering::Relaxed)
@@ -59,7 +59,7 @@ impl Posting<'_> {
             return false;
         };
         let platform = state.activity.ids.platform_id.as_str();
-        let (client, key, user) = (&self.run.engine.client, &state.service_key, &score.user_id);
+        let (client, key, user) = (self.deps.client, &state.service_key, &score.user_id);
         let mut guard = PageGuard::new(MAX_RESULT_PAGES, "the line item's results");
         let mut page: Result<ResultPage, LtiaasError> = self
             .gate

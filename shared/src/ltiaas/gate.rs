@@ -18,9 +18,9 @@ use backon::{ExponentialBuilder, Retryable};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
-use super::outcome::PendingReason;
 use crate::config::SyncTuning;
 use crate::ltiaas::LtiaasError;
+use crate::outcome::PendingReason;
 
 /// Shared by every request of one run.
 pub struct RequestGate {
