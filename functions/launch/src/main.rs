@@ -24,8 +24,13 @@ async fn main() -> Result<(), Error> {
 
 async fn start() -> Result<LaunchFunction, ltisync::bootstrap::BootstrapError> {
     let settings = LaunchSettings::from_env(&ProcessEnv)?;
-    let (client, store) =
-        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
-            .await?;
+    let aws = ltisync::bootstrap::aws_config().await;
+    let (client, store) = ltisync::bootstrap::clients(
+        &aws,
+        &settings.ltiaas,
+        &settings.table_name,
+        &settings.dynamodb,
+    )
+    .await?;
     Ok(LaunchFunction::new(client, store, settings.tool_url).framed_by(settings.frame_ancestors))
 }

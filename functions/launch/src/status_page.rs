@@ -17,8 +17,9 @@ use ltisync::launch::{check_ltik, LaunchError};
 use ltisync::status::{ActivityReport, ResendRequest, StatusOutcome, StatusService};
 use serde_json::json;
 
+use crate::reply::error_reply;
+use crate::request::{first_value, header_text, is_form, wants_json};
 use crate::status_html::{refusal_page, report_page, resend_action, STYLE_SOURCE};
-use crate::{error_reply, first_value, header_text, is_form, wants_json};
 
 /// The two routes of the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
