@@ -193,11 +193,7 @@ pub async fn aws_config(timeout_ms: Option<u64>) -> Result<aws_config::SdkConfig
         timeouts.operation = std::time::Duration::from_millis(ms.max(1));
         timeouts.attempt = timeouts.attempt.min(timeouts.operation);
     }
-    let limits = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(timeouts.attempt)
-        .operation_attempt_timeout(timeouts.attempt)
-        .operation_timeout(timeouts.operation)
-        .build();
+    let limits = ltisync::store::timeout_config(&timeouts);
     let config = ltisync::bootstrap::aws_config().await;
     Ok(config.to_builder().timeout_config(limits).build())
 }

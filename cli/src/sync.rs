@@ -84,10 +84,15 @@ pub(crate) async fn connect(
         other => std::env::var(other).ok(),
     };
     let settings = SyncSettings::from_env(&lookup).map_err(|e| Trouble::new(e.to_string()))?;
-    let (client, store) =
-        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
-            .await
-            .map_err(|e| Trouble::new(e.to_string()))?;
+    let aws = ltisync::bootstrap::aws_config().await;
+    let (client, store) = ltisync::bootstrap::clients(
+        &aws,
+        &settings.ltiaas,
+        &settings.table_name,
+        &settings.dynamodb,
+    )
+    .await
+    .map_err(|e| Trouble::new(e.to_string()))?;
     Ok((client, store, settings))
 }
 

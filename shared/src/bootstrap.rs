@@ -119,16 +119,17 @@ pub async fn api_key(source: &ApiKeySource, aws: &SdkConfig) -> Result<ApiKey, B
     }
 }
 
-/// The LTIaaS client and the store, ready to use.
+/// The LTIaaS client and the store, ready to use, from the AWS settings the
+/// caller loaded once ([`aws_config`]) and may use for its other clients.
 pub async fn clients(
+    aws: &SdkConfig,
     ltiaas: &LtiaasSettings,
     table_name: &str,
     timeouts: &DynamoDbTimeouts,
 ) -> Result<(LtiaasClient, Store), BootstrapError> {
-    let aws = aws_config().await;
-    let key = api_key(&ltiaas.api_key, &aws).await?;
+    let key = api_key(&ltiaas.api_key, aws).await?;
     let client = LtiaasClient::new(ltiaas, key)?;
-    let dynamodb = crate::store::with_timeouts(&dynamodb_client(&aws), timeouts);
+    let dynamodb = crate::store::with_timeouts(&dynamodb_client(aws), timeouts);
     let store = Store::new(dynamodb, table_name);
     Ok((client, store))
 }

@@ -37,11 +37,16 @@ fn lambda_client(mut config: aws_sdk_lambda::config::Builder) -> aws_sdk_lambda:
 
 async fn start() -> Result<SyncFunction, ltisync::bootstrap::BootstrapError> {
     let settings = SyncSettings::from_env(&ProcessEnv)?;
-    let (client, store) =
-        ltisync::bootstrap::clients(&settings.ltiaas, &settings.table_name, &settings.dynamodb)
-            .await?;
-    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ltisync-sync".into());
+    // Loaded once: the table's, the secret's and the Lambda client share it.
     let aws = ltisync::bootstrap::aws_config().await;
+    let (client, store) = ltisync::bootstrap::clients(
+        &aws,
+        &settings.ltiaas,
+        &settings.table_name,
+        &settings.dynamodb,
+    )
+    .await?;
+    let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "ltisync-sync".into());
     let lambda = lambda_client(aws_sdk_lambda::config::Builder::from(&aws));
     let follow_ups = FollowUps::new(lambda, &name, settings.max_follow_ups);
     Ok(

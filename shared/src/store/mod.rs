@@ -282,22 +282,29 @@ trait CutOff: Future + Sized {
 
 impl<F: Future> CutOff for F {}
 
-/// The DynamoDB client with ltisync's timeouts: each attempt and the whole
+/// ltisync's time limits for DynamoDB calls: each attempt and the whole
 /// operation (retries included) are bounded, so a stalled table cannot hold a
-/// function past its Lambda timeout.
+/// function past its Lambda timeout. The one place they become SDK settings
+/// (the functions' clients and the CLI's).
+pub fn timeout_config(
+    timeouts: &crate::config::DynamoDbTimeouts,
+) -> aws_sdk_dynamodb::config::timeout::TimeoutConfig {
+    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeouts.attempt)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build()
+}
+
+/// The DynamoDB client with ltisync's timeouts ([`timeout_config`]).
 pub fn with_timeouts(
     client: &aws_sdk_dynamodb::Client,
     timeouts: &crate::config::DynamoDbTimeouts,
 ) -> aws_sdk_dynamodb::Client {
-    let timeout_config = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(timeouts.attempt)
-        .operation_attempt_timeout(timeouts.attempt)
-        .operation_timeout(timeouts.operation)
-        .build();
     let config = client
         .config()
         .to_builder()
-        .timeout_config(timeout_config)
+        .timeout_config(timeout_config(timeouts))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
