@@ -228,7 +228,9 @@ impl SyncRig {
             panic!("engine_summary needs the in-process rig")
         };
         let deadline = std::time::SystemTime::now() + budget;
-        let request = sync_function::parse_event(event, deadline).expect("a valid event");
+        let request = sync_function::parse_event(event, deadline)
+            .expect("a valid event")
+            .request;
         let summary = Box::pin(function.engine().run(request))
             .await
             .expect("the run completes");

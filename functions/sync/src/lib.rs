@@ -96,16 +96,18 @@ pub struct ActivityInput {
     pub resource_link_id: String,
 }
 
-/// Which follow-up in a row the event starts (0: not a follow-up).
-pub fn follow_up_number(event: &Value) -> u32 {
-    event
-        .get("followUp")
-        .and_then(Value::as_u64)
-        .map_or(0, |n| n.min(u64::from(u32::MAX)) as u32)
+/// What an invocation event asks for: the sync, and which follow-up in a
+/// row it is (0: not a follow-up).
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The run to make.
+    pub request: SyncRequest,
+    /// Set by a run that started this one as its follow-up: how many in a row.
+    pub follow_up: u32,
 }
 
-/// Reads the request an event asks for.
-pub fn parse_event(event: &Value, deadline: SystemTime) -> Result<SyncRequest, String> {
+/// Reads what an event asks for (anything but an object: a full sync).
+pub fn parse_event(event: &Value, deadline: SystemTime) -> Result<Invocation, String> {
     let parsed: SyncEvent = if event.is_object() {
         serde_json::from_value(event.clone())
             .map_err(|e| format!("the invocation event is not understood: {e}"))?
@@ -122,10 +124,14 @@ pub fn parse_event(event: &Value, deadline: SystemTime) -> Result<SyncRequest, S
         ),
         (None, None) => None,
     };
-    Ok(SyncRequest {
+    let request = SyncRequest {
         activity,
         dry_run: parsed.dry_run,
         deadline,
+    };
+    Ok(Invocation {
+        request,
+        follow_up: parsed.follow_up,
     })
 }
 
@@ -170,8 +176,8 @@ impl SyncFunction {
             return Ok(serde_json::to_value(response).expect("plain data"));
         }
         match parse_event(event, deadline) {
-            Ok(request) => self
-                .run(request, follow_up_number(event))
+            Ok(Invocation { request, follow_up }) => self
+                .run(request, follow_up)
                 .await
                 .map(|summary| serde_json::to_value(summary).expect("a summary is plain data")),
             Err(message) => {
@@ -250,9 +256,7 @@ impl SyncFunction {
         }
         Ok(summary)
     }
-}
 
-impl SyncFunction {
     /// EMF records go to stdout as they are; CloudWatch turns them into metrics.
     fn print_metrics(&self, summary: &RunSummary) {
         let now_ms = SystemTime::now()
@@ -275,10 +279,11 @@ mod tests {
     fn a_scheduled_event_asks_for_a_full_sync() {
         let event = serde_json::json!({"version": "0", "detail-type": "Scheduled Event",
             "source": "aws.events", "detail": {}});
-        let request = parse_event(&event, deadline()).unwrap();
-        assert!(request.activity.is_none() && !request.dry_run);
+        let Invocation { request, follow_up } = parse_event(&event, deadline()).unwrap();
+        assert!(request.activity.is_none() && !request.dry_run && follow_up == 0);
         assert!(parse_event(&Value::Null, deadline())
             .unwrap()
+            .request
             .activity
             .is_none());
     }
@@ -289,14 +294,16 @@ mod tests {
             &serde_json::json!({"activityKey": "p#c#r", "dryRun": true}),
             deadline(),
         )
-        .unwrap();
+        .unwrap()
+        .request;
         assert_eq!(by_key.activity.unwrap().as_str(), "p#c#r");
         assert!(by_key.dry_run);
         let by_ids = parse_event(
             &serde_json::json!({"activity": {"platformId": "p", "contextId": "c#1", "resourceLinkId": "r"}}),
             deadline(),
         )
-        .unwrap();
+        .unwrap()
+        .request;
         assert_eq!(by_ids.activity.unwrap().as_str(), "p#c%231#r");
     }
 
