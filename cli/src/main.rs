@@ -3,8 +3,10 @@
 //! chain and region, and answers "why did this grade not arrive?" without
 //! CloudWatch or raw items.
 //!
-//! Exit codes: 0 fine; 1 findings (`failed` found failed grades); 2 usage,
-//! access or connection errors, with one line that says what to do.
+//! Exit codes: 0 fine; 1 findings (`failed` found failed grades, `check` a
+//! check that did not pass, `reconcile` a grade the gradebook lacks or
+//! shows otherwise, or an activity it could not read); 2 usage, access or
+//! connection errors, with one line that says what to do.
 
 mod check;
 mod failed;
@@ -250,10 +252,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
                 dry_run,
                 force,
             };
-            if selection.activity.is_none() && !all {
-                return Err(Trouble::new(WHOLE_TABLE_NEEDS_ALL));
-            }
-            requeue::run(&store().await?, &selection, json).await
+            requeue::run(&store().await?, &selection.checked(all)?, json).await
         }
         Command::Sync {
             activity,
@@ -272,10 +271,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
         Command::Check => Ok(check::run(&store().await?, &aws_config(timeout_ms).await?).await),
     }
 }
-
-/// Why `requeue` without `--activity` refuses to act.
-const WHOLE_TABLE_NEEDS_ALL: &str =
-    "requeue acts on the whole table only with --all; name one activity with --activity KEY";
 
 pub(crate) fn parse_key(key: Option<String>) -> Result<Option<ActivityKey>, Trouble> {
     key.map(|k| ActivityKey::parse(&k).map_err(|e| Trouble::new(e.to_string())))

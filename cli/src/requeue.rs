@@ -24,6 +24,20 @@ pub struct Selection {
     pub force: bool,
 }
 
+/// Why `requeue` without `--activity` refuses to act.
+const WHOLE_TABLE_NEEDS_ALL: &str =
+    "requeue acts on the whole table only with --all; name one activity with --activity KEY";
+
+impl Selection {
+    /// The selection, if it may act: the whole table only with `--all`.
+    pub fn checked(self, all: bool) -> Result<Self, Trouble> {
+        if self.activity.is_none() && !all {
+            return Err(Trouble::new(WHOLE_TABLE_NEEDS_ALL));
+        }
+        Ok(self)
+    }
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Requeued {

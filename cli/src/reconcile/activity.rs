@@ -39,45 +39,57 @@ struct TableGrades {
     items: HashMap<String, Item>,
 }
 
+/// Why one activity was not reconciled: a reason its report shows while
+/// the command goes on, or trouble that stops the command.
+enum NotRead {
+    Unreadable(String),
+    Trouble(Trouble),
+}
+
+impl From<Trouble> for NotRead {
+    fn from(trouble: Trouble) -> Self {
+        NotRead::Trouble(trouble)
+    }
+}
+
 impl Reader<'_> {
     /// Reconciles the activity at `key`.
     pub async fn reconcile(&self, key: &ActivityKey) -> Result<ActivityReport, Trouble> {
+        match self.read(key).await {
+            Ok(report) => Ok(report),
+            Err(NotRead::Unreadable(reason)) => Ok(ActivityReport::unreadable(key, reason)),
+            Err(NotRead::Trouble(trouble)) => Err(trouble),
+        }
+    }
+
+    async fn read(&self, key: &ActivityKey) -> Result<ActivityReport, NotRead> {
         let activity = self.activity(key).await?;
-        let (line_item, service_key) =
-            match activity.as_ref().map_err(Clone::clone).and_then(readable) {
-                Ok(readable) => readable,
-                Err(reason) => return Ok(ActivityReport::unreadable(key, reason)),
-            };
+        let (line_item, service_key) = readable(&activity).map_err(NotRead::Unreadable)?;
         let grades = self.table_grades(key).await?;
         let platform = key.ids().platform_id;
-        let platform = platform.as_str();
-        let results = match self.results(platform, service_key, line_item).await {
-            Ok(results) => results,
-            Err(e) => {
-                return Ok(ActivityReport::unreadable(
-                    key,
-                    format!("its results could not be read: {e}"),
-                ))
-            }
-        };
+        let results = self
+            .results(&platform, service_key, line_item)
+            .await
+            .map_err(|e| NotRead::Unreadable(format!("its results could not be read: {e}")))?;
         let sorted = reconcile(&grades.posted, &results, &grades.graded);
         let requeued = self.requeue(&sorted, &grades).await?;
         Ok(ActivityReport::read(key, &grades.posted, sorted, requeued))
     }
 
     /// The activity, or why it cannot be read.
-    async fn activity(&self, key: &ActivityKey) -> Result<Result<Activity, String>, Trouble> {
+    async fn activity(&self, key: &ActivityKey) -> Result<Activity, NotRead> {
         let mut found = self
             .store
             .activities(std::slice::from_ref(key))
             .await
             .map_err(|e| Trouble::store(self.store.table(), e))?;
-        let activity = match found.remove(key) {
-            None => return Ok(Err("no such activity in the table".into())),
-            Some(Err(reason)) => return Ok(Err(format!("its item is malformed: {reason}"))),
-            Some(Ok(activity)) => activity,
-        };
-        Ok(Ok(activity))
+        match found.remove(key) {
+            None => Err(NotRead::Unreadable("no such activity in the table".into())),
+            Some(Err(reason)) => Err(NotRead::Unreadable(format!(
+                "its item is malformed: {reason}"
+            ))),
+            Some(Ok(activity)) => Ok(activity),
+        }
     }
 
     /// The activity's grades: one query of its partition.

@@ -35,7 +35,7 @@ use crate::secrets::Ltik;
 use crate::store::report::{GradeStage, GradeState};
 use crate::store::{PendingGrade, Store, WriteOutcome};
 use crate::sync::roster::ROSTER_PAGE_LIMIT;
-use crate::sync::StoredReason;
+use crate::outcome::StoredReason;
 
 /// How long the page reads the roster's names before it shows the rest by
 /// user id: the names are a courtesy, the grades are the point, and the
@@ -75,6 +75,28 @@ pub struct StatusService {
     store: Store,
 }
 
+/// Why a status request ends before its report: an answer the viewer is
+/// shown (forbidden, no activity), or a failure.
+enum Stop {
+    Answer(StatusOutcome),
+    Failed(LaunchError),
+}
+
+impl<E: Into<LaunchError>> From<E> for Stop {
+    fn from(error: E) -> Self {
+        Stop::Failed(error.into())
+    }
+}
+
+impl Stop {
+    fn into_result(self) -> Result<StatusOutcome, LaunchError> {
+        match self {
+            Stop::Answer(outcome) => Ok(outcome),
+            Stop::Failed(error) => Err(error),
+        }
+    }
+}
+
 /// Who is looking at which activity, from the ID token.
 struct Visit {
     ids: ActivityIds,
@@ -92,10 +114,11 @@ impl StatusService {
     /// The activity the ltik's launch names, as its viewer may see it.
     #[tracing::instrument(skip_all)]
     pub async fn report(&self, ltik: &Ltik) -> Result<StatusOutcome, LaunchError> {
-        let visit = match self.visit(ltik).await? {
-            Ok(visit) => visit,
-            Err(outcome) => return Ok(outcome),
-        };
+        self.try_report(ltik).await.or_else(Stop::into_result)
+    }
+
+    async fn try_report(&self, ltik: &Ltik) -> Result<StatusOutcome, Stop> {
+        let visit = self.visit(ltik).await?;
         let report = self.read(ltik, visit).await?;
         Ok(StatusOutcome::Report(Box::new(report.0)))
     }
@@ -109,10 +132,17 @@ impl StatusService {
         ltik: &Ltik,
         request: &ResendRequest,
     ) -> Result<StatusOutcome, LaunchError> {
-        let visit = match self.visit(ltik).await? {
-            Ok(visit) => visit,
-            Err(outcome) => return Ok(outcome),
-        };
+        self.try_resend(ltik, request)
+            .await
+            .or_else(Stop::into_result)
+    }
+
+    async fn try_resend(
+        &self,
+        ltik: &Ltik,
+        request: &ResendRequest,
+    ) -> Result<StatusOutcome, Stop> {
+        let visit = self.visit(ltik).await?;
         if visit.viewer.audience != ViewerAudience::Instructor {
             return Ok(StatusOutcome::Forbidden(
                 "only the course's instructors may send grades again".into(),
@@ -134,9 +164,9 @@ impl StatusService {
 
     /// The ID token's viewer and activity, or the answer when there is
     /// nothing to show them.
-    async fn visit(&self, ltik: &Ltik) -> Result<Result<Visit, StatusOutcome>, LaunchError> {
+    async fn visit(&self, ltik: &Ltik) -> Result<Visit, Stop> {
         let token = self.ltiaas.id_token(ltik).await?;
-        Ok(visit_of(token))
+        visit_of(token).map_err(Stop::Answer)
     }
 
     /// One Query of the partition (every page), with the roster's names

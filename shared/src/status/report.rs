@@ -473,7 +473,7 @@ pub fn may_cure(code: Option<FailCode>) -> bool {
 /// A grade item's user: `userId`, or for an item without one the id its
 /// sort key encodes.
 pub(crate) fn user_id_of(item: &RawItem) -> String {
-    if let Some(user) = text(item, "userId") {
+    if let Some(user) = text(item, crate::store::schema::USER_ID) {
         return user.to_owned();
     }
     let sk = text(item, schema::SK).unwrap_or_default();

@@ -8,6 +8,10 @@ use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
 use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
+use super::schema::sync::{
+    FAILED_AT, LAST_ATTEMPT_AT, LAST_ERROR, LAST_ERROR_CODE, LAST_HTTP_STATUS, POSTING_AT, STATUS,
+    SYNCED_AT,
+};
 use super::{activity_key_of, now_rfc3339, schema, CutOff, Store, StoreError, SyncStatus};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
@@ -125,11 +129,11 @@ impl Store {
             (":status", status(SyncStatus::Posting)),
             (":now", stamp(now)),
         ]);
-        let update = "SET syncStatus = :status, postingAt = :now";
+        let update = format!("SET {STATUS} = :status, {POSTING_AT} = :now");
         // The write leaves the tool's attributes alone, so a retry after a
         // lost answer applies again: a failed condition is a change.
         Ok(
-            match self.update_if_unchanged(grade, update, values).await? {
+            match self.update_if_unchanged(grade, &update, values).await? {
                 true => WriteOutcome::Applied,
                 false => WriteOutcome::Changed,
             },
@@ -146,10 +150,13 @@ impl Store {
             (":status", status(SyncStatus::Synced)),
             (":now", stamp(now)),
         ]);
+        let update = format!(
+            "SET {STATUS} = :status, {SYNCED_AT} = :now \
+             REMOVE #pending, {LAST_ERROR}, {LAST_ERROR_CODE}, {LAST_HTTP_STATUS}, {POSTING_AT}"
+        );
         self.write_outcome(
             grade,
-            "SET syncStatus = :status, syncedAt = :now \
-             REMOVE #pending, lastError, lastErrorCode, lastHttpStatus, postingAt",
+            &update,
             values,
             OwnWrite::leaving_index(schema::sync::SYNCED_AT),
         )
@@ -174,20 +181,20 @@ impl Store {
                 AttributeValue::S(reason.code().as_str().to_owned()),
             ),
         ]);
+        let set = format!(
+            "SET {STATUS} = :status, {FAILED_AT} = :now, {LAST_ERROR} = :reason, \
+             {LAST_ERROR_CODE} = :code"
+        );
         let expression = match reason.http_status() {
             Some(http) => {
                 values.insert(":http".into(), AttributeValue::N(http.to_string()));
-                "SET syncStatus = :status, failedAt = :now, lastError = :reason, \
-                 lastErrorCode = :code, lastHttpStatus = :http REMOVE #pending, postingAt"
+                format!("{set}, {LAST_HTTP_STATUS} = :http REMOVE #pending, {POSTING_AT}")
             }
-            None => {
-                "SET syncStatus = :status, failedAt = :now, lastError = :reason, \
-                 lastErrorCode = :code REMOVE #pending, lastHttpStatus, postingAt"
-            }
+            None => format!("{set} REMOVE #pending, {LAST_HTTP_STATUS}, {POSTING_AT}"),
         };
         self.write_outcome(
             grade,
-            expression,
+            &expression,
             values,
             OwnWrite::leaving_index(schema::sync::FAILED_AT),
         )
@@ -209,10 +216,13 @@ impl Store {
             (":reason", AttributeValue::S(note.to_owned())),
             (":code", AttributeValue::S(reason.code().to_owned())),
         ]);
+        let update = format!(
+            "SET {STATUS} = :status, {LAST_ATTEMPT_AT} = :now, {LAST_ERROR} = :reason, \
+             {LAST_ERROR_CODE} = :code REMOVE {POSTING_AT}"
+        );
         self.write_outcome(
             grade,
-            "SET syncStatus = :status, lastAttemptAt = :now, lastError = :reason, \
-             lastErrorCode = :code REMOVE postingAt",
+            &update,
             values,
             OwnWrite {
                 stamp: schema::sync::LAST_ATTEMPT_AT,
@@ -441,7 +451,7 @@ impl PendingGrade {
 
     /// The user id as stored, for reports, even when the grade is invalid.
     pub fn user_label(&self) -> String {
-        match (&self.grade, self.snapshot.get("userId")) {
+        match (&self.grade, self.snapshot.get(schema::USER_ID)) {
             (Ok(g), _) => g.user_id.clone(),
             (Err(_), Some(AttributeValue::S(user))) => user.clone(),
             _ => self.sk.clone(),

@@ -84,6 +84,10 @@ pub mod schema {
     pub const GRADE_PREFIX: &str = "GRADE#";
     /// Prefix of the sort keys of what the LMS accepted for each grade.
     pub const POSTED_PREFIX: &str = "POSTED#";
+    /// The grade's user (a tool attribute, see
+    /// [`super::grade_item::TOOL_ATTRIBUTES`]), which reports show even when
+    /// the rest of the grade is invalid.
+    pub const USER_ID: &str = "userId";
 
     /// The sync's attributes on a grade item (the tool owns the others:
     /// [`super::grade_item::TOOL_ATTRIBUTES`]).
@@ -93,7 +97,7 @@ pub mod schema {
         /// Why it waits or failed, in words.
         pub const LAST_ERROR: &str = "lastError";
         /// Why it waits or failed, as a stable code
-        /// ([`crate::sync::PendingReason`] or [`crate::sync::FailCode`]).
+        /// ([`crate::outcome::PendingReason`] or [`crate::outcome::FailCode`]).
         pub const LAST_ERROR_CODE: &str = "lastErrorCode";
         /// The HTTP status of the LMS's refusal.
         pub const LAST_HTTP_STATUS: &str = "lastHttpStatus";

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{activity_key_of, schema, ActivityItem, RawItem, SyncStatus};
 use crate::activity::ActivityKey;
-use crate::sync::StoredReason;
+use crate::outcome::StoredReason;
 
 /// What kind an item is, from its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl GradeState {
             _ => None,
         };
         Self {
-            user_id: text(item, "userId").map(str::to_owned),
+            user_id: text(item, schema::USER_ID).map(str::to_owned),
             stage,
             last_error: last_error.map(str::to_owned),
             http_status,
