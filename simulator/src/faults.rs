@@ -9,8 +9,8 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::state::FaultAction;
-use super::{envelope, json_response, text};
+use crate::respond::{envelope, json_response, text};
+use crate::state::FaultAction;
 
 /// What the client gets.
 pub(crate) enum Outcome {

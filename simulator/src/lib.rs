@@ -18,7 +18,9 @@
 #![warn(missing_docs)]
 
 mod faults;
+mod paging;
 mod profile;
+mod respond;
 mod results;
 mod roster;
 mod state;
@@ -39,6 +41,9 @@ use percent_encoding::percent_decode_str;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+
+use paging::{bad_page_url, page_params};
+use respond::{envelope, json_response, no_content};
 
 pub use profile::{LmsProfile, NOT_NEWER, NO_ATTEMPTS_LEFT, SCORE_EXISTS, SUBMITTED_IN_FUTURE};
 pub use roster::NOT_A_STUDENT;
@@ -665,44 +670,6 @@ fn list_line_items(
     json_response(StatusCode::OK, &response)
 }
 
-/// A listing's query parameters; `url` (a page link the simulator handed
-/// out) replaces every other one. `None`: `url` is not a URL.
-pub(crate) fn page_params(query: Option<&str>) -> Option<QueryParams> {
-    let params = QueryParams(
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect(),
-    );
-    match params.get("url") {
-        None => Some(params),
-        Some(page_url) => url::Url::parse(&page_url)
-            .ok()
-            .map(|parsed| QueryParams(parsed.query_pairs().into_owned().collect())),
-    }
-}
-
-/// Decoded query parameters, in order.
-pub(crate) struct QueryParams(Vec<(String, String)>);
-
-impl QueryParams {
-    /// The first value of `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    }
-}
-
-/// The answer to a `url` parameter that is not a URL.
-pub(crate) fn bad_page_url() -> Response<Full<Bytes>> {
-    envelope(
-        StatusCode::BAD_REQUEST,
-        "INVALID_URL",
-        "The url parameter is not a URL.",
-    )
-}
-
 fn create_line_item(
     state: &mut SimState,
     binding: &Binding,
@@ -798,10 +765,7 @@ fn post_score(
         },
         body: body.cloned().unwrap_or_default(),
     });
-    Response::builder()
-        .status(StatusCode::NO_CONTENT)
-        .body(Full::new(Bytes::new()))
-        .expect("static response")
+    no_content()
 }
 
 /// The score rules of the LTIaaS reference (see docs/ltiaas-api.md §6).
@@ -979,33 +943,6 @@ struct RosterSpec {
     platform_id: String,
     context_id: String,
     members: Vec<SimMember>,
-}
-
-fn envelope(status: StatusCode, message: &str, description: &str) -> Response<Full<Bytes>> {
-    json_response(
-        status,
-        &json!({
-            "status": status.as_u16(),
-            "error": status.canonical_reason().unwrap_or("Error"),
-            "details": {"message": message, "description": description}
-        }),
-    )
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("static response")
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header(hyper::header::CONTENT_TYPE, "text/plain")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .expect("static response")
 }
 
 /// Serves until the process is stopped (used by the `ltiaas-sim` binary).

@@ -23,8 +23,8 @@ use hyper::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::json_response;
-use super::state::{Binding, SimLineItem, SimState};
+use crate::respond::json_response;
+use crate::state::{Binding, SimLineItem, SimState};
 
 /// What Moodle says when a score is not newer than the one it holds.
 pub const NOT_NEWER: &str = "Refusing a score whose timestamp is not later than the one held";
