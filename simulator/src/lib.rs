@@ -20,6 +20,7 @@
 mod faults;
 mod paging;
 mod profile;
+mod quirks;
 mod respond;
 mod results;
 mod roster;
@@ -45,7 +46,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use paging::{bad_page_url, page_params};
 use respond::{envelope, json_response, no_content};
 
-pub use profile::{LmsProfile, NOT_NEWER, NO_ATTEMPTS_LEFT, SCORE_EXISTS, SUBMITTED_IN_FUTURE};
+pub use profile::LmsProfile;
+pub use quirks::{NOT_NEWER, NO_ATTEMPTS_LEFT, SCORE_EXISTS, SUBMITTED_IN_FUTURE};
 pub use roster::NOT_A_STUDENT;
 pub use state::{
     lis_role, Arrival, Binding, Fault, FaultAction, LaunchSpec, ReceivedScore, RecordedRequest,
@@ -743,7 +745,7 @@ fn post_score(
     if let Some(refusal) = roster::refuse_non_learner(state, binding, body) {
         return refusal;
     }
-    if let Some(refusal) = profile::refuse(state, binding, item, body) {
+    if let Some(refusal) = quirks::refuse(state, binding, item, body) {
         return refusal;
     }
     // A score the LMS takes replaces whatever was set behind the tool's back.
