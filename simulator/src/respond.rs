@@ -7,6 +7,10 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
+/// The answer to a request refused before its handler ran (its 401, 400
+/// or 404), boxed as it is large and the rare way out.
+pub(crate) type Refusal = Box<Response<Full<Bytes>>>;
+
 /// LTIaaS's error envelope: `{status, error, details: {message, description}}`.
 pub(crate) fn envelope(
     status: StatusCode,
