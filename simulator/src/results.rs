@@ -10,8 +10,9 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::state::{Binding, ResultOverride, SimLineItem, SimState};
-use super::{bad_page_url, json_response, page_params};
+use crate::paging::{bad_page_url, page_params};
+use crate::respond::json_response;
+use crate::state::{Binding, ResultOverride, SimLineItem, SimState};
 
 /// The results of `item`, as the gradebook shows them.
 pub fn list_results(

@@ -7,8 +7,9 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
-use super::state::{Binding, SimMember, SimState};
-use super::{bad_page_url, json_response, page_params};
+use crate::paging::{bad_page_url, page_params};
+use crate::respond::json_response;
+use crate::state::{Binding, SimMember, SimState};
 
 /// What the LMS says when a score names someone it cannot grade.
 pub const NOT_A_STUDENT: &str = "User not found in course or is not a student";

@@ -2,12 +2,19 @@
 //! it received, and the faults it has been told to inject.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::profile::{LastScore, LmsProfile};
+
+/// The state behind its lock. A poisoned lock is taken as it is: one
+/// request that panicked must not turn every later one into a panic too.
+pub(crate) fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The routes the simulator serves, for fault matching and records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
