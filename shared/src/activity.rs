@@ -250,6 +250,26 @@ pub struct Activity {
     pub services: GrantedServices,
 }
 
+#[cfg(test)]
+impl Activity {
+    /// An activity with its ids and nothing else: no service key, no line
+    /// item, no preferences (the unit tests' one fixture; each sets what it
+    /// needs with struct update syntax).
+    pub(crate) fn bare(ids: ActivityIds) -> Self {
+        Activity {
+            key: ids.key(),
+            ids,
+            service_key: None,
+            resource_link_title: None,
+            line_item_id: None,
+            launch_line_item_id: None,
+            line_item_preferences: LineItemPreferences::default(),
+            needs_relaunch: None,
+            services: Default::default(),
+        }
+    }
+}
+
 /// How the sync picks or creates the activity's line item.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LineItemPreferences {

@@ -1,6 +1,9 @@
-//! Test support for ltisync: a local DynamoDB (moto)
-//! with the table from `template.yaml`, and a Lambda Runtime API that runs
-//! the real function binaries.
+//! Test support for ltisync: a local DynamoDB-API server (moto, or Dynoxide
+//! where `LTISYNC_TEST_DYNAMODB` points at one) with the table from
+//! `template.yaml`, a fault proxy in front of it, the LTIaaS simulator and
+//! clients of it, a local event source mapping for the table's stream, a
+//! Lambda Runtime API that runs the real function binaries, and a browser
+//! driver for the status page.
 
 #![warn(missing_docs)]
 
@@ -10,6 +13,7 @@ pub mod browser;
 pub mod dynamo;
 pub mod grades;
 pub mod http_front;
+pub mod ltiaas;
 pub mod rigs;
 pub mod runtime_api;
 pub mod stream;

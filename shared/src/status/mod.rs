@@ -31,11 +31,11 @@ pub use role::Audience;
 use crate::activity::ActivityIds;
 use crate::launch::{capture_from_token, check_key_fits, LaunchError};
 use crate::ltiaas::{IdToken, LtiaasClient, PageGuard};
+use crate::outcome::StoredReason;
 use crate::secrets::Ltik;
 use crate::store::report::{GradeStage, GradeState};
 use crate::store::{PendingGrade, Store, WriteOutcome};
 use crate::sync::roster::ROSTER_PAGE_LIMIT;
-use crate::outcome::StoredReason;
 
 /// How long the page reads the roster's names before it shows the rest by
 /// user id: the names are a courtesy, the grades are the point, and the

@@ -1,5 +1,6 @@
-//! The DynamoDB store: activities (with their service keys), grades and the
-//! sync lease, all in one table.
+//! The DynamoDB store, all in one table: activities (with their service
+//! keys), grades, what the LMS accepted for each grade, each activity's
+//! claim, and the daily run's lease.
 //!
 //! # Table layout
 //! | item     | `pk`                 | `sk`                    |

@@ -165,17 +165,9 @@ mod tests {
     use crate::activity::{ActivityIds, LineItemPreferences};
 
     fn activity(prefs: LineItemPreferences) -> Activity {
-        let ids = ActivityIds::new("p", "c", "link").unwrap();
         Activity {
-            key: ids.key(),
-            ids,
-            service_key: None,
-            resource_link_title: None,
-            line_item_id: None,
-            launch_line_item_id: None,
             line_item_preferences: prefs,
-            needs_relaunch: None,
-            services: Default::default(),
+            ..Activity::bare(ActivityIds::new("p", "c", "link").unwrap())
         }
     }
 

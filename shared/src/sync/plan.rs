@@ -181,21 +181,13 @@ mod tests {
     use aws_sdk_dynamodb::types::AttributeValue;
 
     use super::*;
-    use crate::activity::{ActivityIds, LineItemPreferences};
+    use crate::activity::ActivityIds;
     use crate::store::PendingGrade;
 
     fn activity(platform: &str, link: &str, key: Option<&str>) -> Activity {
-        let ids = ActivityIds::new(platform, "c", link).unwrap();
         Activity {
-            key: ids.key(),
-            ids,
             service_key: key.map(ServiceKey::new),
-            resource_link_title: None,
-            line_item_id: None,
-            launch_line_item_id: None,
-            line_item_preferences: LineItemPreferences::default(),
-            needs_relaunch: None,
-            services: Default::default(),
+            ..Activity::bare(ActivityIds::new(platform, "c", link).unwrap())
         }
     }
 

@@ -319,17 +319,7 @@ mod tests {
     #[test]
     fn the_cache_vouches_only_for_active_learners_of_a_read_roster() {
         let ids = crate::activity::ActivityIds::new("p", "c", "quiz").unwrap();
-        let activity = Activity {
-            key: ids.key(),
-            ids,
-            service_key: None,
-            resource_link_title: None,
-            line_item_id: None,
-            launch_line_item_id: None,
-            line_item_preferences: Default::default(),
-            needs_relaunch: None,
-            services: Default::default(),
-        };
+        let activity = Activity::bare(ids);
         let cache = RosterCache::default();
         assert!(!cache.lists_learner(&activity, "ada"), "nothing read yet");
         cache.remember(&activity, &Arc::new(Roster::Unavailable("x".into())));

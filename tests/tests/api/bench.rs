@@ -27,6 +27,8 @@ fn the_bench_harness_runs_every_section_at_a_tiny_size() {
         "## 8. Scale",
         "## 9. Each value once",
         "## 10. Reconciling the gradebook",
+        "## 11. The status page",
+        "## 12. From invocation to last outcome",
         "Tiny run",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");

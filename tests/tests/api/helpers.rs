@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync::config::{ApiKeySource, LtiaasSettings};
 use ltisync::launch::{LaunchService, LaunchTimings};
-use ltisync::ltiaas::LtiaasClient;
-use ltisync::{ActivityIds, ApiKey, Grade, Ltik, Store};
+use ltisync::{ActivityIds, Grade, Ltik, Store};
 use ltisync_tests::dynamo::{get_item, TestTable};
-use ltisync_tests::rigs::{event_file, sync_env, Env, SyncRig, Via};
+use ltisync_tests::ltiaas::{self, Limits};
+use ltisync_tests::rigs::{event_file, launch_env, sync_env, Env, SyncRig, Via};
 use ltisync_tests::simulator::{LaunchSpec, ReceivedScore, Simulator};
 use serde_json::Value;
 
@@ -33,13 +32,7 @@ impl Stack {
         let sim = Simulator::start().await.expect("simulator");
         let table = TestTable::create().await;
         let store = table.store();
-        let settings = LtiaasSettings {
-            base_url: sim.url().parse().unwrap(),
-            api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(5),
-        };
-        let client = LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap();
+        let client = ltiaas::client(&sim, &sim.api_key(), Limits::TESTS);
         let launcher = LaunchService::new(client, store.clone());
         Self {
             sim,
@@ -49,6 +42,7 @@ impl Stack {
         }
     }
 
+    /// The sync function's environment over this stack.
     pub fn env(&self) -> Env {
         sync_env(
             &self.sim.url(),
@@ -56,6 +50,31 @@ impl Stack {
             &self.table.name,
             &self.table.endpoint,
         )
+    }
+
+    /// The launch function's environment over this stack.
+    pub fn launch_env(&self) -> Env {
+        launch_env(
+            &self.sim.url(),
+            &self.sim.api_key(),
+            &self.table.name,
+            &self.table.endpoint,
+        )
+    }
+
+    /// Registers a launch of (p, c, r) at LTIaaS, not yet captured: its ltik.
+    pub fn ltik_for(&self, p: &str, c: &str, r: &str, key: Option<&str>) -> String {
+        self.sim.add_launch(LaunchSpec::new(p, c, r, key))
+    }
+
+    /// Every activity item in the table.
+    pub async fn activities(&self) -> Vec<Item> {
+        self.table
+            .items()
+            .await
+            .into_iter()
+            .filter(|i| i.get("sk") == Some(&AttributeValue::S("ACTIVITY".into())))
+            .collect()
     }
 
     /// A real launch of (p, c, r) with `key`, through LTIaaS and the launch service.

@@ -2,56 +2,18 @@
 //! over HTTP, and both the in-process handler and the real binary driven
 //! through the Lambda Runtime API with the files in `events/`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync_tests::dynamo::{free_port, TestTable};
+use ltisync_tests::dynamo::free_port;
 use ltisync_tests::rigs::{
     event, event_file, launch_env, Env, HttpReply, LaunchRig, Via, SAMPLE_LTIK,
 };
 use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, Simulator};
 
+use crate::helpers::{Item, Stack};
+
 const BOTH: [Via; 2] = [Via::Handler, Via::Binary];
-
-type Item = HashMap<String, AttributeValue>;
-
-struct Stack {
-    sim: Simulator,
-    table: TestTable,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        Self {
-            sim: Simulator::start().await.expect("simulator"),
-            table: TestTable::create().await,
-        }
-    }
-
-    fn env(&self) -> Env {
-        launch_env(
-            &self.sim.url(),
-            &self.sim.api_key(),
-            &self.table.name,
-            &self.table.endpoint,
-        )
-    }
-
-    /// Registers a launch of (p, c, r) and returns its ltik.
-    fn launch(&self, p: &str, c: &str, r: &str, key: Option<&str>) -> String {
-        self.sim.add_launch(LaunchSpec::new(p, c, r, key))
-    }
-
-    async fn activities(&self) -> Vec<Item> {
-        self.table
-            .items()
-            .await
-            .into_iter()
-            .filter(|i| i.get("sk") == Some(&AttributeValue::S("ACTIVITY".into())))
-            .collect()
-    }
-}
 
 fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -80,8 +42,8 @@ async fn send(via: Via, env: &Env, events: &[serde_json::Value]) -> (Vec<HttpRep
 async fn a_launch_stores_the_service_key_with_its_three_ids() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let ltik = stack.launch("platform-1", "course-1", "link-1", Some("svc-key-1"));
-        let (replies, _) = send(via, &stack.env(), &[event("launch.json", &ltik)]).await;
+        let ltik = stack.ltik_for("platform-1", "course-1", "link-1", Some("svc-key-1"));
+        let (replies, _) = send(via, &stack.launch_env(), &[event("launch.json", &ltik)]).await;
         let reply = &replies[0];
         assert_eq!(reply.status, 200, "{via:?}: {}", reply.body);
         assert!(reply.body.contains("Course course-1"), "{}", reply.body);
@@ -106,8 +68,8 @@ async fn a_launch_stores_the_service_key_with_its_three_ids() {
 #[tokio::test]
 async fn an_empty_endpoint_variable_counts_as_unset() {
     let stack = Stack::start().await;
-    let ltik = stack.launch("platform-1", "course-1", "link-1", Some("svc-key-1"));
-    let mut env = stack.env();
+    let ltik = stack.ltik_for("platform-1", "course-1", "link-1", Some("svc-key-1"));
+    let mut env = stack.launch_env();
     env.insert("AWS_ENDPOINT_URL".into(), stack.table.endpoint.clone());
     env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), String::new());
     let (replies, logs) = send(Via::Binary, &env, &[event("launch.json", &ltik)]).await;
@@ -126,9 +88,9 @@ async fn a_relaunch_replaces_the_key_and_keeps_one_activity() {
     };
     for via in BOTH {
         let stack = Stack::start().await;
-        let first = stack.launch("p", "c", "r", Some("old-key"));
-        let second = stack.launch("p", "c", "r", Some("new-key"));
-        let rig = LaunchRig::start(via, &stack.env()).await;
+        let first = stack.ltik_for("p", "c", "r", Some("old-key"));
+        let second = stack.ltik_for("p", "c", "r", Some("new-key"));
+        let rig = LaunchRig::start(via, &stack.launch_env()).await;
         assert_eq!(rig.send(&event("launch.json", &first)).await.status, 200);
         let after_first = stack.activities().await.remove(0);
         assert_eq!(
@@ -159,12 +121,12 @@ async fn a_relaunch_replaces_the_key_and_keeps_one_activity() {
 async fn a_launch_without_a_service_key_stores_none_and_keeps_an_earlier_one() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let with_key = stack.launch("p", "c", "kept", Some("earlier-key"));
-        let without = stack.launch("p", "c", "kept", None);
-        let never = stack.launch("p", "c", "never", None);
+        let with_key = stack.ltik_for("p", "c", "kept", Some("earlier-key"));
+        let without = stack.ltik_for("p", "c", "kept", None);
+        let never = stack.ltik_for("p", "c", "never", None);
         let (replies, _) = send(
             via,
-            &stack.env(),
+            &stack.launch_env(),
             &[
                 event("launch.json", &with_key),
                 event("launch.json", &without),
@@ -195,13 +157,13 @@ async fn a_launch_without_a_service_key_stores_none_and_keeps_an_earlier_one() {
 async fn an_invalid_ltik_gives_401_and_writes_nothing() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let ltik = stack.ltik_for("p", "c", "r", Some("k"));
         stack.sim.expire_ltik(&ltik);
         let mut json_event = event("launch.json", &ltik);
         json_event["headers"]["accept"] = "application/json".into();
         let (replies, _) = send(
             via,
-            &stack.env(),
+            &stack.launch_env(),
             &[event("launch.json", &ltik), json_event],
         )
         .await;
@@ -240,11 +202,11 @@ async fn ltiaas_failures_give_502_or_504_and_write_nothing() {
     ];
     for via in BOTH {
         let stack = Stack::start().await;
-        let mut env = stack.env();
+        let mut env = stack.launch_env();
         env.insert("LTIAAS_TIMEOUT_MS".into(), "400".into());
         let mut events = Vec::new();
         for (action, _) in &cases {
-            let ltik = stack.launch("p", "c", "r", Some("k"));
+            let ltik = stack.ltik_for("p", "c", "r", Some("k"));
             stack
                 .sim
                 .inject(Fault::on(Route::IdToken, action.clone(), Some(1)));
@@ -318,10 +280,10 @@ async fn every_event_format_and_a_stage_prefix_are_captured() {
         ];
         let mut events = Vec::new();
         for (i, file) in files.iter().enumerate() {
-            let ltik = stack.launch("p", "c", &format!("link-{i}"), Some(&format!("key-{i}")));
+            let ltik = stack.ltik_for("p", "c", &format!("link-{i}"), Some(&format!("key-{i}")));
             events.push(event(file, &ltik));
         }
-        let (replies, _) = send(via, &stack.env(), &events).await;
+        let (replies, _) = send(via, &stack.launch_env(), &events).await;
         for (file, reply) in files.iter().zip(&replies) {
             assert_eq!(reply.status, 200, "{via:?} {file}: {}", reply.body);
         }
@@ -351,7 +313,7 @@ async fn malformed_requests_get_a_4xx_that_says_what_is_wrong() {
         too_long["headers"]["accept"] = "application/json".into();
         let (replies, _) = send(
             via,
-            &stack.env(),
+            &stack.launch_env(),
             &[
                 event("launch-missing-ltik.json", ""),
                 bad_chars,
@@ -386,13 +348,13 @@ async fn malformed_requests_get_a_4xx_that_says_what_is_wrong() {
 async fn with_a_tool_url_the_browser_is_sent_on_with_the_query() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let mut env = stack.env();
+        let mut env = stack.launch_env();
         env.insert(
             "TOOL_URL".into(),
             "https://tool.example.test/app?from=ltisync".into(),
         );
-        let get = stack.launch("p", "c", "get", Some("k1"));
-        let post = stack.launch("p", "c", "post", Some("k2"));
+        let get = stack.ltik_for("p", "c", "get", Some("k1"));
+        let post = stack.ltik_for("p", "c", "post", Some("k2"));
         let (replies, _) = send(
             via,
             &env,
@@ -417,10 +379,10 @@ async fn with_a_tool_url_the_browser_is_sent_on_with_the_query() {
 #[tokio::test]
 async fn json_clients_get_the_activity_but_never_a_key() {
     let stack = Stack::start().await;
-    let ltik = stack.launch("p", "c", "r", Some("svc-never-shown"));
+    let ltik = stack.ltik_for("p", "c", "r", Some("svc-never-shown"));
     let mut e = event("launch.json", &ltik);
     e["headers"]["accept"] = "application/json".into();
-    let (replies, _) = send(Via::Handler, &stack.env(), &[e]).await;
+    let (replies, _) = send(Via::Handler, &stack.launch_env(), &[e]).await;
     let body = replies[0].json();
     assert_eq!(body["status"], "captured");
     assert_eq!(body["activity"]["key"], "p#c#r");
@@ -440,10 +402,10 @@ async fn awkward_ids_round_trip_and_do_not_collide() {
     ];
     let mut events = Vec::new();
     for (i, (p, c, r)) in triples.iter().enumerate() {
-        let ltik = stack.launch(p, c, r, Some(&format!("key-{i}")));
+        let ltik = stack.ltik_for(p, c, r, Some(&format!("key-{i}")));
         events.push(event("launch.json", &ltik));
     }
-    let (replies, _) = send(Via::Handler, &stack.env(), &events).await;
+    let (replies, _) = send(Via::Handler, &stack.launch_env(), &events).await;
     assert!(replies.iter().all(|r| r.status == 200));
     let activities = stack.activities().await;
     assert_eq!(
@@ -481,7 +443,12 @@ async fn a_deep_linking_launch_is_let_through_without_writing() {
         .remove("resourceLink");
     spec.id_token = Some(token);
     let ltik = stack.sim.add_launch(spec);
-    let (replies, _) = send(Via::Handler, &stack.env(), &[event("launch.json", &ltik)]).await;
+    let (replies, _) = send(
+        Via::Handler,
+        &stack.launch_env(),
+        &[event("launch.json", &ltik)],
+    )
+    .await;
     assert_eq!(replies[0].status, 200);
     assert!(
         replies[0].body.contains("no resource link"),
@@ -576,8 +543,8 @@ async fn a_missing_setting_fails_the_start_with_one_line_naming_it() {
 async fn a_refused_api_key_is_the_tools_problem_not_the_learners() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let ltik = stack.launch("p", "c", "r", Some("k"));
-        let mut env = stack.env();
+        let ltik = stack.ltik_for("p", "c", "r", Some("k"));
+        let mut env = stack.launch_env();
         env.insert("LTIAAS_API_KEY".into(), "a-rotated-api-key".into());
         let mut e = event("launch.json", &ltik);
         e["headers"]["accept"] = "application/json".into();
@@ -624,7 +591,7 @@ fn error_message(reply: &HttpReply) -> String {
 #[tokio::test]
 async fn hostile_events_get_a_400_that_says_what_is_wrong() {
     let stack = Stack::start().await;
-    let ltik = stack.launch("p", "c", "r", Some("k"));
+    let ltik = stack.ltik_for("p", "c", "r", Some("k"));
     let base = event("launch.json", &ltik);
     let edit = |change: &dyn Fn(&mut serde_json::Value)| {
         let mut e = base.clone();
@@ -684,7 +651,7 @@ async fn hostile_events_get_a_400_that_says_what_is_wrong() {
             "without requestContext",
         ),
     ];
-    let mut env = stack.env();
+    let mut env = stack.launch_env();
     env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
     let events: Vec<_> = cases.iter().map(|(e, _)| e.clone()).collect();
     let (replies, logs) = send(Via::Binary, &env, &events).await;
@@ -708,14 +675,14 @@ async fn hostile_events_get_a_400_that_says_what_is_wrong() {
 async fn form_media_types_match_as_http_does() {
     for via in BOTH {
         let stack = Stack::start().await;
-        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let ltik = stack.ltik_for("p", "c", "r", Some("k"));
         let mut form = event("launch-post-form.json", &ltik);
         form["headers"]
             .as_object_mut()
             .unwrap()
             .retain(|name, _| !name.eq_ignore_ascii_case("content-type"));
         form["headers"]["Content-Type"] = "Application/X-WWW-Form-Urlencoded; charset=UTF-8".into();
-        let (replies, _) = send(via, &stack.env(), &[form]).await;
+        let (replies, _) = send(via, &stack.launch_env(), &[form]).await;
         assert_eq!(replies[0].status, 200, "{via:?}: {}", replies[0].body);
         assert_eq!(s(&stack.activities().await[0], "serviceKey"), Some("k"));
     }
@@ -734,7 +701,7 @@ async fn a_stalled_table_gives_503_in_time() {
             DynamoFault::Stall(Duration::from_secs(30)),
             100,
         );
-        let ltik = stack.launch("p", "c", "r", Some("k"));
+        let ltik = stack.ltik_for("p", "c", "r", Some("k"));
         let mut env = launch_env(
             &stack.sim.url(),
             &stack.sim.api_key(),
@@ -761,7 +728,7 @@ async fn a_stalled_table_gives_503_in_time() {
 #[tokio::test]
 async fn a_service_key_of_the_wrong_type_is_never_quoted() {
     let stack = Stack::start().await;
-    let ltik = stack.launch("p", "c", "r", Some("k"));
+    let ltik = stack.ltik_for("p", "c", "r", Some("k"));
     let token = r#"{"ltiVersion":"1.3.0","user":{"id":"u","roles":[]},"platform":{"id":"p"},
         "launch":{"type":"LtiResourceLinkRequest","context":{"id":"c"},"resourceLink":{"id":"r"}},
         "services":{"serviceKey":987654321012345678}}"#;
@@ -771,7 +738,7 @@ async fn a_service_key_of_the_wrong_type_is_never_quoted() {
         retry_after: None,
     };
     stack.sim.inject(Fault::on(Route::IdToken, answer, Some(1)));
-    let mut env = stack.env();
+    let mut env = stack.launch_env();
     env.insert("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into());
     let (replies, logs) = send(Via::Binary, &env, &[event("launch.json", &ltik)]).await;
     assert_eq!(replies[0].status, 502, "{}", replies[0].body);
@@ -793,10 +760,10 @@ async fn ids_too_long_for_a_key_get_a_4xx_naming_the_id_and_the_limit() {
     for via in BOTH {
         let stack = Stack::start().await;
         let link = "l".repeat(3000);
-        let ltik = stack.launch("p", "c", &link, Some("k"));
+        let ltik = stack.ltik_for("p", "c", &link, Some("k"));
         let mut json_event = event("launch.json", &ltik);
         json_event["headers"]["accept"] = "application/json".into();
-        let (replies, _) = send(via, &stack.env(), &[json_event]).await;
+        let (replies, _) = send(via, &stack.launch_env(), &[json_event]).await;
         let reply = &replies[0];
         assert_eq!(reply.status, 422, "{via:?}: {}", reply.body);
         assert_eq!(reply.json()["error"]["code"], "ids_too_long");

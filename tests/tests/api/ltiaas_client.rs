@@ -3,22 +3,20 @@
 
 use std::time::Duration;
 
-use ltisync::config::{ApiKeySource, LtiaasSettings};
 use ltisync::grade::{ScoreDialect, ScorePost};
 use ltisync::ltiaas::{
     Credential, LtiaasClient, LtiaasError, NewLineItem, MAX_MESSAGE_CHARS, MAX_RESPONSE_BYTES,
 };
-use ltisync::{ApiKey, Grade, Ltik, ServiceKey};
+use ltisync::{Grade, Ltik, ServiceKey};
+use ltisync_tests::ltiaas::{self, Limits};
 use ltisync_tests::simulator::{Fault, FaultAction, LaunchSpec, Route, SimLineItem, Simulator};
 
 fn client(sim: &Simulator, api_key: &str) -> LtiaasClient {
-    let settings = LtiaasSettings {
-        base_url: sim.url().parse().unwrap(),
-        api_key: ApiKeySource::Plain(ApiKey::new(api_key)),
-        connect_timeout: Duration::from_millis(500),
-        request_timeout: Duration::from_millis(500),
+    let limits = Limits {
+        connect: Duration::from_millis(500),
+        request: Duration::from_millis(500),
     };
-    LtiaasClient::new(&settings, ApiKey::new(api_key)).unwrap()
+    ltiaas::client(sim, api_key, limits)
 }
 
 async fn setup() -> (Simulator, LtiaasClient, ServiceKey) {

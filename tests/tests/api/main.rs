@@ -10,6 +10,7 @@ mod cli;
 mod gradebook;
 mod helpers;
 mod launch;
+mod layout;
 mod ltiaas_client;
 mod readme;
 mod reconcile;

@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync::config::{ApiKeySource, LtiaasSettings};
 use ltisync::launch::{LaunchService, LaunchTimings};
-use ltisync::ltiaas::LtiaasClient;
-use ltisync::{ApiKey, Ltik};
+use ltisync::Ltik;
 use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::ltiaas::{self, Limits};
 use ltisync_tests::repo_root;
 use ltisync_tests::rigs::{event_file, sync_env, SyncRig, Via};
 use ltisync_tests::simulator::{LaunchSpec, Simulator};
@@ -44,16 +43,8 @@ fn attribute(value: &Value) -> AttributeValue {
 async fn the_documented_grade_writes_are_posted_by_the_sync() {
     let sim = Simulator::start().await.unwrap();
     let table = TestTable::create().await;
-    let settings = LtiaasSettings {
-        base_url: sim.url().parse().unwrap(),
-        api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(5),
-    };
-    let launcher = LaunchService::new(
-        LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).unwrap(),
-        table.store(),
-    );
+    let client = ltiaas::client(&sim, &sim.api_key(), Limits::TESTS);
+    let launcher = LaunchService::new(client, table.store());
     for (i, (p, c, r)) in [
         ("demo-platform", "course-101", "quiz-1"),
         ("plat/1", "course #2", "quiz é"),

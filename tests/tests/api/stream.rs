@@ -16,28 +16,28 @@ use ltisync_tests::simulator::{Fault, FaultAction, LmsProfile, Route};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use serde_json::json;
 
-use crate::helpers::{documented_grade, s, Item};
+use crate::helpers::{documented_grade, s, Item, Stack};
 
 const IDLE: Duration = Duration::from_millis(600);
 
-/// The shared [`crate::helpers::Stack`] with one launched activity
-/// (p, c, link; service key `k`), whose grades these tests write.
-struct Stack {
-    app: crate::helpers::Stack,
+/// The shared [`Stack`] with one launched activity (p, c, link; service
+/// key `k`), whose grades these tests write.
+struct OneActivity {
+    app: Stack,
     ids: ActivityIds,
 }
 
-impl std::ops::Deref for Stack {
-    type Target = crate::helpers::Stack;
+impl std::ops::Deref for OneActivity {
+    type Target = Stack;
 
     fn deref(&self) -> &Self::Target {
         &self.app
     }
 }
 
-impl Stack {
+impl OneActivity {
     async fn start() -> Self {
-        let app = crate::helpers::Stack::start().await;
+        let app = Stack::start().await;
         let ids = app.launch("p", "c", "link", Some("k")).await;
         Self { app, ids }
     }
@@ -101,7 +101,7 @@ fn score(item: &Item) -> f64 {
 
 #[tokio::test]
 async fn a_written_grade_is_posted_from_the_stream_and_the_daily_run_finds_nothing() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
     for (u, points) in [("u1", 70.0), ("u2", 80.0), ("u3", 90.0)] {
@@ -128,7 +128,7 @@ async fn a_written_grade_is_posted_from_the_stream_and_the_daily_run_finds_nothi
 
 #[tokio::test]
 async fn a_transient_failure_is_named_and_retried_from_that_record() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let mut env = stack.env();
     env.insert("SYNC_MAX_ATTEMPTS".into(), "1".into());
@@ -163,7 +163,7 @@ async fn a_transient_failure_is_named_and_retried_from_that_record() {
 
 #[tokio::test]
 async fn retries_run_out_and_the_daily_run_posts_what_is_left() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let settings = MappingSettings {
         max_retries: 1,
         ..MappingSettings::default()
@@ -189,7 +189,7 @@ async fn retries_run_out_and_the_daily_run_posts_what_is_left() {
 
 #[tokio::test]
 async fn a_malformed_grade_fails_and_never_blocks_the_shard() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
     stack
@@ -215,7 +215,7 @@ async fn a_malformed_grade_fails_and_never_blocks_the_shard() {
 /// a record whose grade changed since posts the newest value.
 #[tokio::test]
 async fn records_are_read_through_the_current_item() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
     stack.grade("u1", 10.0).await;
     stack.grade("u1", 20.0).await;
@@ -247,7 +247,7 @@ async fn records_are_read_through_the_current_item() {
 /// the score), and a SYNCED grade holds the value the LMS received last.
 #[tokio::test]
 async fn no_older_value_ever_wins_between_the_daily_run_and_the_stream() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     let users: Vec<String> = (0..6).map(|u| format!("u{u}")).collect();
     let keys: Vec<GradeKey> = users
         .iter()
@@ -387,7 +387,7 @@ async fn quick_corrections_end_with_the_last_value_on_every_lms() {
 }
 
 async fn corrections_end_with_the_last_value(profile: LmsProfile) {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     stack.sim.set_profile("p", profile);
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
@@ -433,7 +433,7 @@ async fn corrections_end_with_the_last_value(profile: LmsProfile) {
 /// Writes five rising values of u1 from just after a second begins, 100 ms
 /// apart, while the stream delivers them; the last value.
 async fn correct_five_times_within_a_second(
-    stack: &Stack,
+    stack: &OneActivity,
     mapping: &mut EventSourceMapping,
     rig: &SyncRig,
     round: u32,
@@ -461,7 +461,7 @@ async fn correct_five_times_within_a_second(
 /// and the rest of the batch goes on.
 #[tokio::test]
 async fn a_batch_reads_what_the_lms_accepted_with_its_grades() {
-    let stack = Stack::start().await;
+    let stack = OneActivity::start().await;
     stack.sim.set_profile("p", LmsProfile::Canvas);
     let mut mapping = stack.mapping(MappingSettings::default()).await;
     let rig = SyncRig::start(Via::Binary, &stack.env()).await;
