@@ -1,7 +1,11 @@
 //! The report's two charts, as plain SVG: throughput against concurrency
 //! on each server, and a histogram of the stream path's latency.
 
-use super::*;
+use std::fmt::Write as _;
+
+use crate::servers::Servers;
+use crate::stats::percentile;
+use crate::throughput::{Capacities, ThroughputFigures, TARGET_CONCURRENCY};
 
 /// One line (or set of marks) of a chart.
 struct Series {

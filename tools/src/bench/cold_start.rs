@@ -4,9 +4,19 @@
 //! launch function, the daily sync and the grade stream consumer (the sync
 //! binary given a stream batch).
 
-use super::*;
-use ltisync_tests::rigs::{launch_env, sync_env};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync_tests::rigs::{event, event_file, launch_env, sync_env, SAMPLE_LTIK};
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{LaunchSpec, Simulator};
 use serde_json::{json, Value};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{grade_item, set_up_activities, user_id, write_grades};
+use crate::stats::percentile;
 
 /// One function's starts.
 pub(super) struct ColdStarts {
@@ -68,7 +78,7 @@ pub(super) async fn measure_cold_starts(
             write_grades(&table, &[(ids.clone(), user.clone())], true).await;
             let event = match function {
                 "LaunchFunction" => event("launch.json", SAMPLE_LTIK),
-                "SyncFunction" => ltisync_tests::rigs::event_file("schedule.json"),
+                "SyncFunction" => event_file("schedule.json"),
                 _ => stream_batch(&grade_item(&ids, &user, true)),
             };
             let (init, first) = cold_start(&binary(binary_name), &env, event).await;

@@ -3,10 +3,20 @@
 //! sizing rules from what crossed the wire (`ltisync_tests::billing`), next
 //! to what the server itself reported (Dynoxide applies the same rules).
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ltisync::{ActivityIds, Store};
 use ltisync_tests::aws_proxy::RecordingProxy;
 use ltisync_tests::billing::attribute_item_size;
-use ltisync_tests::dynamo::{client_for, get_item};
+use ltisync_tests::dynamo::{client_for, get_item, TestTable};
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    grade_item, grades_of, run_sync, set_up_activities, tuning, user_id, write_grades,
+};
 
 /// On-demand prices in us-east-1, US$ per million request units (AWS
 /// DynamoDB pricing, on-demand, since the cut of 1 November 2024).

@@ -1,6 +1,17 @@
 //! Section 6: the launch function's init, handler overhead and memory.
 
-use super::*;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ltisync_tests::rigs::{event, SAMPLE_LTIK};
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{LaunchSpec, Simulator};
+
+use crate::plan::Plan;
+use crate::servers::{Server, Servers};
+use crate::setup::function_env;
+use crate::stats::percentile;
 
 pub(super) struct LaunchFigures {
     pub(super) init_ms: Vec<f64>,
@@ -84,16 +95,6 @@ pub(super) async fn measure_launch_binary(
         handler_total_us,
         peak_rss_kb,
     }
-}
-
-pub(super) fn percentile<T: Copy + PartialOrd>(values: &[T], p: f64) -> Option<T> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
-    if sorted.is_empty() {
-        return None;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    Some(sorted[index])
 }
 
 pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {

@@ -13,147 +13,42 @@
 //! to one server. `--tiny` runs every section at a toy size, which
 //! `make test` does (on moto alone) so the harness cannot rot.
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use futures::StreamExt;
-use ltisync::activity::{GrantedServices, LaunchCapture};
-use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
-use ltisync::ltiaas::LtiaasClient;
-use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
-use ltisync::{ActivityIds, ApiKey, ServiceKey, Store};
-use ltisync_tests::dynamo::{TableDefinition, TestTable};
-use ltisync_tests::rigs::{event, SyncRig, SAMPLE_LTIK};
-use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
-use ltisync_tests::simulator::{LaunchSpec, Route, Simulator};
-use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
-
 mod charts;
 mod cold_start;
 mod cost;
 mod end_to_end;
 mod launch;
 mod once;
+mod plan;
 mod reconcile;
 mod report;
 mod servers;
 mod setup;
+mod stats;
 mod status;
 mod stream;
 mod throughput;
 
-use charts::*;
-use cold_start::*;
-use cost::*;
-use end_to_end::*;
-use launch::*;
-use once::*;
-use reconcile::*;
-use report::*;
-use servers::*;
-use setup::*;
-use status::*;
-use stream::*;
-use throughput::*;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
-/// How big each section is.
-struct Plan {
-    activities: usize,
-    grades_per_activity: usize,
-    platforms: usize,
-    latencies_ms: Vec<u64>,
-    concurrencies: Vec<usize>,
-    /// Posting time per throughput point (the run is cut by its deadline).
-    window: Duration,
-    rate_limit: u32,
-    /// The table whose read cost is measured.
-    cost_activities: usize,
-    cost_grades_per_activity: usize,
-    launch_starts: usize,
-    launch_invocations: usize,
-    /// Grades written one at a time to time the stream path.
-    stream_latency_grades: usize,
-    /// Grades written at once (over `platforms`) for the stream burst.
-    stream_burst_grades: usize,
-    /// Activities and grades of the "each value once" days.
-    once_activities: usize,
-    once_grades_per_activity: usize,
-    /// The table `ltisync reconcile` reads.
-    reconcile_activities: usize,
-    reconcile_grades_per_activity: usize,
-    /// Learners (and grades) of the course the status page shows.
-    status_learners: usize,
-    /// Views timed per LTIaaS latency.
-    status_views: usize,
-    /// End to end: (activities, grades each) of the daily run, grades of
-    /// the stream batch (over as many activities), grades of the one
-    /// activity, and runs per row (the median is shown).
-    e2e_daily: (usize, usize),
-    e2e_batch: usize,
-    e2e_one: usize,
-    e2e_runs: usize,
-}
+use ltisync_tests::simulator::Simulator;
 
-impl Plan {
-    fn full() -> Self {
-        Self {
-            activities: 100,
-            grades_per_activity: 150,
-            platforms: 10,
-            latencies_ms: vec![20, 100],
-            concurrencies: vec![1, 4, 16, 32, 64],
-            window: Duration::from_secs(8),
-            rate_limit: 100,
-            cost_activities: 1000,
-            cost_grades_per_activity: 100,
-            launch_starts: 20,
-            launch_invocations: 300,
-            stream_latency_grades: 200,
-            stream_burst_grades: 10_000,
-            once_activities: 10,
-            once_grades_per_activity: 100,
-            reconcile_activities: 1000,
-            reconcile_grades_per_activity: 30,
-            status_learners: 2000,
-            status_views: 20,
-            e2e_daily: (10, 200),
-            e2e_batch: 100,
-            e2e_one: 300,
-            e2e_runs: 5,
-        }
-    }
-
-    fn tiny() -> Self {
-        Self {
-            activities: 4,
-            grades_per_activity: 5,
-            platforms: 2,
-            latencies_ms: vec![5],
-            concurrencies: vec![1, 4],
-            window: Duration::from_millis(500),
-            rate_limit: 20,
-            cost_activities: 10,
-            cost_grades_per_activity: 20,
-            launch_starts: 2,
-            launch_invocations: 5,
-            stream_latency_grades: 5,
-            stream_burst_grades: 40,
-            once_activities: 2,
-            once_grades_per_activity: 10,
-            reconcile_activities: 3,
-            reconcile_grades_per_activity: 4,
-            status_learners: 20,
-            status_views: 2,
-            e2e_daily: (2, 3),
-            e2e_batch: 4,
-            e2e_one: 5,
-            e2e_runs: 1,
-        }
-    }
-}
+use charts::{latency_histogram, throughput_chart};
+use cold_start::{measure_cold_starts, write_cold_starts};
+use cost::{measure_cost, write_cost};
+use end_to_end::{measure_end_to_end, write_end_to_end};
+use launch::{compare_launch, measure_launch, write_launch};
+use once::{measure_once, write_once};
+use plan::Plan;
+use reconcile::{measure_reconcile, write_reconcile};
+use report::{header, write_scale, write_sizes};
+use servers::Servers;
+use status::{measure_status, write_status};
+use stream::{measure_stream, write_stream};
+use throughput::{measure_capacities, measure_throughput, write_capacities, write_throughput};
 
 fn main() {
     let mut tiny = false;

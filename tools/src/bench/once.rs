@@ -5,8 +5,16 @@
 //! posted grade, unit by unit.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
 
-use super::*;
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    grades_of, run_sync, set_up_activities, tuning, write_grades, write_this_round,
+};
 
 /// What the two days came to.
 pub(super) struct OnceFigures {

@@ -3,11 +3,17 @@
 //! (priced by the proxy), and its run time with LTIaaS answering in 100 ms.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
-use super::*;
 use ltisync_tests::aws_proxy::RecordingProxy;
 use ltisync_tests::dynamo::aws_env;
 use ltisync_tests::runtime_api::binary;
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{grades_of, run_sync, set_up_activities, tuning, write_grades};
 
 /// Results per page, as the LMS lists them (the simulator's default).
 const PAGE_SIZE: usize = 10;

@@ -1,6 +1,12 @@
 //! The report's frame: the machine it ran on, sizes and scale.
 
-use super::*;
+use std::fmt::Write as _;
+
+use ltisync::config::SyncTuning;
+use ltisync_tests::runtime_api::binary;
+
+use crate::servers::Servers;
+use crate::throughput::ThroughputFigures;
 
 pub(super) async fn header(md: &mut String, tiny: bool, servers: &Servers) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

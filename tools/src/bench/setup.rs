@@ -2,9 +2,18 @@
 //! ones, grades written in the documented schema, an engine over the
 //! simulator, and the capacities of the stand-ins themselves.
 
-use super::*;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::StreamExt;
+use ltisync::activity::{GrantedServices, LaunchCapture};
+use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
+use ltisync::ltiaas::LtiaasClient;
+use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
+use ltisync::{ActivityIds, ApiKey, ServiceKey, Store};
+use ltisync_tests::dynamo::TestTable;
 use ltisync_tests::grades::{documented_grade, without};
-use ltisync_tests::simulator::SimLineItem;
+use ltisync_tests::simulator::{LaunchSpec, SimLineItem, Simulator};
 
 /// A 64-bit mix of `n` (splitmix64): ids that look random but repeat.
 fn mix(mut n: u64) -> u64 {

@@ -1,6 +1,18 @@
 //! The stream path: write-to-LMS latency and the drain time of a burst.
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use ltisync::config::SyncTuning;
+use ltisync::ActivityIds;
+use ltisync_tests::rigs::SyncRig;
+use ltisync_tests::simulator::Simulator;
+use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{engine, set_up_activities, uuid_like, write_grades};
+use crate::stats::percentile;
 
 /// What the stream path measured.
 pub(super) struct StreamFigures {

@@ -1,8 +1,22 @@
 //! Sections 1 and 2: what the stand-ins themselves sustain, and sync
 //! throughput against concurrency and latency on each DynamoDB server.
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use ltisync::config::SyncTuning;
 use ltisync::sync::summary::PhaseTimings;
+use ltisync::sync::{RunSummary, SyncRequest};
+use ltisync::{ActivityIds, Store};
+use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::simulator::{Route, Simulator};
+
+use crate::plan::Plan;
+use crate::servers::{Server, Servers};
+use crate::setup::{
+    engine, grades_of, run_sync, set_up_activities, simulator_capacity, store_capacity, tuning,
+    write_grades, MARGIN,
+};
 
 /// Score posts seen by the simulator during one run.
 pub(super) struct Posts {
