@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync_tests::dynamo::{client_for, create_secret, TableDefinition};
+use ltisync_tests::dynamo::create_secret;
 use ltisync_tests::grades::documented_grade;
 use ltisync_tests::rigs::SAMPLE_LTIK;
-use ltisync_tests::runtime_api::binary;
+use ltisync_tools::console::{say, step};
+use ltisync_tools::ltiaas_sim::LtiaasSim;
+use ltisync_tools::table::fresh_table;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 
 use crate::relay::Relay;
 
@@ -31,7 +30,7 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// The running stack; [`Stack::stop`] ends what it started.
 pub struct Stack {
-    sim: Child,
+    sim: LtiaasSim,
     relays: Vec<Relay>,
     /// The repository (SAM CLI runs there).
     pub repo: PathBuf,
@@ -58,14 +57,10 @@ impl Stack {
             })?
             .parse()
             .map_err(|e| format!("LTISYNC_DOCKER_BRIDGE_ADDRESS: {e}"))?;
-        crate::step("Starting the LTIaaS simulator, a table and a secret on moto, and the relays");
-        let (sim, ltiaas) = start_simulator().await?;
-        let table = format!(
-            "ltisync-sam-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let dynamo = client_for(&moto);
-        TableDefinition::from_repo().create(&dynamo, &table).await;
+        step("Starting the LTIaaS simulator, a table and a secret on moto, and the relays");
+        let sim = LtiaasSim::start(API_KEY).await?;
+        let ltiaas = sim.url.clone();
+        let (dynamo, table) = fresh_table(&moto, "ltisync-sam").await;
         let secret = create_secret(API_KEY).await;
         let relays = vec![
             Relay::start(bridge, loopback_address(&moto)?)
@@ -75,8 +70,8 @@ impl Stack {
                 .await
                 .map_err(|e| e.to_string())?,
         ];
-        crate::say(&format!("moto {moto} <- relay {}", relays[0].url()));
-        crate::say(&format!(
+        say(&format!("moto {moto} <- relay {}", relays[0].url()));
+        say(&format!(
             "LTIaaS simulator {ltiaas} <- relay {}",
             relays[1].url()
         ));
@@ -204,32 +199,8 @@ impl Stack {
     /// Stops the simulator and the relays.
     pub async fn stop(mut self) {
         self.relays.clear();
-        let _ = self.sim.kill().await;
+        self.sim.stop().await;
     }
-}
-
-/// The text of an attribute, `""` when absent.
-pub fn text(item: &Item, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-async fn start_simulator() -> Result<(Child, String), String> {
-    let mut sim = tokio::process::Command::new(binary("ltiaas-sim"))
-        .args(["--port", "0", "--api-key", API_KEY])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("ltiaas-sim did not start: {e}"))?;
-    let mut lines = BufReader::new(sim.stdout.take().expect("piped")).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(url) = line.strip_prefix("LTIAAS_URL=") {
-            return Ok((sim, url.to_owned()));
-        }
-    }
-    Err("ltiaas-sim ended without printing its URL".into())
 }
 
 fn loopback_address(url: &str) -> Result<SocketAddr, String> {
