@@ -14,18 +14,16 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{aws_env, get_item};
 use ltisync_tests::grades::documented_grade;
-use ltisync_tests::rigs::{api_gateway_reply, event_file, Env, SyncRig, Via, SAMPLE_LTIK};
+use ltisync_tests::rigs::{api_gateway_reply, event_file, Env, SyncRig, Via};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use ltisync_tools::console::{say, step};
 use ltisync_tools::ltiaas_sim::LtiaasSim;
+use ltisync_tools::sample::{self, member, PK, TOOL_URL};
 use ltisync_tools::table::{fresh_table, text};
 use serde_json::{json, Value};
 
 const API_KEY: &str = "demo-api-key-0000";
-
-/// The activity the demo launches and grades: 'Quiz 1' of Biology 101.
-const PK: &str = "ACT#demo-platform#course-101#quiz-1";
 
 /// The grades the tool records: user, score out of 100, comment. The
 /// roster has no test-student, so that one is refused.
@@ -116,7 +114,7 @@ async fn create_table(dynamodb: String, ltiaas_url: &str) -> Demo {
             ("LTIAAS_URL", ltiaas_url),
             ("LTIAAS_API_KEY", API_KEY),
             ("TABLE_NAME", table.as_str()),
-            ("TOOL_URL", "https://tool.example.test/app"),
+            ("TOOL_URL", TOOL_URL),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
@@ -137,15 +135,7 @@ async fn launch(demo: &Demo) -> RuntimeApi {
     step("An instructor launches 'Quiz 1' from the LMS (events/launch.json)");
     demo.http
         .post(demo.admin("launches"))
-        .json(&json!({
-            "ltik": SAMPLE_LTIK,
-            "platformId": "demo-platform",
-            "contextId": "course-101",
-            "resourceLinkId": "quiz-1",
-            "contextTitle": "Biology 101",
-            "resourceLinkTitle": "Quiz 1",
-            "serviceKey": "demo-service-key-quiz-1"
-        }))
+        .json(&sample::launch("demo-service-key-quiz-1"))
         .send()
         .await
         .expect("simulator admin API")
@@ -203,17 +193,15 @@ async fn start_stream_function(demo: &Demo) -> (SyncRig, EventSourceMapping) {
         .expect("settings");
     say("(the simulated LMS answers in 20 ms; its course roster has three learners and an instructor, \
          and no test-student, so the sync fails that grade as NOT_A_LEARNER without asking the LMS)");
-    let learner = |user: &str, role: &str| {
-        json!({"userId": user, "roles": [format!("http://purl.imsglobal.org/vocab/lis/v2/membership#{role}")],
-               "status": "Active"})
-    };
+    let members = [
+        member("learner-ada", "Learner"),
+        member("learner-grace", "Learner"),
+        member("learner-alan", "Learner"),
+        member("prof-hopper", "Instructor"),
+    ];
     demo.http
         .post(demo.admin("rosters"))
-        .json(
-            &json!({"platformId": "demo-platform", "contextId": "course-101", "members": [
-            learner("learner-ada", "Learner"), learner("learner-grace", "Learner"),
-            learner("learner-alan", "Learner"), learner("prof-hopper", "Instructor")]}),
-        )
+        .json(&sample::roster(&members))
         .send()
         .await
         .expect("roster registered");
@@ -224,7 +212,7 @@ async fn start_stream_function(demo: &Demo) -> (SyncRig, EventSourceMapping) {
 async fn write_grades(demo: &Demo) -> Instant {
     step("The tool records grades: one PutItem each, as the README documents");
     let written = Instant::now();
-    let quiz = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
+    let quiz = sample::activity();
     for (user, score, comment) in GRADES {
         let text = |v: &str| AttributeValue::S(v.into());
         let item = documented_grade(

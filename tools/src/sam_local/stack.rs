@@ -9,18 +9,14 @@ use std::path::PathBuf;
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::create_secret;
 use ltisync_tests::grades::documented_grade;
-use ltisync_tests::rigs::SAMPLE_LTIK;
 use ltisync_tools::console::{say, step};
 use ltisync_tools::ltiaas_sim::LtiaasSim;
+use ltisync_tools::sample::{self, member, PK, TOOL_URL};
 use ltisync_tools::table::fresh_table;
 use serde_json::{json, Value};
 
 use crate::relay::Relay;
 
-/// The activity every sample launch event names.
-pub const PK: &str = "ACT#demo-platform#course-101#quiz-1";
-/// Where the launch sends the browser.
-pub const TOOL_URL: &str = "https://tool.example.test/app";
 /// The service key the simulator hands out for the sample ltik.
 const SERVICE_KEY: &str = "sam-local-service-key";
 const API_KEY: &str = "sam-local-api-key-0000";
@@ -100,22 +96,14 @@ impl Stack {
     }
 
     async fn register_launch_and_roster(&self) -> Result<(), String> {
-        self.admin_post("launches", json!({
-            "ltik": SAMPLE_LTIK, "platformId": "demo-platform", "contextId": "course-101",
-            "resourceLinkId": "quiz-1", "contextTitle": "Biology 101", "resourceLinkTitle": "Quiz 1",
-            "serviceKey": SERVICE_KEY,
-        }))
-        .await?;
-        let learner = |user: &str| {
-            json!({"userId": user, "status": "Active",
-            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]})
-        };
-        self.admin_post(
-            "rosters",
-            json!({"platformId": "demo-platform", "contextId": "course-101",
-            "members": [learner("u1"), learner("u2"), learner("u3")]}),
-        )
-        .await
+        self.admin_post("launches", sample::launch(SERVICE_KEY))
+            .await?;
+        let members = [
+            member("u1", "Learner"),
+            member("u2", "Learner"),
+            member("u3", "Learner"),
+        ];
+        self.admin_post("rosters", sample::roster(&members)).await
     }
 
     async fn admin_post(&self, path: &str, body: Value) -> Result<(), String> {
@@ -145,9 +133,8 @@ impl Stack {
 
     /// Writes a grade as the tool does: one whole-item PutItem.
     pub async fn write_grade(&self, user: &str, score: f64) {
-        let ids = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
         let item = documented_grade(
-            &ids,
+            &sample::activity(),
             user,
             &[
                 ("scoreGiven", AttributeValue::N(score.to_string())),
