@@ -1,7 +1,11 @@
 //! The report's two charts, as plain SVG: throughput against concurrency
 //! on each server, and a histogram of the stream path's latency.
 
-use super::*;
+use std::fmt::Write as _;
+
+use crate::servers::Servers;
+use crate::stats::percentile;
+use crate::throughput::{Capacities, ThroughputFigures, TARGET_CONCURRENCY};
 
 /// One line (or set of marks) of a chart.
 struct Series {
@@ -22,6 +26,17 @@ enum Kind {
     Ceiling,
     /// Measured points without a line (a square each).
     Mark,
+}
+
+impl Series {
+    /// Ceilings are drawn thin.
+    fn stroke_width(&self) -> u32 {
+        if self.kind == Kind::Ceiling {
+            1
+        } else {
+            2
+        }
+    }
 }
 
 const WIDTH: f64 = 720.0;
@@ -95,59 +110,20 @@ pub(super) fn throughput_chart(
     capacities: &Capacities,
     f: &ThroughputFigures,
 ) -> String {
-    let mut concurrencies: Vec<usize> = f.points.iter().map(|p| p.concurrency).collect();
-    concurrencies.sort_unstable();
-    concurrencies.dedup();
-    let index = |c: usize| concurrencies.iter().position(|v| *v == c).unwrap_or(0);
-    let mut latencies: Vec<u64> = f.points.iter().map(|p| p.latency_ms).collect();
-    latencies.sort_unstable();
-    latencies.dedup();
+    let concurrencies = distinct_sorted(f.points.iter().map(|p| p.concurrency));
+    let latencies = distinct_sorted(f.points.iter().map(|p| p.latency_ms));
     let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
     let mut series = Vec::new();
     for (i, latency) in latencies.iter().enumerate() {
         let colour = colours[i % colours.len()];
-        let mut servers_seen: Vec<&str> = f.points.iter().map(|p| p.server.as_str()).collect();
-        servers_seen.dedup();
-        for server in servers_seen {
-            let dash = if server == servers.fast.name() {
-                ""
-            } else {
-                "2,3"
-            };
-            series.push(Series {
-                label: format!("{server}, {latency} ms"),
-                colour,
-                dash,
-                kind: Kind::Measured,
-                points: f
-                    .points
-                    .iter()
-                    .filter(|p| p.server == server && p.latency_ms == *latency)
-                    .map(|p| (index(p.concurrency), p.rate))
-                    .collect(),
-            });
-        }
-        series.push(Series {
-            label: format!("ceiling, {latency} ms"),
+        series.extend(latency_series(
+            servers,
+            capacities,
+            f,
+            &concurrencies,
+            *latency,
             colour,
-            dash: "6,4",
-            kind: Kind::Ceiling,
-            points: concurrencies
-                .iter()
-                .enumerate()
-                .map(|(x, c)| (x, *c as f64 * 1000.0 / *latency as f64))
-                .collect(),
-        });
-        let measured_at = concurrencies.iter().position(|c| *c == TARGET_CONCURRENCY);
-        if let (Some(x), Some(rate)) = (measured_at, capacities.simulator_at(*latency)) {
-            series.push(Series {
-                label: format!("simulator alone, {latency} ms"),
-                colour,
-                dash: "",
-                kind: Kind::Mark,
-                points: vec![(x, rate)],
-            });
-        }
+        ));
     }
     let measured_max = f.points.iter().map(|p| p.rate).fold(1.0_f64, f64::max);
     let simulator_max = capacities
@@ -171,6 +147,72 @@ pub(super) fn throughput_chart(
     )
 }
 
+/// The values once each, in order.
+fn distinct_sorted<T: Ord>(values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut values: Vec<T> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// The series of one latency, in its colour: each server's measured line,
+/// the ceiling, and the simulator's capacity when it was measured at one
+/// of the charted `concurrencies`.
+fn latency_series(
+    servers: &Servers,
+    capacities: &Capacities,
+    f: &ThroughputFigures,
+    concurrencies: &[usize],
+    latency: u64,
+    colour: &'static str,
+) -> Vec<Series> {
+    let index = |c: usize| concurrencies.iter().position(|v| *v == c).unwrap_or(0);
+    let mut series = Vec::new();
+    let mut servers_seen: Vec<&str> = f.points.iter().map(|p| p.server.as_str()).collect();
+    servers_seen.dedup();
+    for server in servers_seen {
+        let dash = if server == servers.fast.name() {
+            ""
+        } else {
+            "2,3"
+        };
+        series.push(Series {
+            label: format!("{server}, {latency} ms"),
+            colour,
+            dash,
+            kind: Kind::Measured,
+            points: f
+                .points
+                .iter()
+                .filter(|p| p.server == server && p.latency_ms == latency)
+                .map(|p| (index(p.concurrency), p.rate))
+                .collect(),
+        });
+    }
+    series.push(Series {
+        label: format!("ceiling, {latency} ms"),
+        colour,
+        dash: "6,4",
+        kind: Kind::Ceiling,
+        points: concurrencies
+            .iter()
+            .enumerate()
+            .map(|(x, c)| (x, *c as f64 * 1000.0 / latency as f64))
+            .collect(),
+    });
+    let measured_at = concurrencies.iter().position(|c| *c == TARGET_CONCURRENCY);
+    if let (Some(x), Some(rate)) = (measured_at, capacities.simulator_at(latency)) {
+        series.push(Series {
+            label: format!("simulator alone, {latency} ms"),
+            colour,
+            dash: "",
+            kind: Kind::Mark,
+            points: vec![(x, rate)],
+        });
+    }
+    series
+}
+
 fn line_chart(
     title: &str,
     y_label: &str,
@@ -180,13 +222,27 @@ fn line_chart(
     max: f64,
 ) -> String {
     let mut svg = frame(title, RIGHT);
-    let x_of =
-        |i: f64| LEFT + 20.0 + i * (WIDTH - LEFT - RIGHT - 40.0) / (xs.len().max(2) - 1) as f64;
+    x_axis(&mut svg, xs, x_label);
+    y_axis(&mut svg, max, y_label);
+    for (n, s) in series.iter().enumerate() {
+        draw_series(&mut svg, s, xs.len(), max);
+        legend_entry(&mut svg, s, n);
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// Where the `i`-th of `count` x values goes on the line chart.
+fn x_of(i: f64, count: usize) -> f64 {
+    LEFT + 20.0 + i * (WIDTH - LEFT - RIGHT - 40.0) / (count.max(2) - 1) as f64
+}
+
+fn x_axis(svg: &mut String, xs: &[String], x_label: &str) {
     for (i, x) in xs.iter().enumerate() {
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{x}</text>",
-            x_of(i as f64),
+            x_of(i as f64, xs.len()),
             HEIGHT - BOTTOM + 18.0
         );
     }
@@ -196,55 +252,60 @@ fn line_chart(
         (LEFT + WIDTH - RIGHT) / 2.0,
         HEIGHT - 10.0
     );
-    y_axis(&mut svg, max, y_label);
-    for (n, s) in series.iter().enumerate() {
-        let at = |(x, v): (usize, f64)| (x_of(x as f64), y_of(v, max));
-        let width = if s.kind == Kind::Ceiling { 1 } else { 2 };
-        match s.kind {
-            Kind::Measured => {
-                polyline(&mut svg, s, width, s.points.iter().map(|p| at(*p)));
-                for (x, y) in s.points.iter().map(|p| at(*p)) {
-                    let _ = write!(
-                        svg,
-                        "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\"/>",
-                        s.colour
-                    );
-                }
-            }
-            Kind::Ceiling => {
-                let visible = cut_at_top(&s.points, max);
-                let visible = visible.into_iter().map(|(x, v)| (x_of(x), y_of(v, max)));
-                polyline(&mut svg, s, width, visible);
-            }
-            Kind::Mark => {
-                for (x, y) in s.points.iter().map(|p| at(*p)) {
-                    square(&mut svg, x, y, s.colour);
-                }
+}
+
+/// One series on a line chart of `count` x values up to `max`.
+fn draw_series(svg: &mut String, s: &Series, count: usize, max: f64) {
+    let at = |(x, v): (usize, f64)| (x_of(x as f64, count), y_of(v, max));
+    match s.kind {
+        Kind::Measured => {
+            polyline(svg, s, s.stroke_width(), s.points.iter().map(|p| at(*p)));
+            for (x, y) in s.points.iter().map(|p| at(*p)) {
+                let _ = write!(
+                    svg,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{}\"/>",
+                    s.colour
+                );
             }
         }
-        let ly = TOP + 16.0 + 22.0 * n as f64;
-        let lx = WIDTH - RIGHT + 15.0;
-        if s.kind == Kind::Mark {
-            square(&mut svg, lx + 12.0, ly, s.colour);
-        } else {
-            let _ = write!(
-                svg,
-                "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{}\" stroke-width=\"{width}\" stroke-dasharray=\"{}\"/>",
-                lx + 24.0,
-                s.colour,
-                s.dash,
-            );
+        Kind::Ceiling => {
+            let visible = cut_at_top(&s.points, max);
+            let visible = visible
+                .into_iter()
+                .map(|(x, v)| (x_of(x, count), y_of(v, max)));
+            polyline(svg, s, s.stroke_width(), visible);
         }
+        Kind::Mark => {
+            for (x, y) in s.points.iter().map(|p| at(*p)) {
+                square(svg, x, y, s.colour);
+            }
+        }
+    }
+}
+
+/// The `n`-th entry of the legend, in the right margin.
+fn legend_entry(svg: &mut String, s: &Series, n: usize) {
+    let ly = TOP + 16.0 + 22.0 * n as f64;
+    let lx = WIDTH - RIGHT + 15.0;
+    if s.kind == Kind::Mark {
+        square(svg, lx + 12.0, ly, s.colour);
+    } else {
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\">{}</text>",
-            lx + 30.0,
-            ly + 4.0,
-            s.label
+            "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{}\" stroke-width=\"{}\" stroke-dasharray=\"{}\"/>",
+            lx + 24.0,
+            s.colour,
+            s.stroke_width(),
+            s.dash,
         );
     }
-    svg.push_str("</svg>\n");
-    svg
+    let _ = write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\">{}</text>",
+        lx + 30.0,
+        ly + 4.0,
+        s.label
+    );
 }
 
 fn polyline(svg: &mut String, s: &Series, width: u32, points: impl Iterator<Item = (f64, f64)>) {

@@ -4,9 +4,22 @@
 //! launch function, the daily sync and the grade stream consumer (the sync
 //! binary given a stream batch).
 
-use super::*;
-use ltisync_tests::rigs::{launch_env, sync_env};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use ltisync::ActivityIds;
+use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::rigs::{event, event_file, launch_env, sync_env, SAMPLE_LTIK};
+use ltisync_tests::runtime_api::binary;
+use ltisync_tests::simulator::{LaunchSpec, Simulator};
 use serde_json::{json, Value};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{grade_item, set_up_activities, start_function, user_id, write_grades};
+use crate::stats::{milliseconds, percentile};
 
 /// One function's starts.
 pub(super) struct ColdStarts {
@@ -37,63 +50,71 @@ pub(super) async fn measure_cold_starts(
     let sync = sync_env(&sim.url(), &sim.api_key(), &table.name, &table.endpoint);
     let user = user_id(0);
     let mut all = Vec::new();
-    for (function, event_name, binary_name, env) in [
+    for (function, env) in [
         (
-            "LaunchFunction",
-            "a launch (`events/launch.json`)",
-            "launch",
+            (
+                "LaunchFunction",
+                "a launch (`events/launch.json`)",
+                "launch",
+            ),
             &launch,
         ),
         (
-            "SyncFunction",
-            "the schedule, one grade to post",
-            "sync",
+            ("SyncFunction", "the schedule, one grade to post", "sync"),
             &sync,
         ),
         (
-            "GradeStreamFunction",
-            "a stream batch of one grade",
-            "sync",
+            ("GradeStreamFunction", "a stream batch of one grade", "sync"),
             &sync,
         ),
     ] {
         let env: Vec<(String, String)> = env.clone().into_iter().collect();
-        let mut starts = ColdStarts {
-            function,
-            event: event_name,
-            init_ms: Vec::new(),
-            first_invocation_ms: Vec::new(),
-        };
-        for _ in 0..plan.launch_starts {
-            write_grades(&table, &[(ids.clone(), user.clone())], true).await;
-            let event = match function {
-                "LaunchFunction" => event("launch.json", SAMPLE_LTIK),
-                "SyncFunction" => ltisync_tests::rigs::event_file("schedule.json"),
-                _ => stream_batch(&grade_item(&ids, &user, true)),
-            };
-            let (init, first) = cold_start(&binary(binary_name), &env, event).await;
-            starts.init_ms.push(init);
-            starts.first_invocation_ms.push(first);
-        }
-        all.push(starts);
+        all.push(measure_function(plan, &table, &ids, &user, function, &env).await);
     }
     all
 }
 
+/// `plan.launch_starts` cold starts of one function (its name, the first
+/// event it is given, its binary), a pending grade of `user` written
+/// before each.
+async fn measure_function(
+    plan: &Plan,
+    table: &TestTable,
+    ids: &ActivityIds,
+    user: &str,
+    (function, event_name, binary_name): (&'static str, &'static str, &str),
+    env: &[(String, String)],
+) -> ColdStarts {
+    let mut starts = ColdStarts {
+        function,
+        event: event_name,
+        init_ms: Vec::new(),
+        first_invocation_ms: Vec::new(),
+    };
+    for _ in 0..plan.launch_starts {
+        write_grades(table, &[(ids.clone(), user.to_owned())], true).await;
+        let event = first_event(function, ids, user);
+        let (init, first) = cold_start(&binary(binary_name), env, event).await;
+        starts.init_ms.push(init);
+        starts.first_invocation_ms.push(first);
+    }
+    starts
+}
+
+/// The event `function` is first given: a launch, the schedule, or a
+/// stream batch with the grade of `user` just written.
+fn first_event(function: &str, ids: &ActivityIds, user: &str) -> Value {
+    match function {
+        "LaunchFunction" => event("launch.json", SAMPLE_LTIK),
+        "SyncFunction" => event_file("schedule.json"),
+        _ => stream_batch(&grade_item(ids, user, true)),
+    }
+}
+
 /// Starts the binary, waits for its first poll, invokes it once: the init
 /// and the first invocation, in milliseconds.
-async fn cold_start(
-    binary: &std::path::Path,
-    env: &[(String, String)],
-    event: Value,
-) -> (f64, f64) {
-    let api = RuntimeApi::start().await;
-    let mut process = FunctionProcess::spawn(binary, &api, env);
-    while api.first_poll().is_none() {
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    }
-    let first_poll = api.first_poll().expect("polled");
-    let init = first_poll.duration_since(process.started).as_secs_f64() * 1000.0;
+async fn cold_start(binary: &Path, env: &[(String, String)], event: Value) -> (f64, f64) {
+    let (api, mut process, init) = start_function(binary, env).await;
     let invoked = Instant::now();
     let outcome = process.invoke(&api, event, Duration::from_secs(30)).await;
     let first = invoked.elapsed().as_secs_f64() * 1000.0;
@@ -145,9 +166,7 @@ pub(super) fn write_cold_starts(md: &mut String, all: &[ColdStarts]) {
         md,
         "| function | first event | init p50 | init p90 | first invocation p50 | first invocation p90 |\n|---|---|---:|---:|---:|---:|"
     );
-    let ms = |values: &[f64], q: f64| {
-        percentile(values, q).map_or("n/a".into(), |v| format!("{v:.1} ms"))
-    };
+    let ms = |values: &[f64], q: f64| milliseconds(percentile(values, q));
     for s in all {
         let _ = writeln!(
             md,

@@ -3,10 +3,21 @@
 //! sizing rules from what crossed the wire (`ltisync_tests::billing`), next
 //! to what the server itself reported (Dynoxide applies the same rules).
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use ltisync::{ActivityIds, Store};
 use ltisync_tests::aws_proxy::RecordingProxy;
 use ltisync_tests::billing::attribute_item_size;
-use ltisync_tests::dynamo::{client_for, get_item};
+use ltisync_tests::dynamo::{client_for, get_item, TestTable};
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    grade_item, grades_of, resolve_line_items, run_sync, set_up_activities, tuning, user_id,
+    write_grades,
+};
 
 /// On-demand prices in us-east-1, US$ per million request units (AWS
 /// DynamoDB pricing, on-demand, since the cut of 1 November 2024).
@@ -78,44 +89,27 @@ pub(super) async fn measure_cost(plan: &Plan, sim: &Simulator, server: &Server) 
     write_grades(&table, &all, false).await;
     let proxy = RecordingProxy::start(&table.endpoint).await;
     let store = Store::new(client_for(&proxy.url()), &table.name);
-    // Each activity's line item is created once, outside the measurements.
-    let firsts: Vec<_> = all.iter().step_by(g).cloned().collect();
-    write_grades(&table, &firsts, true).await;
-    run_sync(sim, &store, tuning(32, 32, None), Duration::from_secs(900)).await;
+    resolve_line_items(
+        sim,
+        &table,
+        &store,
+        &all,
+        g,
+        tuning(32, 32, None),
+        Duration::from_secs(900),
+    )
+    .await;
     let idle_scan_units = full_scan(&proxy, &table).await;
     let sizes = Sizes::of(&table, &ids[0], &all[0].1).await;
+    let priced = Priced {
+        ids,
+        store,
+        proxy,
+        table,
+    };
     let mut scenarios = Vec::new();
-    for (label, selection, target) in selections(n, g) {
-        let pending: Vec<_> = selection
-            .iter()
-            .map(|(a, u)| (ids[*a].clone(), user_id(*u)))
-            .collect();
-        write_grades(&table, &pending, true).await;
-        let full_scan_units = full_scan(&proxy, &table).await;
-        let summary = run_sync(sim, &store, tuning(32, 32, None), Duration::from_secs(900)).await;
-        let reads = proxy.take_read_units();
-        let accepted_units = reads.get("GetItem").copied().unwrap_or(0.0);
-        let read_units: f64 = reads.values().sum::<f64>() - accepted_units;
-        let activities_with_work = selection
-            .iter()
-            .map(|(a, _)| a)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        eprintln!("  {label}: {read_units:.1} read units (full scan {full_scan_units:.1})");
-        scenarios.push(CostScenario {
-            label,
-            pending: pending.len(),
-            activities_with_work,
-            posted: summary.grades_posted,
-            read_units,
-            accepted_units,
-            reported_read: summary.consumed_read_units,
-            reported_write: summary.consumed_write_units,
-            items_read: summary.items_read,
-            before_read_units: sizes.before(pending.len(), activities_with_work),
-            target,
-            full_scan_units,
-        });
+    for selection in selections(n, g) {
+        scenarios.push(measure_scenario(sim, &priced, &sizes, selection).await);
     }
     CostFigures {
         activities: n,
@@ -125,6 +119,61 @@ pub(super) async fn measure_cost(plan: &Plan, sim: &Simulator, server: &Server) 
         activity_bytes: sizes.activity,
         idle_scan_units,
         scenarios,
+    }
+}
+
+/// The measured table, its activities, and the store that reads it through
+/// the pricing proxy.
+struct Priced {
+    ids: Vec<ActivityIds>,
+    store: Store,
+    proxy: RecordingProxy,
+    table: TestTable,
+}
+
+/// One distribution: its grades written pending, a full scan of the table
+/// as it then is, and a run that posts them.
+async fn measure_scenario(
+    sim: &Simulator,
+    priced: &Priced,
+    sizes: &Sizes,
+    (label, selection, target): (&'static str, Selection, Option<f64>),
+) -> CostScenario {
+    let Priced {
+        ids,
+        store,
+        proxy,
+        table,
+    } = priced;
+    let pending: Vec<_> = selection
+        .iter()
+        .map(|(a, u)| (ids[*a].clone(), user_id(*u)))
+        .collect();
+    write_grades(table, &pending, true).await;
+    let full_scan_units = full_scan(proxy, table).await;
+    let summary = run_sync(sim, store, tuning(32, 32, None), Duration::from_secs(900)).await;
+    let reads = proxy.take_read_units();
+    let accepted_units = reads.get("GetItem").copied().unwrap_or(0.0);
+    let read_units: f64 = reads.values().sum::<f64>() - accepted_units;
+    let activities_with_work = selection
+        .iter()
+        .map(|(a, _)| a)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    eprintln!("  {label}: {read_units:.1} read units (full scan {full_scan_units:.1})");
+    CostScenario {
+        label,
+        pending: pending.len(),
+        activities_with_work,
+        posted: summary.grades_posted,
+        read_units,
+        accepted_units,
+        reported_read: summary.consumed_read_units,
+        reported_write: summary.consumed_write_units,
+        items_read: summary.items_read,
+        before_read_units: sizes.before(pending.len(), activities_with_work),
+        target,
+        full_scan_units,
     }
 }
 
@@ -199,6 +248,14 @@ impl Sizes {
 
 pub(super) fn write_cost(md: &mut String, plan: &Plan, f: &CostFigures) {
     let _ = writeln!(md, "## 3. Read cost in billed units\n");
+    write_cost_setting(md, plan, f);
+    write_cost_table(md, f);
+    write_what_a_run_reads(md);
+    write_write_cost(md, f);
+}
+
+/// The table measured, its item sizes, and how the reads are priced.
+fn write_cost_setting(md: &mut String, plan: &Plan, f: &CostFigures) {
     let _ = writeln!(
         md,
         "{} grades in {} activities ({} per activity, {} platforms), ids shaped like Canvas's \
@@ -220,6 +277,11 @@ pub(super) fn write_cost(md: &mut String, plan: &Plan, f: &CostFigures) {
         f.activity_bytes,
         f.idle_scan_units
     );
+}
+
+/// A row per distribution: finding the work against a full scan, and
+/// against the reads before the work index.
+fn write_cost_table(md: &mut String, f: &CostFigures) {
     let _ = writeln!(
         md,
         "| pending | grades | activities with work | items read | read units: finding the work | full scan | share | target | met | + what the LMS accepted | reported by the server (read / write) | before the work index (read) |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
@@ -250,6 +312,10 @@ pub(super) fn write_cost(md: &mut String, plan: &Plan, f: &CostFigures) {
             100.0 * s.before_read_units / s.full_scan_units
         );
     }
+}
+
+/// What a run reads, and what the reads before the work index were.
+fn write_what_a_run_reads(md: &mut String) {
     let _ = writeln!(
         md,
         "\nA run reads one thing: the sparse `work` index, which holds the pending grades and \
@@ -263,6 +329,11 @@ pub(super) fn write_cost(md: &mut String, plan: &Plan, f: &CostFigures) {
          before (its own small item beside the grade, one unit): the column before the server's \
          figures. It is what lets a run skip a value the LMS already holds (section 9).\n"
     );
+}
+
+/// The writes each posted grade costs, and the 1% concentrated run in
+/// dollars, now and before the work index.
+fn write_write_cost(md: &mut String, f: &CostFigures) {
     let (posted, writes): (u64, f64) = f
         .scenarios
         .iter()

@@ -6,11 +6,22 @@
 //! inside a Region (5 ms a read, 10 ms a write), LTIaaS at 20 and 100 ms,
 //! rosters read, line items already resolved.
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync::store::GradeKey;
+use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
+use ltisync::{ActivityIds, Store};
 use ltisync_tests::aws_proxy::RecordingProxy;
-use ltisync_tests::dynamo::client_for;
-use ltisync_tests::simulator::SimMember;
+use ltisync_tests::dynamo::{client_for, TestTable};
+use ltisync_tests::simulator::{SimMember, Simulator};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    engine, grade_item, grades_of, run_sync, set_up_activities, tuning, user_id, write_grades,
+};
 
 /// DynamoDB's latency inside a Region, as the proxy adds it.
 const READ_LATENCY: Duration = Duration::from_millis(5);

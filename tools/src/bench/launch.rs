@@ -1,6 +1,18 @@
 //! Section 6: the launch function's init, handler overhead and memory.
 
-use super::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ltisync_tests::rigs::{event, SAMPLE_LTIK};
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{LaunchSpec, Simulator};
+
+use crate::plan::Plan;
+use crate::report::file_size;
+use crate::servers::{Server, Servers};
+use crate::setup::{function_env, start_function};
+use crate::stats::{milliseconds, percentile};
 
 pub(super) struct LaunchFigures {
     pub(super) init_ms: Vec<f64>,
@@ -18,7 +30,7 @@ pub(super) async fn measure_launch_binary(
     sim: &Simulator,
     server: &Server,
     plan: &Plan,
-    launch: &std::path::Path,
+    launch: &Path,
 ) -> LaunchFigures {
     sim.set_latency(Duration::ZERO);
     let table = &server.table(false).await;
@@ -33,19 +45,31 @@ pub(super) async fn measure_launch_binary(
     let env = function_env(sim, table);
     let mut init_ms = Vec::new();
     for _ in 0..plan.launch_starts {
-        let api = RuntimeApi::start().await;
-        let process = FunctionProcess::spawn(launch, &api, &env);
-        while api.first_poll().is_none() {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
-        let first = api.first_poll().expect("polled");
-        init_ms.push(first.duration_since(process.started).as_secs_f64() * 1000.0);
+        let (_api, process, init) = start_function(launch, &env).await;
+        init_ms.push(init);
         process.stop().await;
     }
+    let (peak_rss_kb, logs) = warm_invocations(launch, &env, plan.launch_invocations).await;
+    let (overhead_us, handler_total_us) = handler_times(&logs);
+    LaunchFigures {
+        init_ms,
+        overhead_us,
+        handler_total_us,
+        peak_rss_kb,
+    }
+}
+
+/// `invocations` launches through one process: its peak RSS after them
+/// (kB), and everything it logged.
+async fn warm_invocations(
+    launch: &Path,
+    env: &[(String, String)],
+    invocations: usize,
+) -> (u64, String) {
     let api = RuntimeApi::start().await;
-    let mut process = FunctionProcess::spawn(launch, &api, &env);
+    let mut process = FunctionProcess::spawn(launch, &api, env);
     let event = event("launch.json", SAMPLE_LTIK);
-    for _ in 0..plan.launch_invocations {
+    for _ in 0..invocations {
         let reply = process
             .invoke(&api, event.clone(), Duration::from_secs(10))
             .await
@@ -63,6 +87,12 @@ pub(super) async fn measure_launch_binary(
         })
         .unwrap_or(0);
     let logs = process.stop().await;
+    (peak_rss_kb, logs)
+}
+
+/// From the function's log records of its launches: the handler's own
+/// overhead, and the whole handler with its round trips, in microseconds.
+fn handler_times(logs: &str) -> (Vec<u64>, Vec<u64>) {
     let mut overhead_us = Vec::new();
     let mut handler_total_us = Vec::new();
     for line in logs
@@ -78,22 +108,7 @@ pub(super) async fn measure_launch_binary(
                 + record["dynamodb_us"].as_u64().unwrap_or(0),
         );
     }
-    LaunchFigures {
-        init_ms,
-        overhead_us,
-        handler_total_us,
-        peak_rss_kb,
-    }
-}
-
-pub(super) fn percentile<T: Copy + PartialOrd>(values: &[T], p: f64) -> Option<T> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
-    if sorted.is_empty() {
-        return None;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    Some(sorted[index])
+    (overhead_us, handler_total_us)
 }
 
 pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
@@ -107,7 +122,6 @@ pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
         f.init_ms.len(),
         f.overhead_us.len()
     );
-    let fmt_ms = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.1} ms"));
     let fmt_us =
         |v: Option<u64>| v.map_or("n/a".into(), |x| format!("{:.3} ms", x as f64 / 1000.0));
     let _ = writeln!(
@@ -117,8 +131,8 @@ pub(super) fn write_launch(md: &mut String, f: &LaunchFigures) {
     let _ = writeln!(
         md,
         "| init (start → first poll) | {} | {} (p90) | < 30 ms |",
-        fmt_ms(percentile(&f.init_ms, 0.5)),
-        fmt_ms(percentile(&f.init_ms, 0.9))
+        milliseconds(percentile(&f.init_ms, 0.5)),
+        milliseconds(percentile(&f.init_ms, 0.9))
     );
     let _ = writeln!(
         md,
@@ -151,9 +165,6 @@ pub(super) async fn compare_launch(sim: &Simulator, plan: &Plan, binaries: [Path
     );
     for path in binaries {
         let f = measure_launch_binary(sim, &servers.fast, plan, &path).await;
-        let size = |p: &std::path::Path| {
-            std::fs::metadata(p).map_or("n/a".into(), |m| format!("{:.2} MB", m.len() as f64 / 1e6))
-        };
         let _ = writeln!(
             md,
             "| `{}` | {:.1} ms | {:.1} ms | {:.3} ms | {:.3} ms | {:.1} MB | {} | {} |",
@@ -163,8 +174,8 @@ pub(super) async fn compare_launch(sim: &Simulator, plan: &Plan, binaries: [Path
             percentile(&f.overhead_us, 0.5).unwrap_or_default() as f64 / 1000.0,
             percentile(&f.overhead_us, 0.99).unwrap_or_default() as f64 / 1000.0,
             f.peak_rss_kb as f64 / 1024.0,
-            size(&path),
-            size(&path.with_extension("zip")),
+            file_size(&path),
+            file_size(&path.with_extension("zip")),
         );
     }
     md

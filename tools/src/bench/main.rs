@@ -13,174 +13,98 @@
 //! to one server. `--tiny` runs every section at a toy size, which
 //! `make test` does (on moto alone) so the harness cannot rot.
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use futures::StreamExt;
-use ltisync::activity::{GrantedServices, LaunchCapture};
-use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
-use ltisync::ltiaas::LtiaasClient;
-use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
-use ltisync::{ActivityIds, ApiKey, ServiceKey, Store};
-use ltisync_tests::dynamo::{TableDefinition, TestTable};
-use ltisync_tests::rigs::{event, SyncRig, SAMPLE_LTIK};
-use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
-use ltisync_tests::simulator::{LaunchSpec, Route, Simulator};
-use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
-
 mod charts;
 mod cold_start;
 mod cost;
 mod end_to_end;
 mod launch;
 mod once;
+mod plan;
 mod reconcile;
 mod report;
 mod servers;
 mod setup;
+mod stats;
 mod status;
 mod stream;
 mod throughput;
 
-use charts::*;
-use cold_start::*;
-use cost::*;
-use end_to_end::*;
-use launch::*;
-use once::*;
-use reconcile::*;
-use report::*;
-use servers::*;
-use setup::*;
-use status::*;
-use stream::*;
-use throughput::*;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// How big each section is.
-struct Plan {
-    activities: usize,
-    grades_per_activity: usize,
-    platforms: usize,
-    latencies_ms: Vec<u64>,
-    concurrencies: Vec<usize>,
-    /// Posting time per throughput point (the run is cut by its deadline).
-    window: Duration,
-    rate_limit: u32,
-    /// The table whose read cost is measured.
-    cost_activities: usize,
-    cost_grades_per_activity: usize,
-    launch_starts: usize,
-    launch_invocations: usize,
-    /// Grades written one at a time to time the stream path.
-    stream_latency_grades: usize,
-    /// Grades written at once (over `platforms`) for the stream burst.
-    stream_burst_grades: usize,
-    /// Activities and grades of the "each value once" days.
-    once_activities: usize,
-    once_grades_per_activity: usize,
-    /// The table `ltisync reconcile` reads.
-    reconcile_activities: usize,
-    reconcile_grades_per_activity: usize,
-    /// Learners (and grades) of the course the status page shows.
-    status_learners: usize,
-    /// Views timed per LTIaaS latency.
-    status_views: usize,
-    /// End to end: (activities, grades each) of the daily run, grades of
-    /// the stream batch (over as many activities), grades of the one
-    /// activity, and runs per row (the median is shown).
-    e2e_daily: (usize, usize),
-    e2e_batch: usize,
-    e2e_one: usize,
-    e2e_runs: usize,
+use ltisync_tests::simulator::Simulator;
+
+use charts::{latency_histogram, throughput_chart};
+use cold_start::{measure_cold_starts, write_cold_starts};
+use cost::{measure_cost, write_cost};
+use end_to_end::{measure_end_to_end, write_end_to_end};
+use launch::{compare_launch, measure_launch, write_launch};
+use once::{measure_once, write_once};
+use plan::Plan;
+use reconcile::{measure_reconcile, write_reconcile};
+use report::{header, write_scale, write_sizes};
+use servers::{Server, Servers};
+use status::{measure_status, write_status};
+use stream::{measure_stream, write_stream, StreamFigures};
+use throughput::{
+    measure_capacities, measure_throughput, write_capacities, write_throughput, Capacities,
+    ThroughputFigures,
+};
+
+/// What the command line asks for.
+struct Options {
+    tiny: bool,
+    out: PathBuf,
+    compare: Option<[PathBuf; 2]>,
+    reconcile_only: bool,
+    status_only: bool,
+    e2e_only: bool,
 }
 
-impl Plan {
-    fn full() -> Self {
-        Self {
-            activities: 100,
-            grades_per_activity: 150,
-            platforms: 10,
-            latencies_ms: vec![20, 100],
-            concurrencies: vec![1, 4, 16, 32, 64],
-            window: Duration::from_secs(8),
-            rate_limit: 100,
-            cost_activities: 1000,
-            cost_grades_per_activity: 100,
-            launch_starts: 20,
-            launch_invocations: 300,
-            stream_latency_grades: 200,
-            stream_burst_grades: 10_000,
-            once_activities: 10,
-            once_grades_per_activity: 100,
-            reconcile_activities: 1000,
-            reconcile_grades_per_activity: 30,
-            status_learners: 2000,
-            status_views: 20,
-            e2e_daily: (10, 200),
-            e2e_batch: 100,
-            e2e_one: 300,
-            e2e_runs: 5,
+impl Options {
+    /// Reads the arguments; exits with the usage on one it does not know.
+    fn from_args() -> Self {
+        let mut options = Self {
+            tiny: false,
+            out: ltisync_tests::repo_root(),
+            compare: None,
+            reconcile_only: false,
+            status_only: false,
+            e2e_only: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--tiny" => options.tiny = true,
+                "--out" => {
+                    options.out = PathBuf::from(args.next().expect("--out takes a directory"))
+                }
+                "--compare-launch" => {
+                    let mut path = || PathBuf::from(args.next().expect("--compare-launch OLD NEW"));
+                    options.compare = Some([path(), path()]);
+                }
+                "--reconcile-only" => options.reconcile_only = true,
+                "--status-only" => options.status_only = true,
+                "--e2e-only" => options.e2e_only = true,
+                _ => {
+                    eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only | bench --status-only | bench --e2e-only");
+                    std::process::exit(2);
+                }
+            }
         }
-    }
-
-    fn tiny() -> Self {
-        Self {
-            activities: 4,
-            grades_per_activity: 5,
-            platforms: 2,
-            latencies_ms: vec![5],
-            concurrencies: vec![1, 4],
-            window: Duration::from_millis(500),
-            rate_limit: 20,
-            cost_activities: 10,
-            cost_grades_per_activity: 20,
-            launch_starts: 2,
-            launch_invocations: 5,
-            stream_latency_grades: 5,
-            stream_burst_grades: 40,
-            once_activities: 2,
-            once_grades_per_activity: 10,
-            reconcile_activities: 3,
-            reconcile_grades_per_activity: 4,
-            status_learners: 20,
-            status_views: 2,
-            e2e_daily: (2, 3),
-            e2e_batch: 4,
-            e2e_one: 5,
-            e2e_runs: 1,
-        }
+        options
     }
 }
 
 fn main() {
-    let mut tiny = false;
-    let mut compare = None;
-    let mut reconcile_only = false;
-    let mut status_only = false;
-    let mut e2e_only = false;
-    let mut out = ltisync_tests::repo_root();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--tiny" => tiny = true,
-            "--out" => out = PathBuf::from(args.next().expect("--out takes a directory")),
-            "--compare-launch" => {
-                let mut path = || PathBuf::from(args.next().expect("--compare-launch OLD NEW"));
-                compare = Some([path(), path()]);
-            }
-            "--reconcile-only" => reconcile_only = true,
-            "--status-only" => status_only = true,
-            "--e2e-only" => e2e_only = true,
-            _ => {
-                eprintln!("usage: bench [--tiny] [--out DIR] | bench --compare-launch OLD NEW | bench --reconcile-only | bench --status-only | bench --e2e-only");
-                std::process::exit(2);
-            }
-        }
-    }
-    let plan = if tiny { Plan::tiny() } else { Plan::full() };
+    let options = Options::from_args();
+    let plan = if options.tiny {
+        Plan::tiny()
+    } else {
+        Plan::full()
+    };
     // The simulator gets a runtime of its own, as a remote LTIaaS would.
     let sim_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -192,34 +116,33 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    if let Some(binaries) = compare {
-        print!(
-            "{}",
-            runtime.block_on(compare_launch(&sim, &plan, binaries))
-        );
+    if let Some(section) = runtime.block_on(one_section(&options, &plan, &sim)) {
+        print!("{section}");
         return;
     }
-    if reconcile_only {
-        print!("{}", runtime.block_on(reconcile_section(&plan, &sim)));
-        return;
-    }
-    if status_only {
-        print!("{}", runtime.block_on(status_section(&plan, &sim)));
-        return;
-    }
-    if e2e_only {
-        print!("{}", runtime.block_on(end_to_end_section(&plan, &sim)));
-        return;
-    }
-    let report = runtime.block_on(run_all(&plan, sim.clone(), tiny));
-    std::fs::create_dir_all(out.join("bench")).expect("output directory");
-    for (name, svg) in &report.charts {
-        std::fs::write(out.join("bench").join(name), svg).expect("chart written");
-    }
-    std::fs::write(out.join("BENCHMARKS.md"), &report.markdown).expect("report written");
-    println!("wrote {}", out.join("BENCHMARKS.md").display());
+    let report = runtime.block_on(run_all(&plan, sim.clone(), options.tiny));
+    report.write_to(&options.out);
     drop(sim);
     drop(sim_runtime);
+}
+
+/// The section the options ask for alone, as markdown: `--compare-launch`,
+/// else `--reconcile-only`, else `--status-only`, else `--e2e-only`;
+/// `None` for the whole report.
+async fn one_section(options: &Options, plan: &Plan, sim: &Simulator) -> Option<String> {
+    if let Some(binaries) = &options.compare {
+        return Some(compare_launch(sim, plan, binaries.clone()).await);
+    }
+    if options.reconcile_only {
+        return Some(reconcile_section(plan, sim).await);
+    }
+    if options.status_only {
+        return Some(status_section(plan, sim).await);
+    }
+    if options.e2e_only {
+        return Some(end_to_end_section(plan, sim).await);
+    }
+    None
 }
 
 /// Section 10 alone, as markdown (`--reconcile-only`).
@@ -255,58 +178,26 @@ struct Report {
     charts: Vec<(&'static str, String)>,
 }
 
+impl Report {
+    /// Writes `BENCHMARKS.md` in `out`, and the charts in its `bench/`.
+    fn write_to(&self, out: &Path) {
+        std::fs::create_dir_all(out.join("bench")).expect("output directory");
+        for (name, svg) in &self.charts {
+            std::fs::write(out.join("bench").join(name), svg).expect("chart written");
+        }
+        std::fs::write(out.join("BENCHMARKS.md"), &self.markdown).expect("report written");
+        println!("wrote {}", out.join("BENCHMARKS.md").display());
+    }
+}
+
 async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
     let started = Instant::now();
     let servers = Servers::from_environment().await;
     let mut md = String::new();
     header(&mut md, tiny, &servers).await;
-
-    eprintln!("[1/12] capacities of the stand-ins");
-    let capacities = measure_capacities(plan, &sim, &servers).await;
-    write_capacities(&mut md, plan, &servers, &capacities);
-
-    eprintln!("[2/12] sync throughput");
-    let throughput = measure_throughput(plan, &sim, &servers).await;
-    write_throughput(&mut md, plan, &servers, &capacities, &throughput);
-
-    eprintln!("[3/12] read cost in billed units");
-    let cost = measure_cost(plan, &sim, &servers.fast).await;
-    write_cost(&mut md, plan, &cost);
-
-    eprintln!("[4/12] stream path");
-    let stream = measure_stream(plan, &servers.fast).await;
-    write_stream(&mut md, plan, &servers.fast, &stream);
-
-    eprintln!("[5/12] cold starts");
-    let cold = measure_cold_starts(plan, &sim, &servers.fast).await;
-    write_cold_starts(&mut md, &cold);
-
-    eprintln!("[6/12] launch function");
-    let launch = measure_launch(&sim, &servers.fast, plan).await;
-    write_launch(&mut md, &launch);
-
-    eprintln!("[7/12] sizes");
-    write_sizes(&mut md);
-
-    eprintln!("[8/12] scale");
-    write_scale(&mut md, &throughput);
-
-    eprintln!("[9/12] each value once");
-    let once = measure_once(plan, &sim, &servers.fast).await;
-    write_once(&mut md, &servers.fast, &once);
-
-    eprintln!("[10/12] reconciling the gradebook");
-    let reconciled = measure_reconcile(plan, &sim, &servers.fast).await;
-    write_reconcile(&mut md, &servers.fast, &reconciled);
-
-    eprintln!("[11/12] the status page");
-    let status = measure_status(plan, &sim, &servers.fast).await;
-    write_status(&mut md, &servers.fast, &status);
-
-    eprintln!("[12/12] from invocation to last outcome");
-    let end_to_end = measure_end_to_end(plan, &sim, &servers.fast).await;
-    write_end_to_end(&mut md, plan, &servers.fast, &end_to_end);
-
+    let (capacities, throughput, stream) = sync_sections(&mut md, plan, &sim, &servers).await;
+    function_sections(&mut md, plan, &sim, &servers.fast, &throughput).await;
+    feature_sections(&mut md, plan, &sim, &servers.fast).await;
     let _ = writeln!(
         md,
         "\n_Generated by `make bench` in {:.0} s._",
@@ -325,4 +216,75 @@ async fn run_all(plan: &Plan, sim: Arc<Simulator>, tiny: bool) -> Report {
         ],
         markdown: md,
     }
+}
+
+/// Sections 1 to 4: what the stand-ins sustain, the sync's throughput, its
+/// read cost, and the stream path. Their figures, for the charts and the
+/// scale.
+async fn sync_sections(
+    md: &mut String,
+    plan: &Plan,
+    sim: &Simulator,
+    servers: &Servers,
+) -> (Capacities, ThroughputFigures, StreamFigures) {
+    eprintln!("[1/12] capacities of the stand-ins");
+    let capacities = measure_capacities(plan, sim, servers).await;
+    write_capacities(md, plan, servers, &capacities);
+
+    eprintln!("[2/12] sync throughput");
+    let throughput = measure_throughput(plan, sim, servers).await;
+    write_throughput(md, plan, servers, &capacities, &throughput);
+
+    eprintln!("[3/12] read cost in billed units");
+    let cost = measure_cost(plan, sim, &servers.fast).await;
+    write_cost(md, plan, &cost);
+
+    eprintln!("[4/12] stream path");
+    let stream = measure_stream(plan, &servers.fast).await;
+    write_stream(md, plan, &servers.fast, &stream);
+    (capacities, throughput, stream)
+}
+
+/// Sections 5 to 8: the functions' cold starts, the launch function, their
+/// sizes, and the scale `throughput`'s rates reach.
+async fn function_sections(
+    md: &mut String,
+    plan: &Plan,
+    sim: &Simulator,
+    server: &Server,
+    throughput: &ThroughputFigures,
+) {
+    eprintln!("[5/12] cold starts");
+    let cold = measure_cold_starts(plan, sim, server).await;
+    write_cold_starts(md, &cold);
+
+    eprintln!("[6/12] launch function");
+    let launch = measure_launch(sim, server, plan).await;
+    write_launch(md, &launch);
+
+    eprintln!("[7/12] sizes");
+    write_sizes(md);
+
+    eprintln!("[8/12] scale");
+    write_scale(md, throughput);
+}
+
+/// Sections 9 to 12: each value once, reconciling the gradebook, the
+/// status page, and from invocation to last outcome.
+async fn feature_sections(md: &mut String, plan: &Plan, sim: &Simulator, server: &Server) {
+    eprintln!("[9/12] each value once");
+    let once = measure_once(plan, sim, server).await;
+    write_once(md, server, &once);
+
+    eprintln!("[10/12] reconciling the gradebook");
+    let reconciled = measure_reconcile(plan, sim, server).await;
+    write_reconcile(md, server, &reconciled);
+
+    eprintln!("[11/12] the status page");
+    let status = measure_status(plan, sim, server).await;
+    write_status(md, server, &status);
+
+    eprintln!("[12/12] from invocation to last outcome");
+    let end_to_end = measure_end_to_end(plan, sim, server).await;
+    write_end_to_end(md, plan, server, &end_to_end);
 }

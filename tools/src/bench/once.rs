@@ -5,8 +5,17 @@
 //! posted grade, unit by unit.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
 
-use super::*;
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    grades_of, run_sync, set_up_activities, tuning, write_grades, write_this_round,
+};
+use crate::stats::requests_by_route;
 
 /// What the two days came to.
 pub(super) struct OnceFigures {
@@ -42,10 +51,7 @@ pub(super) async fn measure_once(plan: &Plan, sim: &Simulator, server: &Server) 
     write_this_round(&table, same, true).await;
     write_grades(&table, changed, true).await;
     let day = run_sync(sim, &store, tuning(32, 8, None), Duration::from_secs(900)).await;
-    let mut calls = BTreeMap::new();
-    for request in &sim.requests()[requests_before..] {
-        *calls.entry(format!("{:?}", request.route)).or_insert(0) += 1;
-    }
+    let calls = requests_by_route(sim, requests_before);
     eprintln!(
         "  {} writes, {repeats} repeating the value held: {} posts, {} unchanged",
         all.len(),

@@ -3,11 +3,18 @@
 //! (priced by the proxy), and its run time with LTIaaS answering in 100 ms.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
-use super::*;
 use ltisync_tests::aws_proxy::RecordingProxy;
 use ltisync_tests::dynamo::aws_env;
 use ltisync_tests::runtime_api::binary;
+use ltisync_tests::simulator::Simulator;
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{grades_of, run_sync, set_up_activities, tuning, write_grades};
+use crate::stats::requests_by_route;
 
 /// Results per page, as the LMS lists them (the simulator's default).
 const PAGE_SIZE: usize = 10;
@@ -60,10 +67,7 @@ pub(super) async fn measure_reconcile(
     let seconds = started.elapsed().as_secs_f64();
     sim.set_latency(Duration::ZERO);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let mut requests = BTreeMap::new();
-    for request in &sim.requests()[before..] {
-        *requests.entry(format!("{:?}", request.route)).or_insert(0) += 1;
-    }
+    let requests = requests_by_route(sim, before);
     eprintln!("  {a} activities x {g} grades reconciled in {seconds:.1} s");
     ReconcileFigures {
         activities: a,

@@ -1,6 +1,13 @@
 //! The report's frame: the machine it ran on, sizes and scale.
 
-use super::*;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use ltisync::config::SyncTuning;
+use ltisync_tests::runtime_api::binary;
+
+use crate::servers::Servers;
+use crate::throughput::ThroughputFigures;
 
 pub(super) async fn header(md: &mut String, tiny: bool, servers: &Servers) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -80,11 +87,7 @@ pub(super) fn write_sizes(md: &mut String) {
             }
         }
     }
-    let release = |name: &str| {
-        std::fs::metadata(binary(name))
-            .map(|m| format!("{:.2} MB", m.len() as f64 / 1e6))
-            .unwrap_or_else(|_| "n/a".into())
-    };
+    let release = |name: &str| file_size(&binary(name));
     let _ = writeln!(
         md,
         "Release binaries on this machine: `launch` {}, `sync` {} (stripped, fat LTO).\n",
@@ -107,6 +110,11 @@ pub(super) fn write_sizes(md: &mut String) {
         }
         let _ = writeln!(md);
     }
+}
+
+/// A file's size in MB, as the report shows it; `n/a` when it is missing.
+pub(super) fn file_size(path: &Path) -> String {
+    std::fs::metadata(path).map_or("n/a".into(), |m| format!("{:.2} MB", m.len() as f64 / 1e6))
 }
 
 pub(super) fn write_scale(md: &mut String, f: &ThroughputFigures) {

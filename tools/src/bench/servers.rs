@@ -1,6 +1,6 @@
 //! The DynamoDB-API servers the bench measures against, and what they are.
 
-use super::*;
+use ltisync_tests::dynamo::{TableDefinition, TestTable};
 
 /// One DynamoDB-API server on loopback.
 #[derive(Debug, Clone)]

@@ -1,10 +1,22 @@
 //! Setting up a measurement: activities launched with ids shaped like real
 //! ones, grades written in the documented schema, an engine over the
-//! simulator, and the capacities of the stand-ins themselves.
+//! simulator, a function binary started, and the capacities of the
+//! stand-ins themselves.
 
-use super::*;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use futures::StreamExt;
+use ltisync::activity::{GrantedServices, LaunchCapture};
+use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
+use ltisync::ltiaas::LtiaasClient;
+use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
+use ltisync::{ActivityIds, ApiKey, ServiceKey, Store};
+use ltisync_tests::dynamo::TestTable;
 use ltisync_tests::grades::{documented_grade, without};
-use ltisync_tests::simulator::SimLineItem;
+use ltisync_tests::runtime_api::{FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{LaunchSpec, SimLineItem, Simulator};
 
 /// A 64-bit mix of `n` (splitmix64): ids that look random but repeat.
 fn mix(mut n: u64) -> u64 {
@@ -341,6 +353,40 @@ pub(super) async fn run_sync(
         })
         .await
         .expect("sync run")
+}
+
+/// Writes the first grade of each activity (`grades` holds `per_activity`
+/// of each) and syncs them, so that each activity's line item is created
+/// once, outside the measurements.
+pub(super) async fn resolve_line_items(
+    sim: &Simulator,
+    table: &TestTable,
+    store: &Store,
+    grades: &[(ActivityIds, String)],
+    per_activity: usize,
+    tuning: SyncTuning,
+    budget: Duration,
+) {
+    let firsts: Vec<_> = grades.iter().step_by(per_activity).cloned().collect();
+    write_grades(table, &firsts, true).await;
+    run_sync(sim, store, tuning, budget).await;
+}
+
+/// Starts a function binary through a fresh Runtime API and waits for its
+/// first poll for an event: the API, the process, and its init (process
+/// start to that poll) in milliseconds.
+pub(super) async fn start_function(
+    binary: &Path,
+    env: &[(String, String)],
+) -> (RuntimeApi, FunctionProcess, f64) {
+    let api = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(binary, &api, env);
+    while api.first_poll().is_none() {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let first_poll = api.first_poll().expect("polled");
+    let init_ms = first_poll.duration_since(process.started).as_secs_f64() * 1000.0;
+    (api, process, init_ms)
 }
 
 /// A function's environment against `sim` and `table`, logging JSON.

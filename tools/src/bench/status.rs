@@ -4,8 +4,21 @@
 //! 2,000 records of what the LMS accepted), the roster named, LTIaaS at 0,
 //! 20 and 100 ms.
 
-use super::*;
-use ltisync_tests::simulator::{lis_role, SimMember};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use ltisync::{ActivityIds, Store};
+use ltisync_tests::rigs::event;
+use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
+use ltisync_tests::simulator::{lis_role, LaunchSpec, SimMember, Simulator};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{
+    function_env, grades_of, run_sync, service_key, set_up_activities, tuning, user_id,
+    write_grades,
+};
+use crate::stats::percentile;
 
 /// The most members a page of the simulated LMS holds, whatever `limit`
 /// asks for (an LMS may serve fewer than asked).

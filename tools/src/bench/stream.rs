@@ -1,6 +1,19 @@
 //! The stream path: write-to-LMS latency and the drain time of a burst.
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use ltisync::config::SyncTuning;
+use ltisync::{ActivityIds, Store};
+use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::rigs::SyncRig;
+use ltisync_tests::simulator::Simulator;
+use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
+
+use crate::plan::Plan;
+use crate::servers::Server;
+use crate::setup::{engine, set_up_activities, uuid_like, write_grades};
+use crate::stats::percentile;
 
 /// What the stream path measured.
 pub(super) struct StreamFigures {
@@ -39,47 +52,17 @@ pub(super) async fn measure_stream(plan: &Plan, server: &Server) -> StreamFigure
         "bench",
     ));
     let settings = MappingSettings::default();
-    let mut mapping = EventSourceMapping::attach(&table.endpoint, &table.name, settings).await;
-    let mut latencies_ms = Vec::new();
-    for n in 0..plan.stream_latency_grades {
-        let target = &ids[n % ids.len()];
-        let before = sim.scores().len();
-        let written = Instant::now();
-        let grade = ltisync::Grade::new(uuid_like(7_000_000 + n as u64), 5.0, 10.0).expect("grade");
-        store.record_grade(target, &grade).await.expect("PutItem");
-        while sim.scores().len() == before {
-            if let Some(batch) = mapping.next_batch(Duration::from_millis(5)).await {
-                mapping.deliver(&rig, batch).await;
-            }
-        }
-        latencies_ms.push(written.elapsed().as_secs_f64() * 1000.0);
-    }
+    let mut path = StreamPath {
+        sim: &sim,
+        mapping: EventSourceMapping::attach(&table.endpoint, &table.name, settings).await,
+        rig: &rig,
+    };
+    let latencies_ms = path.latencies(plan, &store, &ids).await;
     sim.set_latency(Duration::from_millis(20));
     let grades: Vec<(ActivityIds, String)> = (0..plan.stream_burst_grades)
         .map(|n| (ids[n % ids.len()].clone(), uuid_like(8_000_000 + n as u64)))
         .collect();
-    let before = sim.scores().len();
-    let started = Instant::now();
-    let write = async {
-        write_grades(&table, &grades, true).await;
-        started.elapsed().as_secs_f64()
-    };
-    let drain = async {
-        let (mut handler_s, mut polling_s) = (0.0, 0.0);
-        while sim.scores().len() < before + grades.len() {
-            let polled = Instant::now();
-            let batch = mapping.next_batch(Duration::from_millis(50)).await;
-            polling_s += polled.elapsed().as_secs_f64();
-            if let Some(batch) = batch {
-                let handled = Instant::now();
-                mapping.deliver(&rig, batch).await;
-                handler_s += handled.elapsed().as_secs_f64();
-            }
-        }
-        (handler_s, polling_s)
-    };
-    let (burst_write_s, (handler_s, polling_s)) = tokio::join!(write, drain);
-    let burst_drain_s = started.elapsed().as_secs_f64();
+    let burst = path.burst(&table, &grades).await;
     let streamless = server.table(false).await;
     let written = Instant::now();
     write_grades(&streamless, &grades, true).await;
@@ -91,19 +74,98 @@ pub(super) async fn measure_stream(plan: &Plan, server: &Server) -> StreamFigure
         .unwrap_or(0);
     StreamFigures {
         latencies_ms,
-        burst_write_s,
-        burst_drain_s,
+        burst_write_s: burst.write_s,
+        burst_drain_s: burst.drain_s,
         streamless_write_s,
-        handler_s,
-        polling_s,
+        handler_s: burst.handler_s,
+        polling_s: burst.polling_s,
         max_per_platform,
         platform_limit,
-        invocations: mapping.deliveries.len(),
+        invocations: path.mapping.deliveries.len(),
+    }
+}
+
+/// What a grade travels through: the mapping over the table's stream, the
+/// handler it delivers to, and the simulator that receives the scores.
+struct StreamPath<'a> {
+    sim: &'a Simulator,
+    mapping: EventSourceMapping,
+    rig: &'a SyncRig,
+}
+
+/// The burst's times, in seconds.
+struct Burst {
+    /// Writing it, while the stream drains it.
+    write_s: f64,
+    /// Until every score arrived.
+    drain_s: f64,
+    /// Of the drain: in the handler, and waiting for the mapping's reads.
+    handler_s: f64,
+    polling_s: f64,
+}
+
+impl StreamPath<'_> {
+    /// `plan.stream_latency_grades` grades written one at a time, each to
+    /// the next of `ids`: PutItem to the score at the simulator, in ms.
+    async fn latencies(&mut self, plan: &Plan, store: &Store, ids: &[ActivityIds]) -> Vec<f64> {
+        let mut latencies_ms = Vec::new();
+        for n in 0..plan.stream_latency_grades {
+            let target = &ids[n % ids.len()];
+            let before = self.sim.scores().len();
+            let written = Instant::now();
+            let grade =
+                ltisync::Grade::new(uuid_like(7_000_000 + n as u64), 5.0, 10.0).expect("grade");
+            store.record_grade(target, &grade).await.expect("PutItem");
+            while self.sim.scores().len() == before {
+                if let Some(batch) = self.mapping.next_batch(Duration::from_millis(5)).await {
+                    self.mapping.deliver(self.rig, batch).await;
+                }
+            }
+            latencies_ms.push(written.elapsed().as_secs_f64() * 1000.0);
+        }
+        latencies_ms
+    }
+
+    /// `grades` written at once to `table` while the stream drains them.
+    async fn burst(&mut self, table: &TestTable, grades: &[(ActivityIds, String)]) -> Burst {
+        let before = self.sim.scores().len();
+        let started = Instant::now();
+        let write = async {
+            write_grades(table, grades, true).await;
+            started.elapsed().as_secs_f64()
+        };
+        let drain = async {
+            let (mut handler_s, mut polling_s) = (0.0, 0.0);
+            while self.sim.scores().len() < before + grades.len() {
+                let polled = Instant::now();
+                let batch = self.mapping.next_batch(Duration::from_millis(50)).await;
+                polling_s += polled.elapsed().as_secs_f64();
+                if let Some(batch) = batch {
+                    let handled = Instant::now();
+                    self.mapping.deliver(self.rig, batch).await;
+                    handler_s += handled.elapsed().as_secs_f64();
+                }
+            }
+            (handler_s, polling_s)
+        };
+        let (write_s, (handler_s, polling_s)) = tokio::join!(write, drain);
+        Burst {
+            write_s,
+            drain_s: started.elapsed().as_secs_f64(),
+            handler_s,
+            polling_s,
+        }
     }
 }
 
 pub(super) fn write_stream(md: &mut String, plan: &Plan, server: &Server, f: &StreamFigures) {
     let _ = writeln!(md, "## 4. Stream path\n");
+    write_latency(md, plan, server, f);
+    write_burst(md, plan, f);
+}
+
+/// One grade at a time: PutItem to the score at the LMS.
+fn write_latency(md: &mut String, plan: &Plan, server: &Server, f: &StreamFigures) {
     let _ = writeln!(
         md,
         "A grade written with `PutItem` travels through the table's stream ({}'s real stream \
@@ -133,6 +195,10 @@ pub(super) fn write_stream(md: &mut String, plan: &Plan, server: &Server, f: &St
         "Target: p95 under 1 s locally at window 0; on AWS add the batching window \
          (`StreamBatchingWindowSeconds`, 5 s by default) and Lambda's own polling.\n"
     );
+}
+
+/// The burst: how fast the stream drained it, and where the time went.
+fn write_burst(md: &mut String, plan: &Plan, f: &StreamFigures) {
     let _ = writeln!(
         md,
         "Burst: {} grades over {} platforms written at once (BatchWriteItem, 25 at a time, \

@@ -1,8 +1,22 @@
 //! Sections 1 and 2: what the stand-ins themselves sustain, and sync
 //! throughput against concurrency and latency on each DynamoDB server.
 
-use super::*;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use ltisync::config::SyncTuning;
 use ltisync::sync::summary::PhaseTimings;
+use ltisync::sync::{RunSummary, SyncRequest};
+use ltisync::{ActivityIds, Store};
+use ltisync_tests::dynamo::TestTable;
+use ltisync_tests::simulator::{Route, Simulator};
+
+use crate::plan::Plan;
+use crate::servers::{Server, Servers};
+use crate::setup::{
+    engine, grades_of, resolve_line_items, set_up_activities, simulator_capacity, store_capacity,
+    tuning, write_grades, MARGIN,
+};
 
 /// Score posts seen by the simulator during one run.
 pub(super) struct Posts {
@@ -196,59 +210,23 @@ pub(super) async fn measure_throughput(
     let mut defaults = Vec::new();
     let mut limited = None;
     for server in distinct(servers) {
-        let table = server.table(false).await;
-        let store = table.store();
-        let ids = set_up_activities(sim, &store, plan.activities, plan.platforms).await;
-        let grades = grades_of(&ids, plan.grades_per_activity);
-        // Line items are resolved (created) once, outside the measurements.
-        let firsts: Vec<_> = grades
-            .iter()
-            .step_by(plan.grades_per_activity)
-            .cloned()
-            .collect();
-        write_grades(&table, &firsts, true).await;
-        run_sync(sim, &store, tuning(64, 64, None), Duration::from_secs(120)).await;
+        let prepared = prepare(plan, sim, server).await;
+        let fast = server.url == servers.fast.url;
         for &latency in &plan.latencies_ms {
             sim.set_latency(Duration::from_millis(latency));
             for &concurrency in &plan.concurrencies {
                 // The points the targets are read at: the median of three
                 // runs, so one disturbed run on a shared machine does not
                 // decide them.
-                let target = server.url == servers.fast.url && concurrency == TARGET_CONCURRENCY;
-                let mut runs = Vec::new();
-                for _ in 0..if target { 3 } else { 1 } {
-                    write_grades(&table, &grades, true).await;
-                    let tuning = tuning(concurrency, concurrency, None);
-                    runs.push(measure(sim, &store, tuning, plan.window).await);
-                }
-                runs.sort_by(|a, b| a.1.rate().total_cmp(&b.1.rate()));
-                let (summary, posts, cpu) = runs.swap_remove(runs.len() / 2);
-                let point = ThroughputPoint {
-                    server: server.name().to_owned(),
-                    latency_ms: latency,
-                    concurrency,
-                    posted: summary.grades_posted as usize,
-                    rate: posts.rate(),
-                    ceiling: concurrency as f64 * 1000.0 / latency as f64,
-                    phases: summary.phase_ms,
-                    duration_ms: summary.duration_ms,
-                    cpu,
-                };
-                eprintln!(
-                    "  {}: latency {latency} ms, concurrency {concurrency}: {:.1} grades/s",
-                    server.name(),
-                    point.rate
-                );
-                points.push(point);
+                let target = fast && concurrency == TARGET_CONCURRENCY;
+                let runs = if target { 3 } else { 1 };
+                let at = (latency, concurrency);
+                points.push(measure_point(plan, sim, server, &prepared, at, runs).await);
             }
         }
-        if server.url == servers.fast.url {
-            defaults = measure_defaults(plan, sim, &table, &store, &grades).await;
-            let latency = plan.latencies_ms[0];
-            sim.set_latency(Duration::from_millis(latency));
-            write_grades(&table, &grades, true).await;
-            let capped = tuning(32, 32, Some(plan.rate_limit));
-            limited = Some((latency, measure(sim, &store, capped, plan.window).await.1));
+        if fast {
+            defaults = measure_defaults(plan, sim, &prepared).await;
+            limited = Some(measure_limited(plan, sim, &prepared).await);
         }
     }
     sim.set_latency(Duration::ZERO);
@@ -261,13 +239,79 @@ pub(super) async fn measure_throughput(
     }
 }
 
+/// A server's table with the sweep's activities and pending grades.
+struct Prepared {
+    table: TestTable,
+    store: Store,
+    grades: Vec<(ActivityIds, String)>,
+}
+
+/// A fresh table on `server` with the sweep's activities and grades, each
+/// activity's line item already created.
+async fn prepare(plan: &Plan, sim: &Simulator, server: &Server) -> Prepared {
+    let table = server.table(false).await;
+    let store = table.store();
+    let ids = set_up_activities(sim, &store, plan.activities, plan.platforms).await;
+    let grades = grades_of(&ids, plan.grades_per_activity);
+    resolve_line_items(
+        sim,
+        &table,
+        &store,
+        &grades,
+        plan.grades_per_activity,
+        tuning(64, 64, None),
+        Duration::from_secs(120),
+    )
+    .await;
+    Prepared {
+        table,
+        store,
+        grades,
+    }
+}
+
+/// One point of the sweep at (latency, concurrency), with the per-platform
+/// limit lifted to the overall one: the median by rate of `runs` runs.
+async fn measure_point(
+    plan: &Plan,
+    sim: &Simulator,
+    server: &Server,
+    prepared: &Prepared,
+    (latency, concurrency): (u64, usize),
+    runs: usize,
+) -> ThroughputPoint {
+    let mut measured = Vec::new();
+    for _ in 0..runs {
+        write_grades(&prepared.table, &prepared.grades, true).await;
+        let tuning = tuning(concurrency, concurrency, None);
+        measured.push(measure(sim, &prepared.store, tuning, plan.window).await);
+    }
+    measured.sort_by(|a, b| a.1.rate().total_cmp(&b.1.rate()));
+    let (summary, posts, cpu) = measured.swap_remove(measured.len() / 2);
+    let point = ThroughputPoint {
+        server: server.name().to_owned(),
+        latency_ms: latency,
+        concurrency,
+        posted: summary.grades_posted as usize,
+        rate: posts.rate(),
+        ceiling: concurrency as f64 * 1000.0 / latency as f64,
+        phases: summary.phase_ms,
+        duration_ms: summary.duration_ms,
+        cpu,
+    };
+    eprintln!(
+        "  {}: latency {latency} ms, concurrency {concurrency}: {:.1} grades/s",
+        server.name(),
+        point.rate
+    );
+    point
+}
+
 /// Default settings (32 overall, 8 per platform) and one at a time.
 async fn measure_defaults(
     plan: &Plan,
     sim: &Simulator,
-    table: &TestTable,
-    store: &Store,
-    grades: &[(ActivityIds, String)],
+    prepared: &Prepared,
 ) -> Vec<(u64, &'static str, f64)> {
     let mut rows = Vec::new();
     for &latency in &plan.latencies_ms {
@@ -282,12 +326,25 @@ async fn measure_defaults(
             ),
             ("concurrency 1", tuning(1, 1, None)),
         ] {
-            write_grades(table, grades, true).await;
-            let (_, posts, _) = measure(sim, store, tuning, plan.window).await;
+            write_grades(&prepared.table, &prepared.grades, true).await;
+            let (_, posts, _) = measure(sim, &prepared.store, tuning, plan.window).await;
             rows.push((latency, label, posts.rate()));
         }
     }
     rows
+}
+
+/// Posts with `SYNC_RATE_LIMIT` set, at the first latency and concurrency
+/// 32: the latency and the posts.
+async fn measure_limited(plan: &Plan, sim: &Simulator, prepared: &Prepared) -> (u64, Posts) {
+    let latency = plan.latencies_ms[0];
+    sim.set_latency(Duration::from_millis(latency));
+    write_grades(&prepared.table, &prepared.grades, true).await;
+    let capped = tuning(32, 32, Some(plan.rate_limit));
+    (
+        latency,
+        measure(sim, &prepared.store, capped, plan.window).await.1,
+    )
 }
 
 /// One run cut after about `window` of posting; the posting rate the

@@ -9,20 +9,30 @@
 //! afterwards finds nothing left. Everything started here stops when the
 //! demo ends, also on failure.
 
-use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync_tests::dynamo::{aws_env, client_for, get_item, TableDefinition};
+use ltisync_tests::dynamo::{aws_env, get_item};
 use ltisync_tests::grades::documented_grade;
-use ltisync_tests::rigs::{api_gateway_reply, event_file, SyncRig, Via, SAMPLE_LTIK};
+use ltisync_tests::rigs::{api_gateway_reply, event_file, Env, SyncRig, Via};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
+use ltisync_tools::console::{say, step};
+use ltisync_tools::ltiaas_sim::LtiaasSim;
+use ltisync_tools::sample::{self, member, PK, TOOL_URL};
+use ltisync_tools::table::{fresh_table, text};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const API_KEY: &str = "demo-api-key-0000";
+
+/// The grades the tool records: user, score out of 100, comment. The
+/// roster has no test-student, so that one is refused.
+const GRADES: [(&str, f64, &str); 4] = [
+    ("learner-ada", 92.0, "Great work"),
+    ("learner-grace", 78.5, "Check question 4"),
+    ("learner-alan", 0.0, "No answers submitted"),
+    ("test-student", 50.0, "LMS test account"),
+];
 
 /// The grade stream function as template.yaml deploys it: 60 s per
 /// invocation, posts stopping 15 s before the deadline; batching window 0.
@@ -33,73 +43,106 @@ const STREAM_MAPPING: MappingSettings = MappingSettings {
     budget: Duration::from_secs(60),
 };
 
+/// What the steps share: the simulator's admin API, the table, and the
+/// functions' environment.
+struct Demo {
+    http: reqwest::Client,
+    ltiaas_url: String,
+    /// The DynamoDB endpoint (moto).
+    dynamodb: String,
+    dynamo: aws_sdk_dynamodb::Client,
+    table: String,
+    env: Vec<(String, String)>,
+}
+
+impl Demo {
+    /// The simulator's admin API at `path`.
+    fn admin(&self, path: &str) -> String {
+        format!("{}/_sim/{path}", self.ltiaas_url)
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let started = Instant::now();
     let dynamodb = std::env::var("LTISYNC_TEST_DYNAMODB")
         .expect("run the demo with `make demo` (it starts moto and sets LTISYNC_TEST_DYNAMODB)");
-
-    step("Starting the LTIaaS simulator (ltiaas-sim) on loopback");
-    let mut sim = tokio::process::Command::new(binary("ltiaas-sim"))
-        .args(["--port", "0", "--api-key", API_KEY])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ltiaas-sim starts");
-    let mut lines = BufReader::new(sim.stdout.take().expect("piped")).lines();
-    let ltiaas_url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("ltiaas-sim printed its URL");
-        if let Some(url) = line.strip_prefix("LTIAAS_URL=") {
-            break url.to_owned();
-        }
-    };
-    say(&format!("LTIaaS simulator at {ltiaas_url}"));
-    let http = reqwest::Client::new();
-    let admin = |path: &str| format!("{ltiaas_url}/_sim/{path}");
-
-    step("Creating the DynamoDB table from template.yaml (moto)");
-    let table = format!(
-        "ltisync-demo-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    let mut sim = start_simulator().await;
+    let demo = create_table(dynamodb, &sim.url).await;
+    let api = launch(&demo).await;
+    show_stored_activity(&demo).await;
+    let (sync, mut mapping) = start_stream_function(&demo).await;
+    let written = write_grades(&demo).await;
+    let delivered = deliver(&demo, &mut mapping, &sync, written).await;
+    show_what_the_lms_received(&demo).await;
+    let summary = daily_run(sync).await;
+    show_grade_items(&demo).await;
+    assert_eq!(
+        delivered, 3,
+        "the demo expected three scores accepted (test-student refused)"
     );
-    let dynamo = client_for(&dynamodb);
-    TableDefinition::from_repo().create(&dynamo, &table).await;
-    say(&format!("table {table} on {dynamodb}"));
+    assert_eq!(
+        summary["gradesFound"], 0,
+        "the daily run found nothing: {summary}"
+    );
+    drop(api);
+    sim.stop().await;
+    step(&format!(
+        "Done in {:.1} s. Everything the demo started has stopped.",
+        started.elapsed().as_secs_f64()
+    ));
+}
 
+async fn start_simulator() -> LtiaasSim {
+    step("Starting the LTIaaS simulator (ltiaas-sim) on loopback");
+    let sim = LtiaasSim::start(API_KEY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    say(&format!("LTIaaS simulator at {}", sim.url));
+    sim
+}
+
+/// Creates the table on `dynamodb`, and the environment the functions run
+/// with against it and the simulator at `ltiaas_url`.
+async fn create_table(dynamodb: String, ltiaas_url: &str) -> Demo {
+    step("Creating the DynamoDB table from template.yaml (moto)");
+    let (dynamo, table) = fresh_table(&dynamodb, "ltisync-demo").await;
+    say(&format!("table {table} on {dynamodb}"));
     let mut env: Vec<(String, String)> = aws_env(&dynamodb);
     env.extend(
         [
-            ("LTIAAS_URL", ltiaas_url.as_str()),
+            ("LTIAAS_URL", ltiaas_url),
             ("LTIAAS_API_KEY", API_KEY),
             ("TABLE_NAME", table.as_str()),
-            ("TOOL_URL", "https://tool.example.test/app"),
+            ("TOOL_URL", TOOL_URL),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
+    Demo {
+        http: reqwest::Client::new(),
+        ltiaas_url: ltiaas_url.to_owned(),
+        dynamodb,
+        dynamo,
+        table,
+        env,
+    }
+}
 
+/// The LMS registers the launch; the `launch` binary answers it. The
+/// Runtime API is returned to be kept until the demo ends.
+async fn launch(demo: &Demo) -> RuntimeApi {
     step("An instructor launches 'Quiz 1' from the LMS (events/launch.json)");
-    http.post(admin("launches"))
-        .json(&json!({
-            "ltik": SAMPLE_LTIK,
-            "platformId": "demo-platform",
-            "contextId": "course-101",
-            "resourceLinkId": "quiz-1",
-            "contextTitle": "Biology 101",
-            "resourceLinkTitle": "Quiz 1",
-            "serviceKey": "demo-service-key-quiz-1"
-        }))
+    demo.http
+        .post(demo.admin("launches"))
+        .json(&sample::launch("demo-service-key-quiz-1"))
         .send()
         .await
         .expect("simulator admin API")
         .error_for_status()
         .expect("launch registered");
     let api = RuntimeApi::start().await;
-    let launch = FunctionProcess::spawn(&binary("launch"), &api, &env);
+    let launch = FunctionProcess::spawn(&binary("launch"), &api, &demo.env);
     let reply = api_gateway_reply(
         &api.invoke(event_file("launch.json"), Duration::from_secs(15))
             .await
@@ -117,14 +160,14 @@ async fn main() {
         reply.body
     );
     print_log_line(&launch_logs, "launch");
-    let activity = get_item(
-        &dynamo,
-        &table,
-        "ACT#demo-platform#course-101#quiz-1",
-        "ACTIVITY",
-    )
-    .await
-    .unwrap_or_default();
+    api
+}
+
+/// The activity item the launch stored.
+async fn show_stored_activity(demo: &Demo) {
+    let activity = get_item(&demo.dynamo, &demo.table, PK, "ACTIVITY")
+        .await
+        .unwrap_or_default();
     say(&format!(
         "stored activity: platform={} course={} link={} serviceKey=(stored, {} chars)",
         text(&activity, "platformId"),
@@ -132,43 +175,45 @@ async fn main() {
         text(&activity, "resourceLinkId"),
         text(&activity, "serviceKey").len()
     ));
+}
 
+/// The `sync` binary as the grade stream function, the event source
+/// mapping over the table's stream, and the LMS's latency and roster.
+async fn start_stream_function(demo: &Demo) -> (SyncRig, EventSourceMapping) {
     step("The grade stream function starts; the table's stream is watched (batching window 0)");
-    let mut stream_env: ltisync_tests::rigs::Env = env.iter().cloned().collect();
+    let mut stream_env: Env = demo.env.iter().cloned().collect();
     stream_env.insert("SYNC_DEADLINE_MARGIN_MS".into(), "15000".into());
     let sync = SyncRig::start(Via::Binary, &stream_env).await;
-    let mut mapping = EventSourceMapping::attach(&dynamodb, &table, STREAM_MAPPING).await;
-    http.post(admin("settings"))
+    let mapping = EventSourceMapping::attach(&demo.dynamodb, &demo.table, STREAM_MAPPING).await;
+    demo.http
+        .post(demo.admin("settings"))
         .json(&json!({"latencyMs": 20}))
         .send()
         .await
         .expect("settings");
     say("(the simulated LMS answers in 20 ms; its course roster has three learners and an instructor, \
          and no test-student, so the sync fails that grade as NOT_A_LEARNER without asking the LMS)");
-    let learner = |user: &str, role: &str| {
-        json!({"userId": user, "roles": [format!("http://purl.imsglobal.org/vocab/lis/v2/membership#{role}")],
-               "status": "Active"})
-    };
-    http.post(admin("rosters"))
-        .json(
-            &json!({"platformId": "demo-platform", "contextId": "course-101", "members": [
-            learner("learner-ada", "Learner"), learner("learner-grace", "Learner"),
-            learner("learner-alan", "Learner"), learner("prof-hopper", "Instructor")]}),
-        )
+    let members = [
+        member("learner-ada", "Learner"),
+        member("learner-grace", "Learner"),
+        member("learner-alan", "Learner"),
+        member("prof-hopper", "Instructor"),
+    ];
+    demo.http
+        .post(demo.admin("rosters"))
+        .json(&sample::roster(&members))
         .send()
         .await
         .expect("roster registered");
+    (sync, mapping)
+}
 
+/// The tool records `GRADES`, one PutItem each; returns when it started.
+async fn write_grades(demo: &Demo) -> Instant {
     step("The tool records grades: one PutItem each, as the README documents");
     let written = Instant::now();
-    let pk = "ACT#demo-platform#course-101#quiz-1";
-    let quiz = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
-    for (user, score, comment) in [
-        ("learner-ada", 92.0, "Great work"),
-        ("learner-grace", 78.5, "Check question 4"),
-        ("learner-alan", 0.0, "No answers submitted"),
-        ("test-student", 50.0, "LMS test account"),
-    ] {
+    let quiz = sample::activity();
+    for (user, score, comment) in GRADES {
         let text = |v: &str| AttributeValue::S(v.into());
         let item = documented_grade(
             &quiz,
@@ -180,18 +225,28 @@ async fn main() {
                 ("submittedAt", text("2026-11-27T22:05:00Z")),
             ],
         );
-        dynamo
+        demo.dynamo
             .put_item()
-            .table_name(&table)
+            .table_name(&demo.table)
             .set_item(Some(item))
             .send()
             .await
             .expect("PutItem");
         say(&format!("{user}: {score}/100"));
     }
+    written
+}
 
+/// The stream's records handed to the sync binary; how many scores reached
+/// the LMS, counted from `written`.
+async fn deliver(
+    demo: &Demo,
+    mapping: &mut EventSourceMapping,
+    sync: &SyncRig,
+    written: Instant,
+) -> usize {
     step("The stream delivers the writes to the sync binary; it posts them at once");
-    mapping.drain(&sync, Duration::from_millis(500)).await;
+    mapping.drain(sync, Duration::from_millis(500)).await;
     for delivery in &mapping.deliveries {
         say(&format!(
             "batch of {} records -> batchItemFailures {:?}",
@@ -199,8 +254,9 @@ async fn main() {
             delivery.failures
         ));
     }
-    let delivered = http
-        .get(admin("scores"))
+    let delivered = demo
+        .http
+        .get(demo.admin("scores"))
         .send()
         .await
         .expect("scores")
@@ -213,10 +269,14 @@ async fn main() {
         "{delivered} scores reached the LMS {:.2} s after the first write; no schedule fired",
         written.elapsed().as_secs_f64()
     ));
+    delivered
+}
 
+async fn show_what_the_lms_received(demo: &Demo) {
     step("What the simulated LMS received");
-    let scores: Value = http
-        .get(admin("scores"))
+    let scores: Value = demo
+        .http
+        .get(demo.admin("scores"))
         .send()
         .await
         .expect("scores")
@@ -230,8 +290,9 @@ async fn main() {
             score["body"]
         ));
     }
-    let items: Value = http
-        .get(admin("line-items"))
+    let items: Value = demo
+        .http
+        .get(demo.admin("line-items"))
         .send()
         .await
         .expect("line items")
@@ -242,7 +303,11 @@ async fn main() {
         "line items now in the gradebook: {}",
         items[0]["lineItems"]
     ));
+}
 
+/// The schedule's run after the stream did the work, and the sync
+/// binary's log records; the run's summary.
+async fn daily_run(sync: SyncRig) -> Value {
     step("The daily schedule fires later (events/schedule.json): nothing is left to do");
     let summary = sync
         .run(&event_file("schedule.json"), Duration::from_secs(60))
@@ -251,15 +316,13 @@ async fn main() {
     print_log_line(&sync_logs, "grade stream batch");
     print_log_line(&sync_logs, "sync run");
     println!("{}", serde_json::to_string_pretty(&summary).expect("JSON"));
+    summary
+}
 
+async fn show_grade_items(demo: &Demo) {
     step("Grade items afterwards");
-    for user in [
-        "learner-ada",
-        "learner-grace",
-        "learner-alan",
-        "test-student",
-    ] {
-        let item = get_item(&dynamo, &table, pk, &format!("GRADE#{user}"))
+    for (user, _, _) in GRADES {
+        let item = get_item(&demo.dynamo, &demo.table, PK, &format!("GRADE#{user}"))
             .await
             .unwrap_or_default();
         let error = text(&item, "lastError");
@@ -273,36 +336,6 @@ async fn main() {
                 format!("  lastError=\"{error}\"")
             }
         ));
-    }
-    assert_eq!(
-        delivered, 3,
-        "the demo expected three scores accepted (test-student refused)"
-    );
-    assert_eq!(
-        summary["gradesFound"], 0,
-        "the daily run found nothing: {summary}"
-    );
-    drop(api);
-    sim.kill().await.ok();
-    step(&format!(
-        "Done in {:.1} s. Everything the demo started has stopped.",
-        started.elapsed().as_secs_f64()
-    ));
-}
-
-fn step(title: &str) {
-    println!("\n== {title}");
-}
-
-fn say(line: &str) {
-    println!("   {line}");
-}
-
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) => s.clone(),
-        Some(AttributeValue::N(n)) => n.clone(),
-        _ => String::new(),
     }
 }
 

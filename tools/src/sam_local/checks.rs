@@ -6,11 +6,13 @@
 use std::time::Duration;
 
 use ltisync_tests::rigs::{api_gateway_reply, HttpReply, SAMPLE_LTIK};
+use ltisync_tools::console::{say, step};
+use ltisync_tools::sample::TOOL_URL;
+use ltisync_tools::table::text;
 use serde_json::{json, Value};
 
 use crate::sam::{self, Invocation, SamOptions};
-use crate::stack::{text, Stack, TOOL_URL};
-use crate::{say, step};
+use crate::stack::Stack;
 
 /// The checks made so far and the ones that failed.
 #[derive(Default)]

@@ -17,6 +17,8 @@ mod stack;
 
 use std::process::ExitCode;
 
+use ltisync_tools::console::{say, step};
+
 use checks::Checks;
 use sam::SamOptions;
 use stack::Stack;
@@ -70,12 +72,4 @@ async fn run() -> Result<Checks, String> {
     checks::start_api(&stack, &sam, &mut checks).await?;
     stack.stop().await;
     Ok(checks)
-}
-
-fn step(title: &str) {
-    println!("\n== {title}");
-}
-
-fn say(line: &str) {
-    println!("   {line}");
 }

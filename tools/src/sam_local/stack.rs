@@ -5,23 +5,18 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use ltisync_tests::dynamo::{client_for, create_secret, TableDefinition};
+use ltisync_tests::dynamo::create_secret;
 use ltisync_tests::grades::documented_grade;
-use ltisync_tests::rigs::SAMPLE_LTIK;
-use ltisync_tests::runtime_api::binary;
+use ltisync_tools::console::{say, step};
+use ltisync_tools::ltiaas_sim::LtiaasSim;
+use ltisync_tools::sample::{self, member, PK, TOOL_URL};
+use ltisync_tools::table::fresh_table;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
 
 use crate::relay::Relay;
 
-/// The activity every sample launch event names.
-pub const PK: &str = "ACT#demo-platform#course-101#quiz-1";
-/// Where the launch sends the browser.
-pub const TOOL_URL: &str = "https://tool.example.test/app";
 /// The service key the simulator hands out for the sample ltik.
 const SERVICE_KEY: &str = "sam-local-service-key";
 const API_KEY: &str = "sam-local-api-key-0000";
@@ -31,7 +26,7 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// The running stack; [`Stack::stop`] ends what it started.
 pub struct Stack {
-    sim: Child,
+    sim: LtiaasSim,
     relays: Vec<Relay>,
     /// The repository (SAM CLI runs there).
     pub repo: PathBuf,
@@ -58,14 +53,10 @@ impl Stack {
             })?
             .parse()
             .map_err(|e| format!("LTISYNC_DOCKER_BRIDGE_ADDRESS: {e}"))?;
-        crate::step("Starting the LTIaaS simulator, a table and a secret on moto, and the relays");
-        let (sim, ltiaas) = start_simulator().await?;
-        let table = format!(
-            "ltisync-sam-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let dynamo = client_for(&moto);
-        TableDefinition::from_repo().create(&dynamo, &table).await;
+        step("Starting the LTIaaS simulator, a table and a secret on moto, and the relays");
+        let sim = LtiaasSim::start(API_KEY).await?;
+        let ltiaas = sim.url.clone();
+        let (dynamo, table) = fresh_table(&moto, "ltisync-sam").await;
         let secret = create_secret(API_KEY).await;
         let relays = vec![
             Relay::start(bridge, loopback_address(&moto)?)
@@ -75,8 +66,8 @@ impl Stack {
                 .await
                 .map_err(|e| e.to_string())?,
         ];
-        crate::say(&format!("moto {moto} <- relay {}", relays[0].url()));
-        crate::say(&format!(
+        say(&format!("moto {moto} <- relay {}", relays[0].url()));
+        say(&format!(
             "LTIaaS simulator {ltiaas} <- relay {}",
             relays[1].url()
         ));
@@ -105,22 +96,14 @@ impl Stack {
     }
 
     async fn register_launch_and_roster(&self) -> Result<(), String> {
-        self.admin_post("launches", json!({
-            "ltik": SAMPLE_LTIK, "platformId": "demo-platform", "contextId": "course-101",
-            "resourceLinkId": "quiz-1", "contextTitle": "Biology 101", "resourceLinkTitle": "Quiz 1",
-            "serviceKey": SERVICE_KEY,
-        }))
-        .await?;
-        let learner = |user: &str| {
-            json!({"userId": user, "status": "Active",
-            "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]})
-        };
-        self.admin_post(
-            "rosters",
-            json!({"platformId": "demo-platform", "contextId": "course-101",
-            "members": [learner("u1"), learner("u2"), learner("u3")]}),
-        )
-        .await
+        self.admin_post("launches", sample::launch(SERVICE_KEY))
+            .await?;
+        let members = [
+            member("u1", "Learner"),
+            member("u2", "Learner"),
+            member("u3", "Learner"),
+        ];
+        self.admin_post("rosters", sample::roster(&members)).await
     }
 
     async fn admin_post(&self, path: &str, body: Value) -> Result<(), String> {
@@ -150,9 +133,8 @@ impl Stack {
 
     /// Writes a grade as the tool does: one whole-item PutItem.
     pub async fn write_grade(&self, user: &str, score: f64) {
-        let ids = ltisync::ActivityIds::new("demo-platform", "course-101", "quiz-1").expect("ids");
         let item = documented_grade(
-            &ids,
+            &sample::activity(),
             user,
             &[
                 ("scoreGiven", AttributeValue::N(score.to_string())),
@@ -204,32 +186,8 @@ impl Stack {
     /// Stops the simulator and the relays.
     pub async fn stop(mut self) {
         self.relays.clear();
-        let _ = self.sim.kill().await;
+        self.sim.stop().await;
     }
-}
-
-/// The text of an attribute, `""` when absent.
-pub fn text(item: &Item, name: &str) -> String {
-    match item.get(name) {
-        Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s.clone(),
-        _ => String::new(),
-    }
-}
-
-async fn start_simulator() -> Result<(Child, String), String> {
-    let mut sim = tokio::process::Command::new(binary("ltiaas-sim"))
-        .args(["--port", "0", "--api-key", API_KEY])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("ltiaas-sim did not start: {e}"))?;
-    let mut lines = BufReader::new(sim.stdout.take().expect("piped")).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(url) = line.strip_prefix("LTIAAS_URL=") {
-            return Ok((sim, url.to_owned()));
-        }
-    }
-    Err("ltiaas-sim ended without printing its URL".into())
 }
 
 fn loopback_address(url: &str) -> Result<SocketAddr, String> {
