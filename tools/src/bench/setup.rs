@@ -9,12 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 use ltisync::activity::{GrantedServices, LaunchCapture};
-use ltisync::config::{ApiKeySource, LtiaasSettings, SyncTuning};
+use ltisync::config::SyncTuning;
 use ltisync::ltiaas::LtiaasClient;
 use ltisync::sync::{RunSummary, SyncEngine, SyncRequest};
-use ltisync::{ActivityIds, ApiKey, ServiceKey, Store};
+use ltisync::{ActivityIds, ServiceKey, Store};
 use ltisync_tests::dynamo::TestTable;
 use ltisync_tests::grades::{documented_grade, without};
+use ltisync_tests::ltiaas::{self, Limits};
 use ltisync_tests::runtime_api::{FunctionProcess, RuntimeApi};
 use ltisync_tests::simulator::{LaunchSpec, SimLineItem, Simulator};
 
@@ -326,13 +327,11 @@ pub(super) async fn write_this_round(
 }
 
 fn engine_client(sim: &Simulator) -> LtiaasClient {
-    let settings = LtiaasSettings {
-        base_url: sim.url().parse().expect("url"),
-        api_key: ApiKeySource::Plain(ApiKey::new(sim.api_key())),
-        connect_timeout: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(30),
+    let limits = Limits {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(30),
     };
-    LtiaasClient::new(&settings, ApiKey::new(sim.api_key())).expect("client")
+    ltiaas::client(sim, &sim.api_key(), limits)
 }
 
 pub(super) fn engine(sim: &Simulator, store: &Store, tuning: SyncTuning) -> SyncEngine {
