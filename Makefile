@@ -21,14 +21,21 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
+.PHONY: help test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
-## test: every check and every test (what CI runs): the whole suite on
-## moto, then the integration tests again on Dynoxide
+# Bare `make` lists the targets.
+.DEFAULT_GOAL := help
+
+## help: the targets, one line each
+help:
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); split($$0, p, ": "); printf "  make %-14s %s\n", p[1], substr($$0, length(p[1]) + 3) }' $(MAKEFILE_LIST)
+
+## test: every check and every test (what CI runs)
+# The whole suite on moto, then the integration tests again on Dynoxide.
 test: venv lint template-check test-moto test-dynoxide
 
-## test-moto: unit tests, and the integration tests on moto (the status
-## page's browser tests where a Chromium and its chromedriver are installed)
+## test-moto: unit tests, and the integration tests on moto
+# The status page's browser tests run where Chromium and chromedriver are installed.
 test-moto: venv browser-check
 	$(CARGO) build --workspace --bins
 	scripts/with-moto.sh $(CARGO) test --workspace
@@ -41,7 +48,7 @@ browser-check:
 	  echo "browser tests: SKIPPED, no chromium and chromedriver here (Debian: apt-get install -y chromium chromium-driver)"; \
 	fi
 
-## screenshot: the README's picture of the status page (docs/status-page.png)
+## screenshot: the status page guide's picture (docs/status-page.png)
 screenshot: venv
 	$(CARGO) build --workspace --bins
 	LTISYNC_REQUIRE_BROWSER=1 LTISYNC_SCREENSHOT_DIR=$(CURDIR)/docs scripts/with-moto.sh \
@@ -62,14 +69,12 @@ bench: venv package dynoxide
 	$(CARGO) build --release --workspace --bins
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench
 
-## bench-status: section 11 of BENCHMARKS.md alone (the status page of
-## 2,000 learners), printed
+## bench-status: section 11 of BENCHMARKS.md alone (the status page), printed
 bench-status: venv dynoxide
 	$(CARGO) build --release --bin bench --bin launch
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench --status-only
 
-## bench-e2e: section 12 of BENCHMARKS.md alone (small runs from the
-## invocation to the last outcome), printed
+## bench-e2e: section 12 of BENCHMARKS.md alone (end to end), printed
 bench-e2e: venv dynoxide
 	$(CARGO) build --release --bin bench
 	scripts/with-moto.sh scripts/with-dynoxide.sh target/release/bench --e2e-only
@@ -96,9 +101,10 @@ package: venv
 	else echo "aarch64-unknown-linux-gnu is not installed: skipping the arm64 packages"; fi
 	@ls -l target/lambda/*/*/bootstrap.zip | awk '{print $$5, $$9}'
 
-## sam-local: every file in events/ through `sam local invoke` and the
-## launch API through `sam local start-api`, in Docker with a locally built
-## base image (installs Docker from Debian's packages if missing; no pull)
+## sam-local: every file in events/ through SAM CLI and Docker, offline
+# `sam local invoke` for each event and the launch API through `sam local
+# start-api`, with a locally built base image (installs Docker from Debian's
+# packages if missing; no pull).
 sam-local: venv package
 	$(CARGO) build --bin sam-local --bin ltiaas-sim
 	scripts/with-docker.sh scripts/with-moto.sh target/debug/sam-local

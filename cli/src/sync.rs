@@ -34,7 +34,7 @@ pub async fn run(command: &SyncCommand, table: Option<&str>) -> Result<ExitCode,
     Ok(ExitCode::SUCCESS)
 }
 
-/// The event a manual invoke sends (see the README's "Running a sync by hand").
+/// The event a manual invoke sends (see docs/operating.md, "Running a sync by hand").
 fn event(command: &SyncCommand) -> Value {
     let mut event = json!({"dryRun": command.dry_run});
     if let Some(key) = &command.activity {

@@ -242,7 +242,7 @@ pub struct Activity {
     pub line_item_id: Option<String>,
     /// The line item the LMS named at the last launch.
     pub launch_line_item_id: Option<String>,
-    /// Preferences for the line item, set by the tool (see the README).
+    /// Preferences for the line item, set by the tool (see docs/writing-grades.md, "Line items").
     pub line_item_preferences: LineItemPreferences,
     /// Set when LTIaaS rejected the service key; cleared by the next launch.
     pub needs_relaunch: Option<String>,

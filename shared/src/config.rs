@@ -1,4 +1,4 @@
-//! Configuration from the environment (the contract in the README).
+//! Configuration from the environment (the contract in docs/configuration.md).
 //!
 //! Every setting is read and checked once, at cold start. A missing or
 //! invalid one is a [`ConfigError`] whose `Display` is a single line naming

@@ -1,7 +1,7 @@
 //! Grades: what the tool records for one user in one activity, and the
 //! score that becomes at LTIaaS.
 //!
-//! The stored form (schema version 1) is documented in the README; this
+//! The stored form (schema version 1) is documented in docs/writing-grades.md; this
 //! module holds the rules every grade must pass before it is posted.
 
 use std::fmt;

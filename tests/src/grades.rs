@@ -1,4 +1,4 @@
-//! The one test grade writer: a grade item built from the README's schema
+//! The one test grade writer: a grade item built from the schema in docs/writing-grades.md
 //! (keys, encoding, attributes), independent of the library, so every test,
 //! the demo and the benchmarks check the documented contract rather than
 //! ltisync's own idea of it.
@@ -11,11 +11,11 @@ use ltisync::ActivityIds;
 /// A stored item.
 pub type Item = HashMap<String, AttributeValue>;
 
-/// A pending grade item exactly as the README's schema describes it,
+/// A pending grade item exactly as docs/writing-grades.md describes it,
 /// written independently of the library so it checks the documented
 /// contract: `extra` attributes are added or replace the defaults.
 pub fn documented_grade(ids: &ActivityIds, user: &str, extra: &[(&str, AttributeValue)]) -> Item {
-    // The README's enc(): percent-encoding of everything outside A-Z a-z 0-9 - _ . ~
+    // The schema's enc(): percent-encoding of everything outside A-Z a-z 0-9 - _ . ~
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {

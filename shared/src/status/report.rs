@@ -2,7 +2,7 @@
 //! state, the time of the last post. Built from the items of one Query of
 //! the activity's partition (the activity, its grades, and what the LMS
 //! accepted for each); the JSON view serialises it as it is, so its shape
-//! is the documented one (README, "The status page").
+//! is the documented one (docs/status-page.md).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -14,7 +14,7 @@ use super::{now_rfc3339, StoreError};
 use crate::activity::{Activity, ActivityIds, GrantedServices, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
 
-/// An activity item as stored (see the README for every attribute). No
+/// An activity item as stored (see docs/writing-grades.md, "Line items", for what the tool sets). No
 /// `Debug`: it holds the service key in clear.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -46,7 +46,7 @@ pub fn is_tool_attribute(name: &str) -> bool {
     TOOL_ATTRIBUTES.iter().any(|(a, _)| *a == name)
 }
 
-/// A grade item: keys, then the tool's attributes (README, "Attributes").
+/// A grade item: keys, then the tool's attributes (docs/writing-grades.md, "Attributes").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GradeItem {

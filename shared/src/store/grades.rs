@@ -85,7 +85,7 @@ pub enum WriteOutcome {
 
 impl Store {
     /// Records (or replaces) a grade, making it pending: the Rust form of
-    /// the one `PutItem` the README documents. Writing the same grade twice
+    /// the one `PutItem` docs/writing-grades.md documents. Writing the same grade twice
     /// is harmless.
     pub async fn record_grade(&self, ids: &ActivityIds, grade: &Grade) -> Result<(), StoreError> {
         grade.validate().map_err(|e| {

@@ -257,7 +257,7 @@ async fn framed_rows(c: &Client, lms: &HttpFront) -> Option<usize> {
 
 /// Writes the instructor's view to `target/status-page.png`, and to
 /// `$LTISYNC_SCREENSHOT_DIR/status-page.png` when set (`make screenshot`
-/// writes the README's, in docs/).
+/// writes the one docs/status-page.md and the README show).
 async fn save_screenshot(c: &Client) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");

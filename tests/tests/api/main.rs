@@ -7,6 +7,7 @@
 mod bench;
 mod browser;
 mod cli;
+mod docs;
 mod gradebook;
 mod helpers;
 mod launch;

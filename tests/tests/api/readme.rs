@@ -1,4 +1,4 @@
-//! The README tells the truth: its grade-writing examples (the AWS CLI item
+//! The docs tell the truth: the grade-writing examples of docs/writing-grades.md (the AWS CLI item
 //! and the Python function) produce grades the sync posts.
 
 use std::collections::HashMap;
@@ -14,15 +14,17 @@ use ltisync_tests::rigs::{event_file, sync_env, SyncRig, Via};
 use ltisync_tests::simulator::{LaunchSpec, Simulator};
 use serde_json::Value;
 
+/// The guide that documents the grade schema and its writers.
 fn readme() -> String {
-    std::fs::read_to_string(repo_root().join("README.md")).expect("README.md")
+    std::fs::read_to_string(repo_root().join("docs/writing-grades.md"))
+        .expect("docs/writing-grades.md")
 }
 
 /// The first fenced block of `language` after `heading`.
 fn block_after(text: &str, heading: &str, language: &str) -> String {
     let from = text
         .find(heading)
-        .unwrap_or_else(|| panic!("README has '{heading}'"));
+        .unwrap_or_else(|| panic!("docs/writing-grades.md has '{heading}'"));
     let fence = format!("```{language}\n");
     let start = from + text[from..].find(&fence).expect("a code block") + fence.len();
     let end = start + text[start..].find("```").expect("a closed block");

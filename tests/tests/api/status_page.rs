@@ -524,7 +524,7 @@ async fn without_the_roster_the_page_shows_user_ids() {
     assert_eq!(report["counts"]["total"], 6);
 }
 
-/// The README's JSON example has exactly the fields the page sends, at
+/// The status page guide's JSON example has exactly the fields the page sends, at
 /// every level: the documented shape is the real one.
 #[tokio::test]
 async fn the_readme_documents_the_json_view_as_sent() {
@@ -533,14 +533,15 @@ async fn the_readme_documents_the_json_view_as_sent() {
     let form = form(&[("ltik", &teacher), ("user", "u3")]);
     let replies = ask(Via::Handler, &course.env(), &[resend_event(&form, true)]).await;
     let sent = replies[0].json();
-    let readme = std::fs::read_to_string(ltisync_tests::repo_root().join("README.md")).unwrap();
+    let guide = ltisync_tests::repo_root().join("docs/status-page.md");
+    let readme = std::fs::read_to_string(guide).unwrap();
     let section = &readme[readme
         .find("**The same data as JSON**")
         .expect("the JSON section")..];
     let start = section.find("```json\n").unwrap() + 8;
     let documented: Value =
         serde_json::from_str(&section[start..][..section[start..].find("```").unwrap()])
-            .expect("the README's example is JSON");
+            .expect("the guide's example is JSON");
     assert_same_fields(&documented, &sent, "");
 }
 

@@ -247,7 +247,7 @@ pub(super) fn next_score_round() {
     SCORE_ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A grade item as a tool writes it (README schema, with a comment and a
+/// A grade item as a tool writes it (the schema of docs/writing-grades.md, with a comment and a
 /// submission time), pending or as the sync leaves it once posted.
 pub(super) fn grade_item(
     ids: &ActivityIds,

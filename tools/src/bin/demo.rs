@@ -210,7 +210,7 @@ async fn start_stream_function(demo: &Demo) -> (SyncRig, EventSourceMapping) {
 
 /// The tool records `GRADES`, one PutItem each; returns when it started.
 async fn write_grades(demo: &Demo) -> Instant {
-    step("The tool records grades: one PutItem each, as the README documents");
+    step("The tool records grades: one PutItem each, as docs/writing-grades.md documents");
     let written = Instant::now();
     let quiz = sample::activity();
     for (user, score, comment) in GRADES {

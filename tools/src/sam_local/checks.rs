@@ -1,5 +1,5 @@
 //! What each event must do when SAM CLI runs it, checked against the table
-//! and the simulator: launches answer as the README says and store the
+//! and the simulator: launches answer as docs/how-it-works.md says and store the
 //! activity, the schedule posts the grades, the dry run writes nothing, the
 //! stream batch posts the newest value, and the API answers real HTTP.
 

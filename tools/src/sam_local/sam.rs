@@ -1,4 +1,4 @@
-//! SAM CLI as `make sam-local` runs it: the command lines (the README's
+//! SAM CLI as `make sam-local` runs it: the command lines (CONTRIBUTING.md's
 //! "Local testing with SAM" section shows the same ones, and a test below
 //! compares them), one `sam local invoke`, and a `sam local start-api`
 //! server that stops when dropped.
@@ -231,16 +231,16 @@ mod tests {
     use super::*;
 
     fn readme_sam_section() -> String {
-        let readme = std::fs::read_to_string(ltisync_tests::repo_root().join("README.md"))
-            .expect("README.md");
+        let guide = ltisync_tests::repo_root().join("CONTRIBUTING.md");
+        let readme = std::fs::read_to_string(guide).expect("CONTRIBUTING.md");
         let start = readme
             .find("## Local testing with SAM")
-            .expect("the README has a 'Local testing with SAM' section");
+            .expect("CONTRIBUTING.md has a 'Local testing with SAM' section");
         let rest = &readme[start + 3..];
         rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
     }
 
-    /// The README shows the very commands `make sam-local` runs, offline
+    /// CONTRIBUTING.md shows the very commands `make sam-local` runs, offline
     /// and with the official image.
     #[test]
     fn the_readme_shows_the_commands_make_sam_local_runs() {
@@ -255,7 +255,7 @@ mod tests {
             for line in lines {
                 assert!(
                     section.lines().any(|l| l.trim() == line),
-                    "the README's SAM section lacks the line:\n{line}"
+                    "CONTRIBUTING.md's SAM section lacks the line:\n{line}"
                 );
             }
         }
