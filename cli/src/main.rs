@@ -175,12 +175,19 @@ async fn main() -> ExitCode {
     }
 }
 
-/// clap's usage error, as one line (its first), and exit code 2.
+/// clap's usage error as one line, and exit code 2. clap's message is its
+/// first paragraph: a sentence, or a sentence ending in `:` and the
+/// arguments it lists on the lines below, which the line keeps.
 fn usage_error(error: &clap::Error) -> ExitCode {
     let rendered = error.to_string();
-    let first = rendered.lines().next().unwrap_or_default();
-    let first = first.trim_start_matches("error: ");
-    eprintln!("ltisync: {}; see ltisync --help", excerpt_to(first, 200));
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = paragraph.join(" ");
+    let line = line.trim_start_matches("error: ");
+    eprintln!("ltisync: {}; see ltisync --help", excerpt_to(line, 200));
     ExitCode::from(2)
 }
 

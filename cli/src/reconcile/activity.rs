@@ -43,6 +43,8 @@ struct TableGrades {
 /// the command goes on, or trouble that stops the command.
 enum NotRead {
     Unreadable(String),
+    /// No grade of the activity was ever posted: nothing to compare yet.
+    NothingSent,
     Trouble(Trouble),
 }
 
@@ -58,14 +60,15 @@ impl Reader<'_> {
         match self.read(key).await {
             Ok(report) => Ok(report),
             Err(NotRead::Unreadable(reason)) => Ok(ActivityReport::unreadable(key, reason)),
+            Err(NotRead::NothingSent) => Ok(ActivityReport::nothing_sent(key)),
             Err(NotRead::Trouble(trouble)) => Err(trouble),
         }
     }
 
     async fn read(&self, key: &ActivityKey) -> Result<ActivityReport, NotRead> {
         let activity = self.activity(key).await?;
-        let (line_item, service_key) = readable(&activity).map_err(NotRead::Unreadable)?;
         let grades = self.table_grades(key).await?;
+        let (line_item, service_key) = readable(&activity, &grades)?;
         let platform = key.ids().platform_id;
         let results = self
             .results(&platform, service_key, line_item)
@@ -169,7 +172,20 @@ impl Reader<'_> {
 
 /// The activity's line item and service key, when its results can be read
 /// at all; else why not.
-fn readable(activity: &Activity) -> Result<(&str, &ltisync::ServiceKey), String> {
+/// The line item and service key to read the results with, or why there
+/// is nothing to read.
+fn readable<'a>(
+    activity: &'a Activity,
+    grades: &TableGrades,
+) -> Result<(&'a str, &'a ltisync::ServiceKey), NotRead> {
+    // With nothing posted there is nothing to compare, whatever else holds.
+    if grades.posted.is_empty() && activity.line_item_id.is_none() {
+        return Err(NotRead::NothingSent);
+    }
+    readable_with_a_post(activity).map_err(NotRead::Unreadable)
+}
+
+fn readable_with_a_post(activity: &Activity) -> Result<(&str, &ltisync::ServiceKey), String> {
     let Some(service_key) = &activity.service_key else {
         return Err("its launches carried no service key".into());
     };
@@ -185,7 +201,7 @@ fn readable(activity: &Activity) -> Result<(&str, &ltisync::ServiceKey), String>
     }
     match &activity.line_item_id {
         Some(line_item) => Ok((line_item, service_key)),
-        None => Err("no line item yet (nothing was posted)".into()),
+        None => Err("no line item is recorded although grades were posted; run a sync".into()),
     }
 }
 

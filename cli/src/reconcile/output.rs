@@ -32,6 +32,8 @@ pub struct ActivityReport {
     activity_key: String,
     /// `null` when readable; else why not.
     unreadable: Option<String>,
+    /// No grade was ever posted for it: nothing to compare yet (not a fault).
+    nothing_sent: bool,
     matches: usize,
     differs: usize,
     missing: usize,
@@ -75,6 +77,15 @@ impl ActivityReport {
         Self {
             activity_key: key.to_string(),
             unreadable: Some(reason),
+            ..Self::default()
+        }
+    }
+
+    /// An activity with no grade posted yet: nothing to compare.
+    pub fn nothing_sent(key: &ActivityKey) -> Self {
+        Self {
+            activity_key: key.to_string(),
+            nothing_sent: true,
             ..Self::default()
         }
     }
@@ -206,6 +217,7 @@ impl Report {
             ("missing", sum(|a| a.missing)),
             ("unknown", sum(|a| a.unknown)),
             ("unreadable", sum(|a| usize::from(a.unreadable.is_some()))),
+            ("nothingSent", sum(|a| usize::from(a.nothing_sent))),
             ("requeued", sum(|a| a.requeued.len())),
         ])
     }
@@ -241,6 +253,9 @@ impl Report {
         for a in &self.activities {
             let counts = match &a.unreadable {
                 Some(why) => format!("unreadable: {}", fit(why, 100)),
+                None if a.nothing_sent => {
+                    "nothing sent yet: no grade posted, nothing to compare".into()
+                }
                 None => format!(
                     "{:>7} {:>7} {:>7} {:>7}",
                     a.matches, a.differs, a.missing, a.unknown
@@ -286,6 +301,12 @@ impl Report {
             t["unknown"],
             t["unreadable"]
         ));
+        if t["nothingSent"] > 0 {
+            out.push_str(&format!(
+                "{} with nothing sent yet (not counted as a problem)\n",
+                t["nothingSent"]
+            ));
+        }
         out
     }
 }

@@ -214,10 +214,5 @@ fn parse_activity(item: HashMap<String, AttributeValue>) -> Result<Activity, Sto
 fn scrub(err: StoreError, key: Option<&ServiceKey>) -> StoreError {
     let Some(key) = key else { return err };
     let secret = key.expose_secret();
-    let clean = |text: String| text.replace(secret, "[redacted]");
-    match err {
-        StoreError::Unavailable(t) => StoreError::Unavailable(clean(t)),
-        StoreError::Rejected(t) => StoreError::Rejected(clean(t)),
-        StoreError::Malformed(t) => StoreError::Malformed(clean(t)),
-    }
+    err.map_text(|text| text.replace(secret, "[redacted]"))
 }

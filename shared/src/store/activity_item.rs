@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{now_rfc3339, StoreError};
+use super::{now_rfc3339, StoreError, Why};
 use crate::activity::{Activity, ActivityIds, GrantedServices, LaunchCapture, LineItemPreferences};
 use crate::secrets::{ExposeSecret, ServiceKey};
 
@@ -157,7 +157,7 @@ impl ActivityItem {
 
     /// The attributes as DynamoDB stores them (absent fields left out).
     pub fn to_item(&self) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(e.to_string()))
+        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(Why::new(e.to_string())))
     }
 }
 

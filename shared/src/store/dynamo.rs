@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
-use super::{schema, CutOff, Store, StoreError};
+use super::{schema, CutOff, Store, StoreError, Why};
 
 /// The most keys DynamoDB takes in one `BatchGetItem` request.
 const BATCH_GET_KEYS: usize = 100;
@@ -112,7 +112,7 @@ impl Store {
                 .set_keys(Some(std::mem::take(&mut request_keys)))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| StoreError::Rejected(e.to_string()))?;
+                .map_err(|e| StoreError::Rejected(Why::new(e.to_string())))?;
             let out = self
                 .client
                 .batch_get_item()
@@ -131,9 +131,9 @@ impl Store {
                 request_keys = left.keys;
                 attempt += 1;
                 if attempt > 8 {
-                    return Err(StoreError::Unavailable(
-                        "BatchGetItem kept returning unprocessed keys".into(),
-                    ));
+                    return Err(StoreError::Unavailable(Why::new(
+                        "BatchGetItem kept returning unprocessed keys (throughput exceeded); the call is tried again later",
+                    )));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
             }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{activity_pk, grade_sk, now_rfc3339, schema, StoreError};
+use super::{activity_pk, grade_sk, now_rfc3339, schema, StoreError, Why};
 use crate::activity::ActivityIds;
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade, GRADE_SCHEMA_VERSION};
@@ -112,7 +112,7 @@ impl GradeItem {
 
     /// The item as DynamoDB stores it.
     pub fn to_item(&self) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(e.to_string()))
+        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(Why::new(e.to_string())))
     }
 
     /// Reads the tool's attributes of an item with keys `pk`/`sk`: a

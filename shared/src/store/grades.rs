@@ -12,7 +12,7 @@ use super::schema::sync::{
     FAILED_AT, LAST_ATTEMPT_AT, LAST_ERROR, LAST_ERROR_CODE, LAST_HTTP_STATUS, POSTING_AT, STATUS,
     SYNCED_AT,
 };
-use super::{activity_key_of, now_rfc3339, schema, CutOff, Store, StoreError, SyncStatus};
+use super::{activity_key_of, now_rfc3339, schema, CutOff, Store, StoreError, SyncStatus, Why};
 use crate::activity::{ActivityIds, ActivityKey};
 use crate::excerpt::excerpt;
 use crate::grade::{Grade, InvalidGrade};
@@ -89,7 +89,7 @@ impl Store {
     /// is harmless.
     pub async fn record_grade(&self, ids: &ActivityIds, grade: &Grade) -> Result<(), StoreError> {
         grade.validate().map_err(|e| {
-            StoreError::Rejected(format!("grade for user '{}': {e}", grade.user_id))
+            StoreError::Rejected(Why::new(format!("grade for user '{}': {e}", grade.user_id)))
         })?;
         let item = GradeItem::pending(ids, grade).to_item()?;
         self.client

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::dynamo::{ignore_condition_failure, is_condition_failure};
-use super::{activity_pk, now_rfc3339, schema, CutOff, Store, StoreError};
+use super::{activity_pk, now_rfc3339, schema, CutOff, Store, StoreError, Why};
 use crate::activity::ActivityKey;
 
 const LEASE_PK: &str = "LEASE#sync";
@@ -66,7 +66,7 @@ struct LockRecord {
 
 impl LockRecord {
     fn to_item(&self) -> Result<HashMap<String, AttributeValue>, StoreError> {
-        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(e.to_string()))
+        serde_dynamo::to_item(self).map_err(|e| StoreError::Rejected(Why::new(e.to_string())))
     }
 }
 

@@ -151,14 +151,78 @@ impl SyncStatus {
 pub enum StoreError {
     /// DynamoDB could not be reached, throttled us, or failed; try later.
     #[error("DynamoDB is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Why),
     /// DynamoDB refused the request (missing table, bad request); a
     /// deployment or data problem that retrying will not fix.
     #[error("DynamoDB rejected the request: {0}")]
-    Rejected(String),
+    Rejected(Why),
     /// An item that does not follow the schema.
     #[error("an item in the table is malformed: {0}")]
     Malformed(String),
+}
+
+/// What went wrong with a DynamoDB call: one sentence a person can act on
+/// (stored on a grade as its reason, shown by the CLI), and the SDK's own
+/// account of it, which only the logs carry (it can run to a page of
+/// nested debug output).
+#[derive(Debug, Clone)]
+pub struct Why {
+    summary: String,
+    detail: Option<String>,
+}
+
+impl Why {
+    /// A reason with nothing more to say.
+    pub fn new(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            detail: None,
+        }
+    }
+
+    fn with_detail(summary: impl Into<String>, detail: String) -> Self {
+        Self {
+            summary: summary.into(),
+            detail: Some(detail),
+        }
+    }
+
+    fn map(self, f: impl Fn(String) -> String) -> Self {
+        Self {
+            summary: f(self.summary),
+            detail: self.detail.map(f),
+        }
+    }
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.detail {
+            Some(detail) => write!(f, "{} [{detail}]", self.summary),
+            None => f.write_str(&self.summary),
+        }
+    }
+}
+
+impl StoreError {
+    /// The failure in one sentence, without the SDK's detail: what a grade
+    /// stores as its reason.
+    pub fn reason(&self) -> String {
+        match self {
+            StoreError::Unavailable(why) => format!("DynamoDB is unavailable: {}", why.summary),
+            StoreError::Rejected(why) => format!("DynamoDB rejected the request: {}", why.summary),
+            StoreError::Malformed(what) => format!("an item in the table is malformed: {what}"),
+        }
+    }
+
+    /// The same failure, its text passed through `f` (to redact a secret).
+    pub(crate) fn map_text(self, f: impl Fn(String) -> String) -> Self {
+        match self {
+            StoreError::Unavailable(why) => StoreError::Unavailable(why.map(f)),
+            StoreError::Rejected(why) => StoreError::Rejected(why.map(f)),
+            StoreError::Malformed(what) => StoreError::Malformed(f(what)),
+        }
+    }
 }
 
 impl<E> From<SdkError<E, HttpResponse>> for StoreError
@@ -166,10 +230,11 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
-        let text = DisplayErrorContext(&err).to_string();
+        let detail = DisplayErrorContext(&err).to_string();
+        let why = |summary: String| Why::with_detail(summary, detail.clone());
         match &err {
             SdkError::ServiceError(service) => {
-                let code = service.err().code().unwrap_or_default();
+                let code = service.err().code().unwrap_or("an unnamed error");
                 let transient = code.contains("Throttl")
                     || code == "ProvisionedThroughputExceededException"
                     || code == "RequestLimitExceeded"
@@ -177,12 +242,25 @@ where
                     || code == "ServiceUnavailable"
                     || service.raw().status().is_server_error();
                 if transient {
-                    StoreError::Unavailable(text)
+                    StoreError::Unavailable(why(format!(
+                        "it answered {code} (throttled or failing); the call is tried again later"
+                    )))
                 } else {
-                    StoreError::Rejected(text)
+                    StoreError::Rejected(why(format!(
+                        "it answered {code}; check the table name (TABLE_NAME) and the function's permissions"
+                    )))
                 }
             }
-            _ => StoreError::Unavailable(text),
+            SdkError::TimeoutError(_) => StoreError::Unavailable(why(
+                "it did not answer within the time limit (DYNAMODB_TIMEOUT_MS); the call is tried again later".into(),
+            )),
+            SdkError::DispatchFailure(_) => StoreError::Unavailable(why(
+                "it could not be reached (network or endpoint); the call is tried again later".into(),
+            )),
+            SdkError::ResponseError(_) => StoreError::Unavailable(why(
+                "its answer could not be read; the call is tried again later".into(),
+            )),
+            _ => StoreError::Unavailable(why("the request could not be sent".into())),
         }
     }
 }
@@ -280,7 +358,9 @@ trait CutOff: Future + Sized {
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
         tokio::time::timeout(left, call).await.map_err(|_| {
-            StoreError::Unavailable("DynamoDB had not answered when the run's time ran out".into())
+            StoreError::Unavailable(Why::new(
+                "it had not answered when the run's time ran out; the grade is tried again",
+            ))
         })
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::{Deserialize, Serialize};
 
-use super::{schema, CutOff, GradeKey, Store, StoreError};
+use super::{schema, CutOff, GradeKey, Store, StoreError, Why};
 
 /// The item: keys, then what the LMS accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,8 +59,8 @@ impl Store {
 
     /// Records what the LMS accepted (replacing what it accepted before).
     pub async fn record_posted(&self, posted: &PostedItem) -> Result<(), StoreError> {
-        let item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(posted).map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(posted)
+            .map_err(|e| StoreError::Rejected(Why::new(e.to_string())))?;
         let out = self
             .client
             .put_item()

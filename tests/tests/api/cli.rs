@@ -687,6 +687,14 @@ async fn error_lines_are_one_capped_line() {
     let usage = ltisync(&stack, Some("t"), &["requeue", "--no-such-flag"]).await;
     assert_eq!(usage.code, 2);
     assert_eq!(usage.stderr.lines().count(), 1, "{}", usage.stderr);
+    // A missing argument is named on the one line, not left to a list below.
+    let missing = ltisync(&stack, Some("t"), &["requeue", "--activity", "p#c#r"]).await;
+    assert_eq!((missing.code, missing.stderr.lines().count()), (2, 1));
+    assert!(
+        missing.stderr.contains("not provided: --failed"),
+        "{}",
+        missing.stderr
+    );
     let verbose = ltisync(&stack, Some("no-such-table"), &["status", "-v"]).await;
     assert!(
         verbose.stderr.lines().count() > 1,

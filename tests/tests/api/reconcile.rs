@@ -73,7 +73,7 @@ async fn every_class_is_told_apart_and_the_exit_code_says_so() {
     assert_eq!(
         report["totals"],
         json!({"activities": 2, "matches": 1, "differs": 1, "missing": 1, "unknown": 1,
-               "unreadable": 1, "requeued": 0}),
+               "unreadable": 1, "nothingSent": 0, "requeued": 0}),
         "{report}"
     );
     let bob = grade(&report, "bob");
@@ -230,4 +230,28 @@ async fn without_ltiaas_settings_it_exits_2_with_one_line() {
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("LTIAAS_URL"), "{}", run.stderr);
+}
+
+/// An activity launched but with no grade posted yet has nothing to
+/// compare: it says so, and it is no reason for exit code 1.
+#[tokio::test]
+async fn an_activity_with_nothing_sent_is_not_an_alarm() {
+    let stack = Stack::start().await;
+    let quiz = stack.launch("p", "c", "quiz", Some("k1")).await;
+    stack.grade(&quiz, "ada", 90.0).await;
+    let summary = stack.run(Via::Handler, &stack.env()).await;
+    assert_eq!(summary["gradesPosted"], 1, "{summary}");
+    stack.launch("p", "c", "not-yet", Some("k2")).await;
+    let run = reconcile(&stack, &["--json"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["totals"]["nothingSent"], 1, "{report}");
+    assert_eq!(report["totals"]["unreadable"], 0, "{report}");
+    let text = reconcile(&stack, &[]).await;
+    assert!(
+        text.stdout
+            .contains("nothing sent yet: no grade posted, nothing to compare"),
+        "{}",
+        text.stdout
+    );
 }

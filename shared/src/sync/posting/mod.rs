@@ -242,7 +242,7 @@ impl<'r> Posting<'r> {
                 Err(self
                     .deps
                     .recorder
-                    .leave_pending(&ready.stored, why, Some(&e.to_string()))
+                    .leave_pending(&ready.stored, why, Some(&e.reason()))
                     .await)
             }
         }

@@ -340,3 +340,32 @@ async fn an_unreadable_scan_segment_holds_back_only_its_own_grades() {
     assert!(next["discoveryIncomplete"].is_null(), "{next}");
     rig.finish().await;
 }
+
+/// A DynamoDB call that times out leaves the grade pending with a reason an
+/// operator can act on: one sentence naming the time limit, not the SDK's
+/// nested debug output (that goes to the log).
+#[tokio::test]
+async fn a_dynamodb_timeout_is_stored_as_one_sentence() {
+    let (stack, ids) = Stack::with_grades(1).await;
+    let proxy = RecordingProxy::start(&stack.table.endpoint).await;
+    // The read of what the LMS accepted before (GetItem) stalls past the limit.
+    proxy.inject("GetItem", DynamoFault::Stall(Duration::from_secs(3)), 10);
+    let mut env = stack.env_through(&proxy);
+    env.insert("DYNAMODB_TIMEOUT_MS".into(), "500".into());
+    env.insert("DYNAMODB_ATTEMPT_TIMEOUT_MS".into(), "500".into());
+    let rig = SyncRig::start(Via::Binary, &env).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(summary["pendingReasons"]["storeError"], 1, "{summary}");
+    let item = stack.item(&ids, "u00").await;
+    assert_eq!(s(&item, "lastErrorCode"), Some("storeError"));
+    let reason = s(&item, "lastError").expect("a reason");
+    assert!(
+        reason.contains("did not answer within the time limit (DYNAMODB_TIMEOUT_MS)"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("TimeoutError") && !reason.contains('{') && reason.len() < 200,
+        "not one sentence: {reason}"
+    );
+    rig.finish().await;
+}
