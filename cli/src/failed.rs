@@ -5,17 +5,63 @@ use std::process::ExitCode;
 use ltisync::{ActivityKey, Store};
 use serde::Serialize;
 
+use ltisync::outcome::{FailCode, StoredReason};
 use ltisync::store::report::{GradeStage, GradeState, ItemKind};
-use ltisync::sync::StoredReason;
+use strum::IntoEnumIterator;
 
 use crate::inventory::{self, fit, pad};
 use crate::Trouble;
+
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Arguments {
+    /// Only this activity.
+    #[arg(long)]
+    activity: Option<String>,
+    /// Only activities of this platform (its LTIaaS registration id).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Only grades the LMS refused with this HTTP status.
+    #[arg(long = "status", value_name = "HTTP_STATUS")]
+    http_status: Option<u16>,
+    /// Only grades failed for this reason: the stored code (`lastErrorCode`,
+    /// e.g. notALearner, lmsRejected; docs/troubleshooting.md lists them).
+    #[arg(long)]
+    code: Option<String>,
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Arguments {
+    /// The filter the arguments ask for; an unknown code is a usage error.
+    pub fn filter(&self) -> Result<Filter, Trouble> {
+        let code = match &self.code {
+            None => None,
+            Some(code) => Some(code.parse::<FailCode>().map_err(|_| {
+                let known: Vec<&str> = FailCode::iter().map(Into::into).collect();
+                Trouble::new(format!(
+                    "--code {}: not a failure code; one of {}",
+                    fit(code, 40),
+                    known.join(", ")
+                ))
+            })?),
+        };
+        Ok(Filter {
+            activity: crate::parse_key(self.activity.clone())?,
+            platform: self.platform.clone(),
+            http_status: self.http_status,
+            code,
+        })
+    }
+}
 
 /// Which failed grades to show.
 pub struct Filter {
     pub activity: Option<ActivityKey>,
     pub platform: Option<String>,
     pub http_status: Option<u16>,
+    pub code: Option<FailCode>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +106,8 @@ pub async fn run(store: &Store, filter: &Filter, json: bool) -> Result<ExitCode,
             .is_none_or(|p| *p == grade.platform_id)
             && filter
                 .http_status
-                .is_none_or(|s| grade.http_status == Some(s));
+                .is_none_or(|s| grade.http_status == Some(s))
+            && filter.code.is_none_or(|c| grade.code == Some(c.as_str()));
         if wanted {
             found.push(grade);
         }

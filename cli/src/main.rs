@@ -9,6 +9,7 @@
 //! connection errors, with one line that says what to do.
 
 mod check;
+mod explain;
 mod failed;
 mod inventory;
 mod reconcile;
@@ -57,22 +58,14 @@ enum Command {
         #[arg(long)]
         wide: bool,
     },
+    /// One grade's story: the item as the tool wrote it and whether it is
+    /// queued, what the LMS last accepted, what the gradebook holds now
+    /// (read with LTIAAS_URL and the API key, when set), the outcome and
+    /// the next step; exits 1 when a person needs to act.
+    Explain(explain::Arguments),
     /// Each failed grade with its activity, user, HTTP status, reason and
     /// time; exits 1 when there is any.
-    Failed {
-        /// Only this activity.
-        #[arg(long)]
-        activity: Option<String>,
-        /// Only activities of this platform (its LTIaaS registration id).
-        #[arg(long)]
-        platform: Option<String>,
-        /// Only grades the LMS refused with this HTTP status.
-        #[arg(long = "status")]
-        http_status: Option<u16>,
-        /// JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Failed(failed::Arguments),
     /// Makes grades pending again with the write a tool makes, never
     /// changing a value; the stream path posts them within seconds.
     Requeue {
@@ -147,7 +140,7 @@ impl Trouble {
              AWS_ENDPOINT_URL for a local table), the table name, and the timeouts \
              (--timeout-ms); -v shows the full error",
             excerpt_to(table, 64),
-            excerpt_to(&full, 160)
+            excerpt_to(&error.reason(), 160)
         );
         Self(line, Some(full))
     }
@@ -230,18 +223,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             let view = status::View::chosen(json, wide);
             status::run(&store().await?, parse_key(activity)?.as_ref(), view).await
         }
-        Command::Failed {
-            activity,
-            platform,
-            http_status,
-            json,
-        } => {
-            let filter = failed::Filter {
-                activity: parse_key(activity)?,
-                platform,
-                http_status,
-            };
-            failed::run(&store().await?, &filter, json).await
+        Command::Failed(arguments) => {
+            let filter = arguments.filter()?;
+            failed::run(&store().await?, &filter, arguments.json).await
         }
         Command::Requeue {
             failed,
@@ -275,6 +259,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Trouble> {
             sync::run(&command, cli.table.as_deref()).await
         }
         Command::Reconcile(options) => reconcile::run(&options, cli.table.as_deref()).await,
+        Command::Explain(arguments) => {
+            explain::command(&arguments, cli.table.as_deref(), timeout_ms).await
+        }
         Command::Check => Ok(check::run(&store().await?, &aws_config(timeout_ms).await?).await),
     }
 }

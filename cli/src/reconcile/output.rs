@@ -291,8 +291,14 @@ impl Report {
                 ));
             }
         }
+        out.push_str(&self.totals_line());
+        out
+    }
+
+    /// The last line(s): the totals in words.
+    fn totals_line(&self) -> String {
         let t = self.totals();
-        out.push_str(&format!(
+        let mut line = format!(
             "{} activities: {} match, {} differ, {} missing, {} unknown, {} unreadable\n",
             t["activities"],
             t["matches"],
@@ -300,13 +306,13 @@ impl Report {
             t["missing"],
             t["unknown"],
             t["unreadable"]
-        ));
+        );
         if t["nothingSent"] > 0 {
-            out.push_str(&format!(
+            line.push_str(&format!(
                 "{} with nothing sent yet (not counted as a problem)\n",
                 t["nothingSent"]
             ));
         }
-        out
+        line
     }
 }

@@ -55,6 +55,14 @@ pub struct GradeKey {
 }
 
 impl GradeKey {
+    /// The key of `user`'s grade in `activity` (without a column).
+    pub fn of(activity: &ActivityKey, user: &str) -> Self {
+        GradeKey {
+            pk: super::activity_pk(activity),
+            sk: super::grade_sk(user),
+        }
+    }
+
     /// The activity the key names, if `pk` is an activity's.
     pub fn activity(&self) -> Option<ActivityKey> {
         activity_key_of(&self.pk)
@@ -100,6 +108,12 @@ impl Store {
             .cut_off_by(self)
             .await??;
         Ok(())
+    }
+
+    /// One grade item exactly as stored (a consistent read), whatever its
+    /// state: what `ltisync explain` shows.
+    pub async fn grade_item(&self, key: &GradeKey) -> Result<Option<super::RawItem>, StoreError> {
+        self.item_at(&key.pk, &key.sk).await
     }
 
     /// One grade as it is now (a consistent read), if it is still pending.

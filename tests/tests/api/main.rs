@@ -8,6 +8,7 @@ mod bench;
 mod browser;
 mod cli;
 mod docs;
+mod explain;
 mod gradebook;
 mod helpers;
 mod launch;
