@@ -98,7 +98,7 @@ impl PendingReason {
             Self::NeedsRelaunch => {
                 "the service key was refused; launch the activity from the LMS once to renew it"
             }
-            Self::RetriesExhausted => "LTIaaS kept failing; will retry next run",
+            Self::RetriesExhausted => "LTIaaS kept failing",
             Self::ChangedDuringRun => "changed during the run",
             Self::ActivityNotLaunched => {
                 "no launch has recorded this activity yet; launch it once from the LMS"
@@ -249,6 +249,11 @@ impl StoredReason {
 /// with the reason's sentence.
 fn legacy_pending(text: &str) -> StoredReason {
     use strum::IntoEnumIterator;
+    // The note once said when it would be tried again; the page says that now.
+    const OLD_RETRIES_EXHAUSTED: &str = "LTIaaS kept failing; will retry next run";
+    if text.starts_with(OLD_RETRIES_EXHAUSTED) {
+        return StoredReason::Pending(PendingReason::RetriesExhausted);
+    }
     PendingReason::iter()
         .find(|r| text.starts_with(r.note()))
         .map_or(StoredReason::Unknown, StoredReason::Pending)
