@@ -6,6 +6,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+# The demo needs only moto, not SAM CLI, cfn-lint and cargo-lambda.
+MOTO_REQUIREMENT := $(shell grep -m1 '^moto' requirements-dev.txt | cut -d' ' -f1)
+MOTO_STAMP := $(VENV)/.moto-$(shell echo '$(MOTO_REQUIREMENT)' | cksum | cut -d' ' -f1)
 CARGO ?= cargo
 # Tools from the virtualenv (cargo-lambda, zig, sam, cfn-lint) come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -21,7 +24,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: help test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
+.PHONY: help venv-moto test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
 # Bare `make` lists the targets.
 .DEFAULT_GOAL := help
@@ -59,10 +62,13 @@ test-dynoxide: venv dynoxide
 	$(CARGO) build --workspace --bins
 	scripts/with-moto.sh scripts/with-dynoxide.sh $(CARGO) test -p ltisync-tests --test api
 
-## demo: the whole flow locally, against moto and the LTIaaS simulator
-demo: venv
-	$(CARGO) build --release --bin launch --bin sync --bin ltiaas-sim --bin demo
-	scripts/with-moto.sh target/release/demo
+## demo: the whole flow locally, against moto and the LTIaaS simulator (KEEP=1: leave it running)
+# Built with the dev profile: the demo's work is tiny, the deployable
+# packages' fat LTO would triple its first build, and `make test` builds
+# the same binaries.
+demo: venv-moto
+	$(CARGO) build --bin launch --bin sync --bin ltiaas-sim --bin demo --bin ltisync
+	DEMO_KEEP=$(KEEP) scripts/with-moto.sh target/debug/demo
 
 ## bench: measured figures into BENCHMARKS.md and bench/ (about half an hour)
 bench: venv package dynoxide
@@ -122,6 +128,15 @@ $(DYNOXIDE_STAMP):
 	  $(CARGO) install --locked --root .tools dynoxide-rs --version $(DYNOXIDE_VERSION) \
 	  --no-default-features --features native-sqlite,http-server,cli
 	rm -f .tools/.dynoxide-*
+	touch $@
+
+## venv-moto: the project-local virtualenv with moto alone (what the demo needs)
+venv-moto: $(MOTO_STAMP)
+
+$(MOTO_STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check '$(MOTO_REQUIREMENT)'
+	rm -f $(VENV)/.moto-*
 	touch $@
 
 ## venv: the project-local virtualenv with the tools above

@@ -46,3 +46,14 @@ pub fn member(user: &str, role: &str) -> Value {
         "status": "Active"
     })
 }
+
+/// The course's instructor, launching 'Quiz 1' with `ltik` (the body of the
+/// simulator's admin API's `launches`): whom the status page shows every
+/// grade.
+pub fn instructor_launch(ltik: &str, service_key: &str) -> Value {
+    let mut launch = launch(service_key);
+    launch["ltik"] = json!(ltik);
+    launch["userId"] = json!("demo-teacher");
+    launch["userRoles"] = json!(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]);
+    launch
+}

@@ -219,13 +219,25 @@ async fn failed_grades_are_explained_and_requeued_without_changing_a_value() {
     let none = ltisync(&stack, table, &["failed", "--status", "500"]).await;
     assert_eq!((none.code, none.stdout.as_str()), (0, "no failed grades\n"));
     // --code selects by the stored reason; an unknown code says which exist.
-    let by_code = ltisync(&stack, table, &["failed", "--code", "lmsRejected", "--json"]).await;
+    let by_code = ltisync(
+        &stack,
+        table,
+        &["failed", "--code", "lmsRejected", "--json"],
+    )
+    .await;
     assert_eq!(by_code.json()["grades"].as_array().map(Vec::len), Some(1));
     let other = ltisync(&stack, table, &["failed", "--code", "notALearner"]).await;
-    assert_eq!((other.code, other.stdout.as_str()), (0, "no failed grades\n"));
+    assert_eq!(
+        (other.code, other.stdout.as_str()),
+        (0, "no failed grades\n")
+    );
     let unknown = ltisync(&stack, table, &["failed", "--code", "nope"]).await;
     assert_eq!(unknown.code, 2);
-    assert!(unknown.stderr.contains("one of lmsRejected, notALearner"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("one of lmsRejected, notALearner"),
+        "{}",
+        unknown.stderr
+    );
 
     let ada = ltisync(
         &stack,

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use ltisync_tests::dynamo::{aws_env, get_item};
 use ltisync_tests::grades::documented_grade;
-use ltisync_tests::rigs::{api_gateway_reply, event_file, Env, SyncRig, Via};
+use ltisync_tests::http_front::HttpFront;
+use ltisync_tests::rigs::{api_gateway_reply, event_file, Env, LaunchRig, SyncRig, Via};
 use ltisync_tests::runtime_api::{binary, FunctionProcess, RuntimeApi};
 use ltisync_tests::stream::{EventSourceMapping, MappingSettings};
 use ltisync_tools::console::{say, step};
@@ -85,6 +86,12 @@ async fn main() {
         summary["gradesFound"], 0,
         "the daily run found nothing: {summary}"
     );
+    match std::env::var("DEMO_KEEP").is_ok_and(|v| v == "1") {
+        true => keep_running(&demo).await,
+        false => {
+            say("To keep everything running and try the CLI and the status page: make demo KEEP=1")
+        }
+    }
     drop(api);
     sim.stop().await;
     step(&format!(
@@ -337,6 +344,55 @@ async fn show_grade_items(demo: &Demo) {
             }
         ));
     }
+}
+
+/// Keeps moto, the simulator and the table, with the status page served
+/// by the real launch binary behind a local HTTP front, until Ctrl-C; says
+/// how to reach them.
+async fn keep_running(demo: &Demo) {
+    const LTIK: &str = "demo-instructor-ltik";
+    demo.http
+        .post(demo.admin("launches"))
+        .json(&sample::instructor_launch(LTIK, "demo-service-key-quiz-1"))
+        .send()
+        .await
+        .expect("simulator admin API")
+        .error_for_status()
+        .expect("instructor launch registered");
+    let env: Env = demo.env.iter().cloned().collect();
+    let rig = std::sync::Arc::new(LaunchRig::start(Via::Binary, &env).await);
+    let front = HttpFront::start(rig.clone()).await;
+    step("Still running (Ctrl-C stops everything)");
+    say(&format!(
+        "the status page, as the course's instructor: {}/status?ltik={LTIK}",
+        front.url()
+    ));
+    say("the operator's CLI, in another terminal:");
+    let exports: Vec<String> = [
+        "TABLE_NAME",
+        "LTIAAS_URL",
+        "LTIAAS_API_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ]
+    .iter()
+    .filter_map(|name| env.get(*name).map(|value| format!("{name}={value}")))
+    .collect();
+    say(&format!(
+        "  export {} AWS_ENDPOINT_URL={}",
+        exports.join(" "),
+        demo.dynamodb
+    ));
+    say("  target/debug/ltisync status");
+    say(&format!(
+        "  target/debug/ltisync explain --activity '{}' --user test-student",
+        sample::activity().key()
+    ));
+    tokio::signal::ctrl_c()
+        .await
+        .expect("Ctrl-C can be awaited");
+    drop(front);
 }
 
 /// Shows the function's own log record (JSON) for one message.
