@@ -16,7 +16,7 @@ use ltisync::ltiaas::{LmsResult, LtiaasClient};
 use ltisync::reconcile::{compare, Finding, Posted};
 use ltisync::store::grade_item::TOOL_ATTRIBUTES;
 use ltisync::store::report::{GradeStage, GradeState};
-use ltisync::store::{schema, GradeKey, PostedItem, RawItem};
+use ltisync::store::{GradeKey, PostedItem, RawItem};
 use ltisync::{ActivityKey, Store, StoredReason};
 use serde::Serialize;
 
@@ -206,15 +206,13 @@ impl Story {
 
     fn tell(&mut self, question: &Question, item: &RawItem) {
         let state = GradeState::read(item);
-        let never_queued =
-            !item.contains_key(schema::PENDING) && !item.contains_key(schema::sync::STATUS);
         let requeue = format!(
             "ltisync requeue --activity '{}' --user '{}'",
             question.activity, question.user
         );
         let reason = state.last_error.clone().unwrap_or_default();
         let (state_name, outcome, next, attention) = match state.stage {
-            _ if never_queued => (
+            GradeStage::NeverQueued => (
                 "neverQueued",
                 "never queued: the item has no `pending` attribute, so neither the stream nor the daily run will post it".to_owned(),
                 "write the whole item again with `pending` set to its pk (docs/writing-grades.md#attributes)".to_owned(),

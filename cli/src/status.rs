@@ -21,6 +21,8 @@ pub struct Counts {
     pending: u64,
     /// Pending grades by why (`queued`: not tried yet).
     pending_reasons: BTreeMap<String, u64>,
+    /// Grades written without `pending`: never posted until written again.
+    never_queued: u64,
 }
 
 /// One activity's line of the report.
@@ -129,6 +131,7 @@ fn count(counts: &mut Counts, grade: &Item) {
     let pending_reason = match GradeState::read(grade).stage {
         GradeStage::Synced => return counts.synced += 1,
         GradeStage::Failed(_) => return counts.failed += 1,
+        GradeStage::NeverQueued => return counts.never_queued += 1,
         GradeStage::Unknown => return,
         GradeStage::Queued => "queued",
         // Confirmed by a run that is posting it now, or that stopped before
@@ -148,6 +151,7 @@ fn add(totals: &mut Counts, counts: &Counts) {
     totals.synced += counts.synced;
     totals.failed += counts.failed;
     totals.pending += counts.pending;
+    totals.never_queued += counts.never_queued;
     for (reason, n) in &counts.pending_reasons {
         *totals.pending_reasons.entry(reason.clone()).or_default() += n;
     }
@@ -185,6 +189,7 @@ fn table(report: &Report, wide: bool) -> String {
             out.push_str(&fit(&format!("  pending: {}", reasons(&a.grades)), 80));
             out.push('\n');
         }
+        out.push_str(&never_queued(&a.grades));
     }
     let t = &report.totals;
     out.push_str(&format!(
@@ -211,6 +216,14 @@ fn note(a: &ActivityStatus) -> String {
         "no key".into()
     } else {
         String::new()
+    }
+}
+
+/// A line for grades written without `pending`, which nothing will post.
+fn never_queued(counts: &Counts) -> String {
+    match counts.never_queued {
+        0 => String::new(),
+        n => format!("  never queued: {n} (written without pending; ltisync explain says more)\n"),
     }
 }
 

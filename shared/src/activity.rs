@@ -116,6 +116,22 @@ impl ActivityKey {
         &self.0
     }
 
+    /// The canonical key of what `raw` was meant to say, when `raw` has
+    /// three parts that decode but is not itself canonical (a raw `/`,
+    /// lower-case hex, `+` for a space): what a tool's wrong escaping should
+    /// have written. `None` when `raw` is canonical or not three parts.
+    pub fn canonical_of(raw: &str) -> Option<ActivityKey> {
+        let parts: Vec<String> = raw
+            .split('#')
+            .map(|part| percent_decode_str(part).decode_utf8_lossy().into_owned())
+            .collect();
+        let [platform, context, link] = parts.as_slice() else {
+            return None;
+        };
+        let key = ActivityIds::new(platform, context, link).ok()?.key();
+        (key.as_str() != raw).then_some(key)
+    }
+
     fn decode(key: &str) -> Result<ActivityIds, InvalidActivity> {
         let malformed = || InvalidActivity::MalformedKey(crate::excerpt::excerpt(key));
         let parts: Vec<&str> = key.split('#').collect();

@@ -112,6 +112,25 @@ pub enum InvalidGrade {
     /// `startedAt` later than `submittedAt`.
     #[error("startedAt must not be later than submittedAt")]
     StartedAfterSubmitted,
+    /// An attribute the grade schema does not know: a misspelling (say
+    /// `score_given`) would otherwise read as "no score" and clear it at the
+    /// LMS, so nothing is posted.
+    #[error("unknown attribute '{name}'{hint}: the grade schema has no such attribute, so nothing was posted")]
+    UnknownAttribute {
+        /// The attribute as written.
+        name: String,
+        /// ` (did you mean 'scoreGiven'?)`, or nothing.
+        hint: String,
+    },
+    /// A `pk` whose ids are not in the canonical encoding: no launch can
+    /// ever match it, so it would wait forever.
+    #[error("pk '{found}' is not in the canonical encoding of its ids; write '{canonical}' (docs/writing-grades.md, Keys)")]
+    NonCanonicalKey {
+        /// The `pk` as written.
+        found: String,
+        /// The `pk` the canonical encoding gives for the same ids.
+        canonical: String,
+    },
     /// A stored item ltisync cannot read (missing key parts, another schema
     /// version, unparsable values).
     #[error("the grade item is malformed: {0}")]

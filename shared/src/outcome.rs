@@ -165,6 +165,25 @@ pub enum FailReason {
     /// Only the read-only line item scope was granted and no line item is
     /// listed for the link, so none can be created.
     NoLineItemToCreate,
+    /// The grade item holds an attribute the schema does not know: which,
+    /// and the closest known name.
+    UnknownAttribute(String),
+    /// The grade's `pk` is not the canonical encoding of its ids: the
+    /// canonical form.
+    NonCanonicalKey(String),
+}
+
+impl From<crate::grade::InvalidGrade> for FailReason {
+    /// A grade the schema refuses: its own code where the tool's mistake
+    /// has one, else `invalidGrade`.
+    fn from(invalid: crate::grade::InvalidGrade) -> Self {
+        use crate::grade::InvalidGrade;
+        match invalid {
+            InvalidGrade::UnknownAttribute { .. } => Self::UnknownAttribute(invalid.to_string()),
+            InvalidGrade::NonCanonicalKey { .. } => Self::NonCanonicalKey(invalid.to_string()),
+            other => Self::InvalidGrade(other.to_string()),
+        }
+    }
 }
 
 impl FailReason {
@@ -191,6 +210,8 @@ impl FailReason {
             Self::NoScoreScope => NO_SCORE_SCOPE.to_owned(),
             Self::NoLineItemScope => NO_LINE_ITEM_SCOPE.to_owned(),
             Self::NoLineItemToCreate => NO_LINE_ITEM_TO_CREATE.to_owned(),
+            Self::UnknownAttribute(why) => format!("invalid grade: {why}"),
+            Self::NonCanonicalKey(why) => format!("invalid grade: {why}"),
         }
     }
 }

@@ -301,7 +301,7 @@ fn resendable(item: &crate::store::RawItem, request: &ResendRequest) -> bool {
     let state = GradeState::read(item);
     let curable = match state.stage {
         GradeStage::Failed(StoredReason::Failed(code)) => may_cure(Some(code)),
-        GradeStage::Failed(_) | GradeStage::Unknown => true,
+        GradeStage::Failed(_) | GradeStage::NeverQueued | GradeStage::Unknown => true,
         _ => false,
     };
     curable

@@ -410,6 +410,12 @@ fn row(item: &RawItem, posted_at: &HashMap<String, String>, instructor: bool) ->
             row.since = text(item, schema::sync::LAST_ATTEMPT_AT).map(str::to_owned);
         }
         GradeStage::Failed(reason) => not_sent(&mut row, reason, &state, instructor),
+        GradeStage::NeverQueued => {
+            row.state = RowState::NotSent;
+            row.reason =
+                Some("the tool wrote it without queueing it (no pending attribute)".into());
+            row.can_resend = instructor;
+        }
         GradeStage::Unknown => {
             row.state = RowState::NotSent;
             row.reason = Some("ltisync cannot tell where this grade stands".into());
@@ -467,7 +473,15 @@ fn not_sent(row: &mut GradeRow, reason: StoredReason, state: &GradeState, instru
 /// Whether posting again may succeed: not for a grade that is not a
 /// learner's or breaks the schema (both fail the same way every time).
 pub fn may_cure(code: Option<FailCode>) -> bool {
-    !matches!(code, Some(FailCode::NotALearner | FailCode::InvalidGrade))
+    !matches!(
+        code,
+        Some(
+            FailCode::NotALearner
+                | FailCode::InvalidGrade
+                | FailCode::UnknownAttribute
+                | FailCode::NonCanonicalKey
+        )
+    )
 }
 
 /// A grade item's user: `userId`, or for an item without one the id its

@@ -46,6 +46,74 @@ pub fn is_tool_attribute(name: &str) -> bool {
     TOOL_ATTRIBUTES.iter().any(|(a, _)| *a == name)
 }
 
+/// The attributes the sync writes on a grade item.
+pub const SYNC_ATTRIBUTES: [&str; 8] = [
+    schema::sync::STATUS,
+    schema::sync::LAST_ERROR,
+    schema::sync::LAST_ERROR_CODE,
+    schema::sync::LAST_HTTP_STATUS,
+    schema::sync::POSTING_AT,
+    schema::sync::SYNCED_AT,
+    schema::sync::FAILED_AT,
+    schema::sync::LAST_ATTEMPT_AT,
+];
+
+/// The first attribute of a grade item that is neither a key, the tool's,
+/// nor the sync's, with the closest tool attribute when one is near
+/// (`score_given`, `ScoreGiven`, `scoregiven`, `scoreGven` → `scoreGiven`).
+pub fn unknown_attribute(item: &HashMap<String, AttributeValue>) -> Option<InvalidGrade> {
+    let known = |name: &str| {
+        name == schema::PK
+            || name == schema::SK
+            || is_tool_attribute(name)
+            || SYNC_ATTRIBUTES.contains(&name)
+    };
+    let mut unknown: Vec<&String> = item.keys().filter(|name| !known(name)).collect();
+    unknown.sort();
+    let name = unknown.first()?;
+    let hint = closest_tool_attribute(name)
+        .map(|near| format!(" (did you mean '{near}'?)"))
+        .unwrap_or_default();
+    Some(InvalidGrade::UnknownAttribute {
+        name: excerpt(name),
+        hint,
+    })
+}
+
+/// The tool attribute `name` was most likely meant to be: the same letters
+/// ignoring case and `_`/`-`, else at most two edits away.
+fn closest_tool_attribute(name: &str) -> Option<&'static str> {
+    let fold = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let wanted = fold(name);
+    let candidates = TOOL_ATTRIBUTES.iter().map(|(a, _)| *a);
+    candidates
+        .map(|a| (edit_distance(&fold(a), &wanted), a))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, a)| a)
+}
+
+/// Levenshtein distance (small strings: attribute names).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
 /// A grade item: keys, then the tool's attributes (docs/writing-grades.md, "Attributes").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -278,5 +346,40 @@ mod tests {
         }
         let read = GradeItem::read(&full.pk, &full.sk, &item).unwrap();
         assert_eq!(read, full);
+    }
+
+    #[test]
+    fn an_unknown_attribute_is_named_with_the_closest_known_one() {
+        let item = |name: &str| HashMap::from([(name.to_owned(), AttributeValue::N("9".into()))]);
+        for (written, meant) in [
+            ("score_given", Some("scoreGiven")),
+            ("ScoreGiven", Some("scoreGiven")),
+            ("scoregiven", Some("scoreGiven")),
+            ("scoreGven", Some("scoreGiven")),
+            ("gradingprogress", Some("gradingProgress")),
+            ("favouriteColour", None),
+        ] {
+            let Some(InvalidGrade::UnknownAttribute { name, hint }) =
+                unknown_attribute(&item(written))
+            else {
+                panic!("{written} is unknown");
+            };
+            assert_eq!(name, written);
+            match meant {
+                Some(meant) => assert_eq!(hint, format!(" (did you mean '{meant}'?)")),
+                None => assert_eq!(hint, ""),
+            }
+        }
+        let known = [
+            "pk",
+            "sk",
+            "scoreGiven",
+            "pending",
+            "syncStatus",
+            "lastErrorCode",
+        ];
+        for name in known {
+            assert!(unknown_attribute(&item(name)).is_none(), "{name} is known");
+        }
     }
 }

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
-use super::grade_item::{is_tool_attribute, GradeItem, TOOL_ATTRIBUTES};
+use super::grade_item::{is_tool_attribute, unknown_attribute, GradeItem, TOOL_ATTRIBUTES};
 use super::schema::sync::{
     FAILED_AT, LAST_ATTEMPT_AT, LAST_ERROR, LAST_ERROR_CODE, LAST_HTTP_STATUS, POSTING_AT, STATUS,
     SYNCED_AT,
@@ -81,6 +81,20 @@ impl GradeKey {
     }
 }
 
+/// What confirming a copy from the work index found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirmation {
+    /// The table holds the copy's value: it may be posted.
+    Current,
+    /// The table holds the copy's value, but the item also holds what the
+    /// schema refuses (an unknown attribute, which the index does not
+    /// copy): the grade fails, nothing is posted.
+    Refused(InvalidGrade),
+    /// The table holds another value, or the grade is no longer pending;
+    /// nothing was written.
+    Changed,
+}
+
 /// What a conditional outcome write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -130,28 +144,40 @@ impl Store {
     /// Confirms that `grade` (a copy from the work index, which may lag the
     /// table) is what the table holds now: a conditional write that marks
     /// it `POSTING` only if every tool attribute still holds the copy's
-    /// value. `Applied`: the copy is current and may be posted. `Changed`:
-    /// the table holds another value, or the grade is no longer pending;
-    /// nothing was written. The grade stays pending either way, so a crash
-    /// after this write leaves it for the next run.
+    /// value, and returns the whole item, which the index's copy lacks:
+    /// an attribute the schema does not know refuses the grade (see
+    /// [`Confirmation`]). The grade stays pending whatever the answer, so a
+    /// crash after this write leaves it for the next run.
     pub async fn confirm_current(
         &self,
         grade: &PendingGrade,
         now: OffsetDateTime,
-    ) -> Result<WriteOutcome, StoreError> {
+    ) -> Result<Confirmation, StoreError> {
         let values = grade.values_with([
             (":status", status(SyncStatus::Posting)),
             (":now", stamp(now)),
         ]);
-        let update = format!("SET {STATUS} = :status, {POSTING_AT} = :now");
+        let result = self
+            .update_at(grade.pk.clone(), grade.sk.clone())
+            .update_expression(format!("SET {STATUS} = :status, {POSTING_AT} = :now"))
+            .condition_expression(grade.unchanged_condition())
+            .set_expression_attribute_names(Some(condition_names()))
+            .set_expression_attribute_values(Some(values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .cut_off_by(self)
+            .await?;
         // The write leaves the tool's attributes alone, so a retry after a
         // lost answer applies again: a failed condition is a change.
-        Ok(
-            match self.update_if_unchanged(grade, &update, values).await? {
-                true => WriteOutcome::Applied,
-                false => WriteOutcome::Changed,
-            },
-        )
+        match result {
+            Ok(out) => {
+                self.meter.write(&out.consumed_capacity);
+                let unknown = out.attributes.as_ref().and_then(unknown_attribute);
+                Ok(unknown.map_or(Confirmation::Current, Confirmation::Refused))
+            }
+            Err(e) if is_condition_failure(&e) => Ok(Confirmation::Changed),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Marks a posted grade as synced, unless it changed since it was read.
@@ -482,16 +508,15 @@ pub(super) fn parse_pending(mut item: HashMap<String, AttributeValue>) -> Pendin
     let sk = text(&item, schema::SK);
     let activity = activity_key_of(&pk);
     let pending = text(&item, schema::PENDING);
+    let unknown = unknown_attribute(&item);
     item.retain(|name, _| is_tool_attribute(name));
-    let grade = match &activity {
-        None => Err(InvalidGrade::Malformed(format!(
-            "pk '{}' is not 'ACT#' followed by an activity key",
-            excerpt(&pk)
-        ))),
-        Some(_) if pending != pk => Err(InvalidGrade::Malformed(
+    let grade = match (&activity, unknown) {
+        (None, _) => Err(unreadable_pk(&pk)),
+        (Some(_), _) if pending != pk => Err(InvalidGrade::Malformed(
             "the pending attribute must be a copy of pk".into(),
         )),
-        Some(_) => GradeItem::read(&pk, &sk, &item).and_then(Grade::try_from),
+        (Some(_), Some(unknown)) => Err(unknown),
+        (Some(_), None) => GradeItem::read(&pk, &sk, &item).and_then(Grade::try_from),
     };
     PendingGrade {
         pk,
@@ -500,6 +525,24 @@ pub(super) fn parse_pending(mut item: HashMap<String, AttributeValue>) -> Pendin
         grade,
         snapshot: item,
         confirmed: false,
+    }
+}
+
+/// Why a `pk` names no activity: in the wrong encoding (with the one it
+/// should have), or not an activity's key at all.
+fn unreadable_pk(pk: &str) -> InvalidGrade {
+    let canonical = pk
+        .strip_prefix(schema::ACTIVITY_PREFIX)
+        .and_then(ActivityKey::canonical_of);
+    match canonical {
+        Some(key) => InvalidGrade::NonCanonicalKey {
+            found: excerpt(pk),
+            canonical: format!("{}{key}", schema::ACTIVITY_PREFIX),
+        },
+        None => InvalidGrade::Malformed(format!(
+            "pk '{}' is not 'ACT#' followed by an activity key",
+            excerpt(pk)
+        )),
     }
 }
 

@@ -55,7 +55,7 @@ pub use activity_item::ActivityItem;
 pub use batch_read::{AcceptedBefore, BatchRead};
 pub use capacity::{CapacityMeter, ConsumedUnits};
 pub use grade_item::GradeItem;
-pub use grades::{GradeKey, PendingGrade, WriteOutcome};
+pub use grades::{Confirmation, GradeKey, PendingGrade, WriteOutcome};
 pub use lease::{Lease, LeaseOutcome};
 pub use posted::{posted_sk, PostedItem};
 pub use scan::{ItemsPage, RawItem};

@@ -45,6 +45,9 @@ pub enum GradeStage {
     Synced,
     /// Not posted, for good, for this reason.
     Failed(StoredReason),
+    /// Written without `pending` and never touched by a run: neither the
+    /// stream nor the daily run will post it until it is written again.
+    NeverQueued,
     /// Not pending, and no outcome this version knows.
     Unknown,
 }
@@ -79,6 +82,7 @@ impl GradeState {
             (false, Some(SyncStatus::Failed)) => {
                 GradeStage::Failed(StoredReason::read(code, last_error, true))
             }
+            (false, None) if !item.contains_key(schema::sync::STATUS) => GradeStage::NeverQueued,
             (false, _) => GradeStage::Unknown,
         };
         let http_status = match item.get(schema::sync::LAST_HTTP_STATUS) {
@@ -187,6 +191,7 @@ mod tests {
             ),
             (item(&[("syncStatus", "SYNCED")]), GradeStage::Synced),
             (item(&[("syncStatus", "whatever")]), GradeStage::Unknown),
+            (item(&[("userId", "u")]), GradeStage::NeverQueued),
         ];
         for (item, stage) in cases {
             assert_eq!(GradeState::read(&item).stage, stage, "{item:?}");

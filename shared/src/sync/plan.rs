@@ -73,10 +73,11 @@ pub fn plan(
                 .push(ReadyGrade { stored, grade }),
             (_, grade) => {
                 // A grade whose key names no activity is malformed too.
-                let why = grade
-                    .err()
-                    .map_or_else(|| "its key names no activity".to_owned(), |e| e.to_string());
-                let outcome = GradeOutcome::Failed(FailReason::InvalidGrade(why));
+                let reason = match grade {
+                    Err(invalid) => FailReason::from(invalid),
+                    Ok(_) => FailReason::InvalidGrade("its key names no activity".into()),
+                };
+                let outcome = GradeOutcome::Failed(reason);
                 plan.known.push(KnownOutcome { stored, outcome });
             }
         }

@@ -30,7 +30,7 @@ impl Run {
 
 /// Runs `ltisync args…` with only the AWS settings of the local stack
 /// (and the table, unless `table` is None).
-async fn ltisync(stack: &Stack, table: Option<&str>, args: &[&str]) -> Run {
+pub(crate) async fn ltisync(stack: &Stack, table: Option<&str>, args: &[&str]) -> Run {
     ltisync_with(stack, table, args, &[]).await
 }
 

@@ -7,6 +7,7 @@
 mod bench;
 mod browser;
 mod cli;
+mod contract;
 mod docs;
 mod explain;
 mod gradebook;

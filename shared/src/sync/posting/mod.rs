@@ -28,7 +28,7 @@ use crate::config::SyncTuning;
 use crate::grade::ScorePost;
 use crate::ltiaas::{LtiaasClient, LtiaasError};
 use crate::secrets::ServiceKey;
-use crate::store::{AcceptedBefore, GradeKey, PostedItem, Store, StoreError, WriteOutcome};
+use crate::store::{AcceptedBefore, Confirmation, GradeKey, PostedItem, Store, StoreError};
 
 use super::line_item::Resolved;
 use super::once::{self, Delivery, Fingerprint};
@@ -37,7 +37,7 @@ use super::record::Recorder;
 use super::roster::RosterCache;
 use super::summary::{FinishedGrade, RunFacts};
 use crate::ltiaas::RequestGate;
-use crate::outcome::{GradeOutcome, PendingReason};
+use crate::outcome::{FailReason, GradeOutcome, PendingReason};
 
 use consequence::{Consequence, Failure};
 use learners::RosterRead;
@@ -310,8 +310,15 @@ impl<'r> Posting<'r> {
             .confirm_current(&ready.stored, OffsetDateTime::now_utc())
             .await
         {
-            Ok(WriteOutcome::Applied) => return Ok(Cow::Borrowed(ready)),
-            Ok(WriteOutcome::Changed) => {}
+            Ok(Confirmation::Current) => return Ok(Cow::Borrowed(ready)),
+            Ok(Confirmation::Refused(invalid)) => {
+                let refused = self
+                    .deps
+                    .recorder
+                    .fail(&ready.stored, FailReason::from(invalid));
+                return Err(refused.await);
+            }
+            Ok(Confirmation::Changed) => {}
             Err(e) => return Err(unconfirmed(e)),
         }
         tracing::info!("the grade is not what the index showed; posting it as it is now");
@@ -320,7 +327,7 @@ impl<'r> Posting<'r> {
             Ok(Some(stored)) => match stored.grade.clone() {
                 Ok(grade) => Ok(Cow::Owned(ReadyGrade { stored, grade })),
                 Err(invalid) => {
-                    let reason = super::FailReason::InvalidGrade(invalid.to_string());
+                    let reason = FailReason::from(invalid);
                     Err(self.deps.recorder.fail(&stored, reason).await)
                 }
             },
