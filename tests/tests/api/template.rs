@@ -500,3 +500,50 @@ fn parameter_defaults_and_ranges_equal_the_codes() {
         assert!(set_to.contains("SyncRosterCheck"), "{function}: {set_to}");
     }
 }
+
+/// No function reserves concurrency unless the operator asks: Lambda
+/// refuses any reservation that leaves an account fewer than 100
+/// unreserved executions, and new accounts often have 10 in all, so a
+/// reservation by default makes the first deploy roll back. Each function's
+/// reservation is `!If [Condition, !Ref Parameter, !Ref AWS::NoValue]`
+/// over a parameter whose default is 0, and the condition is "not 0".
+#[test]
+fn no_function_reserves_concurrency_unless_asked() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().expect("resources");
+    let mut functions = 0;
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        functions += 1;
+        let name = name.as_str().unwrap_or_default();
+        let reserved = &resource["Properties"]["ReservedConcurrentExecutions"];
+        if reserved.is_null() {
+            continue;
+        }
+        let Value::Tagged(tagged) = reserved else {
+            panic!("{name} reserves {reserved:?} unconditionally");
+        };
+        assert_eq!(tagged.tag, "If", "{name}: {reserved:?}");
+        let parts = tagged.value.as_sequence().expect("!If [condition, then, else]");
+        let condition = parts[0].as_str().expect("a condition's name");
+        let parameter = match &parts[1] {
+            Value::Tagged(then) if then.tag == "Ref" => then.value.as_str().expect("a name"),
+            other => panic!("{name}: reserves {other:?}"),
+        };
+        let otherwise = match &parts[2] {
+            Value::Tagged(e) if e.tag == "Ref" => e.value.as_str(),
+            _ => None,
+        };
+        assert_eq!(otherwise, Some("AWS::NoValue"), "{name}: {reserved:?}");
+        let default = &template["Parameters"][parameter]["Default"];
+        assert_eq!(default.as_u64(), Some(0), "{name}: {parameter} defaults to {default:?}");
+        let rule = format!("{:?}", template["Conditions"][condition]);
+        assert!(
+            rule.contains("Not") && rule.contains("Equals") && rule.contains(parameter),
+            "{name}: {condition} is {rule}"
+        );
+    }
+    assert_eq!(functions, 3, "the launch, sync and grade stream functions");
+}
