@@ -24,7 +24,7 @@ ARM64 := $(shell rustup target list --installed 2>/dev/null | grep -q aarch64-un
 DYNOXIDE_VERSION := 3.2.0
 DYNOXIDE_STAMP := .tools/.dynoxide-$(DYNOXIDE_VERSION)
 
-.PHONY: help venv-moto test test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
+.PHONY: help venv-moto test test-clients test-moto test-dynoxide demo bench bench-status bench-e2e sam-local fuzz-launch venv dynoxide lint template-check package sam-build screenshot browser-check clean
 
 # Bare `make` lists the targets.
 .DEFAULT_GOAL := help
@@ -35,7 +35,13 @@ help:
 
 ## test: every check and every test (what CI runs)
 # The whole suite on moto, then the integration tests again on Dynoxide.
-test: venv lint template-check test-moto test-dynoxide
+test: venv lint template-check test-clients test-moto test-dynoxide
+
+## test-clients: the Node and Python grade writers' tests, on the shared vectors
+# Node's packages go into clients/node/node_modules (npm ci, from its lock).
+test-clients: venv
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error && npm test
+	$(VENV)/bin/python -m pytest -q clients/python
 
 ## test-moto: unit tests, and the integration tests on moto
 # The status page's browser tests run where Chromium and chromedriver are installed.

@@ -168,3 +168,212 @@ async fn confirming_a_copy_reads_what_the_index_does_not_carry() {
         "{refused}"
     );
 }
+
+/// clients/vectors.json, the contract the Node and Python writers test
+/// against too: the Rust writer (`GradeItem::pending`) writes each valid
+/// grade's item exactly, and the parser reads it back as the same grade;
+/// each invalid grade, written by hand as a tool would, is refused by the
+/// parser with the vector's code, the one the sync stores.
+#[test]
+fn the_writers_contract_holds_for_the_rust_writer_and_the_parser() {
+    let path = ltisync_tests::repo_root().join("clients/vectors.json");
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("vectors")).expect("JSON");
+    let valid = vectors["valid"].as_array().expect("valid vectors");
+    let invalid = vectors["invalid"].as_array().expect("invalid vectors");
+    assert!(valid.len() >= 5 && invalid.len() >= 10);
+    for vector in valid {
+        let (ids, grade) = rust_grade(&vector["grade"]);
+        let written = ltisync::store::GradeItem::pending(&ids, &grade)
+            .to_item()
+            .unwrap();
+        assert_eq!(
+            written,
+            attribute_values(&vector["item"]),
+            "{}",
+            vector["name"]
+        );
+        let read = ltisync::store::PendingGrade::from_item(written);
+        assert_eq!(read.grade.as_ref().ok(), Some(&grade), "{}", vector["name"]);
+    }
+    for vector in invalid {
+        let read = ltisync::store::PendingGrade::from_item(hand_written(&vector["grade"]));
+        let refused = read.grade.expect_err(vector["name"].as_str().unwrap());
+        let code = ltisync::outcome::FailReason::from(refused).code();
+        assert_eq!(code.as_str(), vector["code"], "{}", vector["name"]);
+    }
+}
+
+/// A vector's grade as the Rust writer takes it.
+fn rust_grade(grade: &serde_json::Value) -> (ActivityIds, ltisync::Grade) {
+    let text = |name: &str| grade[name].as_str().map(str::to_owned);
+    let at = |name: &str| {
+        text(name).map(|t| {
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                .expect("an RFC 3339 time")
+        })
+    };
+    let ids = ActivityIds::new(
+        text("platformId").unwrap(),
+        text("contextId").unwrap(),
+        text("resourceLinkId").unwrap(),
+    )
+    .unwrap();
+    let grade = ltisync::Grade {
+        user_id: text("userId").unwrap(),
+        score_given: grade["scoreGiven"].as_f64(),
+        score_maximum: grade["scoreMaximum"].as_f64(),
+        comment: text("comment"),
+        activity_progress: text("activityProgress")
+            .map_or(Default::default(), |p| p.parse().unwrap()),
+        grading_progress: text("gradingProgress")
+            .map_or(Default::default(), |p| p.parse().unwrap()),
+        graded_at: at("gradedAt").unwrap(),
+        started_at: at("startedAt"),
+        submitted_at: at("submittedAt"),
+    };
+    (ids, grade)
+}
+
+/// A vector's grade written by hand, attribute for attribute.
+fn hand_written(grade: &serde_json::Value) -> Item {
+    let text = |name: &str| grade[name].as_str().unwrap_or_default().to_owned();
+    let ids = ActivityIds::new(
+        text("platformId"),
+        text("contextId"),
+        text("resourceLinkId"),
+    )
+    .unwrap();
+    let pk = format!("ACT#{}", ids.key());
+    let sk = format!(
+        "GRADE#{}",
+        ltisync::activity::encode_key_component(&text("userId"))
+    );
+    let mut item = Item::from([
+        ("pk".into(), AttributeValue::S(pk.clone())),
+        ("sk".into(), AttributeValue::S(sk)),
+        ("pending".into(), AttributeValue::S(pk)),
+        ("schemaVersion".into(), AttributeValue::N("1".into())),
+    ]);
+    for (name, value) in grade.as_object().unwrap() {
+        if matches!(name.as_str(), "platformId" | "contextId" | "resourceLinkId") {
+            continue;
+        }
+        let value = match value {
+            serde_json::Value::Number(n) => AttributeValue::N(n.to_string()),
+            other => AttributeValue::S(other.as_str().unwrap_or_default().to_owned()),
+        };
+        item.insert(name.clone(), value);
+    }
+    item
+}
+
+/// A vector's item (`{"name": {"S": "…"}}`) as the SDK's attribute values.
+fn attribute_values(item: &serde_json::Value) -> Item {
+    let of = |value: &serde_json::Value| match value.as_object().and_then(|o| o.iter().next()) {
+        Some((kind, v)) if kind == "S" => AttributeValue::S(v.as_str().unwrap().to_owned()),
+        Some((kind, v)) if kind == "N" => AttributeValue::N(v.as_str().unwrap().to_owned()),
+        other => panic!("{other:?}"),
+    };
+    item.as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), of(value)))
+        .collect()
+}
+
+/// Each writer (Node, Python, Rust) records a grade into the real table;
+/// the sync binary posts all three and the simulated LMS receives them.
+/// `make test-clients` builds the Node writer first (`make test` does).
+#[tokio::test]
+async fn a_grade_from_each_writer_reaches_the_gradebook() {
+    let stack = Stack::start().await;
+    let ids = stack.launch("plat/1", "c", "quiz", Some("k")).await;
+    let root = ltisync_tests::repo_root();
+    let node_writer = root.join("clients/node/dist/index.js");
+    assert!(
+        node_writer.exists(),
+        "build the Node writer first: make test-clients"
+    );
+    let grade = |user: &str, score: u32| {
+        format!(
+            r#"{{"platformId": "plat/1", "contextId": "c", "resourceLinkId": "quiz", "userId": "{user}", "scoreGiven": {score}, "scoreMaximum": 100}}"#
+        )
+    };
+    let node = format!(
+        "import {{ DynamoDBClient }} from '@aws-sdk/client-dynamodb';\n\
+         import {{ recordGrade }} from './dist/index.js';\n\
+         await recordGrade(new DynamoDBClient({{}}), process.env.TABLE, {});",
+        grade("node-user", 81)
+    );
+    writer(
+        &stack,
+        "node",
+        &["--input-type=module", "-e", &node],
+        &root.join("clients/node"),
+    )
+    .await;
+    let python = format!(
+        "import boto3, json\nfrom ltisync_writer import record_grade\n\
+         g = json.loads('{}')\n\
+         record_grade(boto3.client('dynamodb'), __import__('os').environ['TABLE'],\n\
+           platform_id=g['platformId'], context_id=g['contextId'], resource_link_id=g['resourceLinkId'],\n\
+           user_id=g['userId'], score_given=g['scoreGiven'], score_maximum=g['scoreMaximum'])",
+        grade("python-user", 82)
+    );
+    let python_bin = root.join(".venv/bin/python");
+    writer(
+        &stack,
+        python_bin.to_str().unwrap(),
+        &["-c", &python],
+        &root.join("clients/python"),
+    )
+    .await;
+    stack.grade(&ids, "rust-user", 83.0).await;
+    let rig = SyncRig::start(Via::Binary, &stack.env()).await;
+    let summary = rig.run(&event_file("schedule.json"), LONG).await;
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
+    let mut received: Vec<(String, f64)> = stack
+        .sim
+        .scores()
+        .iter()
+        .map(|p| {
+            (
+                p.body["userId"].as_str().unwrap().to_owned(),
+                p.body["scoreGiven"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    received.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected = [
+        ("node-user", 81.0),
+        ("python-user", 82.0),
+        ("rust-user", 83.0),
+    ];
+    let expected: Vec<(String, f64)> = expected.iter().map(|(u, s)| (u.to_string(), *s)).collect();
+    assert_eq!(received, expected);
+    rig.finish().await;
+}
+
+/// Runs one writer's program against the stack's table; it must succeed.
+async fn writer(stack: &Stack, program: &str, args: &[&str], dir: &std::path::Path) {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("TABLE", &stack.table.name)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &stack.table.endpoint)
+        .env("AWS_ENDPOINT_URL", &stack.table.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("PYTHONPATH", dir)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

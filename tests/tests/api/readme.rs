@@ -47,12 +47,9 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
     let table = TestTable::create().await;
     let client = ltiaas::client(&sim, &sim.api_key(), Limits::TESTS);
     let launcher = LaunchService::new(client, table.store());
-    for (i, (p, c, r)) in [
-        ("demo-platform", "course-101", "quiz-1"),
-        ("plat/1", "course #2", "quiz é"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (p, c, r)) in [("demo-platform", "course-101", "quiz-1")]
+        .into_iter()
+        .enumerate()
     {
         let ltik = sim.add_launch(LaunchSpec::new(p, c, r, Some(&format!("key-{i}"))));
         launcher
@@ -62,7 +59,7 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
     }
 
     // The AWS CLI example, item as written.
-    let cli = block_after(&readme(), "### With the AWS CLI", "sh");
+    let cli = block_after(&readme(), "### By hand, with the AWS CLI", "sh");
     let json = &cli[cli.find("--item '").unwrap() + "--item '".len()..cli.rfind('\'').unwrap()];
     let item: HashMap<String, AttributeValue> =
         serde_json::from_str::<serde_json::Map<String, Value>>(json)
@@ -79,36 +76,27 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
         .await
         .unwrap();
 
-    // The Python example, run by the project's Python with boto3.
-    let mut python = block_after(&readme(), "### With Python (boto3)", "python");
-    python.push_str(&format!(
-        "\nimport os\ntable = boto3.resource('dynamodb', endpoint_url=os.environ['ENDPOINT']).Table('{}')\n\
-         import datetime\n\
-         submitted = datetime.datetime(2026, 11, 27, 23, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))\n\
-         record_grade(table, 'plat/1', 'course #2', 'quiz é', 'learner #2/ü', 7.5, 10, 'From Python', submitted_at=submitted)\n",
-        table.name
-    ));
-    let script = std::env::temp_dir().join(format!(
-        "ltisync-readme-{}.py",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::write(&script, python).unwrap();
-    let output = std::process::Command::new(repo_root().join(".venv/bin/python"))
-        .arg(&script)
-        .env("ENDPOINT", &table.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("the project's Python runs (make venv)");
-    std::fs::remove_file(&script).ok();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    // The Python and Node examples, run with the writers in clients/.
+    let python = block_after(&readme(), "### With Python (`ltisync_writer`)", "python");
+    let python = python.replace("\"my-ltisync-table\"", &format!("\"{}\"", table.name));
+    let python_bin = repo_root().join(".venv/bin/python");
+    run_writer(
+        &table,
+        python_bin.to_str().unwrap(),
+        &["-c", &python],
+        "clients/python",
+    );
+    let node = block_after(&readme(), "### With Node (`ltisync-writer`)", "js")
+        .replace("from \"ltisync-writer\"", "from \"./dist/index.js\"")
+        .replace("\"my-ltisync-table\"", &format!("\"{}\"", table.name));
+    run_writer(
+        &table,
+        "node",
+        &["--input-type=module", "-e", &node],
+        "clients/node",
     );
 
-    // Both examples write only what the stack's GradeWriterPolicy allows.
+    // Every example writes only what the stack's GradeWriterPolicy allows.
     let allowed = crate::template::grade_writer_attributes();
     let grades: Vec<_> = table
         .items()
@@ -116,7 +104,7 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
         .into_iter()
         .filter(|item| matches!(item.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with("GRADE#")))
         .collect();
-    assert_eq!(grades.len(), 2);
+    assert_eq!(grades.len(), 3);
     for grade in &grades {
         for name in grade.keys() {
             assert!(
@@ -134,15 +122,19 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
     let summary = rig
         .run(&event_file("schedule.json"), Duration::from_secs(60))
         .await;
-    assert_eq!(summary["gradesPosted"], 2, "{summary}");
+    assert_eq!(summary["gradesPosted"], 3, "{summary}");
     assert_eq!(summary["gradesFailed"], 0, "{summary}");
     let mut bodies: Vec<Value> = sim.scores().into_iter().map(|s| s.body).collect();
     bodies.sort_by_key(|b| b["userId"].as_str().unwrap().to_owned());
-    assert_eq!(bodies[0]["userId"], "learner #2/ü");
-    assert_eq!(bodies[0]["scoreGiven"], 7.5);
-    assert_eq!(bodies[1]["userId"], "learner-ada");
-    assert_eq!(bodies[1]["comment"], "Great work");
-    // Both examples send the submission time; the simulated LMS is Canvas.
+    let users: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["userId"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["learner-ada", "learner-alan", "learner-grace"]);
+    assert_eq!(bodies[0]["comment"], "Great work");
+    assert_eq!(bodies[1]["scoreGiven"], 0.0);
+    assert_eq!(bodies[2]["scoreGiven"], 78.5);
+    // Every example sends the submission time; the simulated LMS is Canvas.
     for body in &bodies {
         assert_eq!(
             body["submission"]["submittedAt"], "2026-11-27T22:05:00Z",
@@ -153,4 +145,25 @@ async fn the_documented_grade_writes_are_posted_by_the_sync() {
             "2026-11-27T22:05:00Z"
         );
     }
+}
+
+/// Runs a documented writer example against the test table; it must succeed.
+fn run_writer(table: &TestTable, program: &str, args: &[&str], dir: &str) {
+    let dir = repo_root().join(dir);
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(&dir)
+        .env("PYTHONPATH", &dir)
+        .env("AWS_ENDPOINT_URL", &table.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs (make test-clients, make venv): {e}"));
+    assert!(
+        output.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

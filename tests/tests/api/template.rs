@@ -526,7 +526,10 @@ fn no_function_reserves_concurrency_unless_asked() {
             panic!("{name} reserves {reserved:?} unconditionally");
         };
         assert_eq!(tagged.tag, "If", "{name}: {reserved:?}");
-        let parts = tagged.value.as_sequence().expect("!If [condition, then, else]");
+        let parts = tagged
+            .value
+            .as_sequence()
+            .expect("!If [condition, then, else]");
         let condition = parts[0].as_str().expect("a condition's name");
         let parameter = match &parts[1] {
             Value::Tagged(then) if then.tag == "Ref" => then.value.as_str().expect("a name"),
@@ -538,7 +541,11 @@ fn no_function_reserves_concurrency_unless_asked() {
         };
         assert_eq!(otherwise, Some("AWS::NoValue"), "{name}: {reserved:?}");
         let default = &template["Parameters"][parameter]["Default"];
-        assert_eq!(default.as_u64(), Some(0), "{name}: {parameter} defaults to {default:?}");
+        assert_eq!(
+            default.as_u64(),
+            Some(0),
+            "{name}: {parameter} defaults to {default:?}"
+        );
         let rule = format!("{:?}", template["Conditions"][condition]);
         assert!(
             rule.contains("Not") && rule.contains("Equals") && rule.contains(parameter),
