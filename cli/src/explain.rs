@@ -146,7 +146,8 @@ async fn gradebook(
         Ok(None) => return not_read("no launch has recorded this activity".into()),
         Err(e) => return not_read(e.reason()),
     };
-    let (Some(line_item), Some(key)) = (&activity.line_item_id, &activity.service_key) else {
+    let line_item = ltisync::sync::line_item::known(&activity).map(|known| known.id);
+    let (Some(line_item), Some(key)) = (&line_item, &activity.service_key) else {
         return not_read("no line item or service key is recorded yet (nothing posted)".into());
     };
     match client.results(key, line_item, Some(&question.user)).await {
@@ -270,15 +271,16 @@ impl Story {
         let status = http_status
             .map(|s| format!(" (HTTP {s})"))
             .unwrap_or_default();
-        (
-            "failed",
-            format!("failed for good{status}: {}", fit(reason, 300)),
-            format!(
-                "fix the cause (docs/troubleshooting.md, `{}`), then: {requeue}",
-                self.code.unwrap_or("unknown")
+        let code = self.code.unwrap_or("unknown");
+        // The tool's own write is wrong: a requeue would only repeat it.
+        let next = match code {
+            "invalidGrade" | "unknownAttribute" | "nonCanonicalKey" => format!(
+                "fix the tool's write (docs/troubleshooting.md, `{code}`) and write the grade again"
             ),
-            true,
-        )
+            _ => format!("fix the cause (docs/troubleshooting.md, `{code}`), then: {requeue}"),
+        };
+        let outcome = format!("failed for good{status}: {}", fit(reason, 300));
+        ("failed", outcome, next, true)
     }
 
     /// A synced grade: in the gradebook as posted, or shown otherwise.

@@ -119,11 +119,15 @@ impl ActivityKey {
     /// The canonical key of what `raw` was meant to say, when `raw` has
     /// three parts that decode but is not itself canonical (a raw `/`,
     /// lower-case hex, `+` for a space): what a tool's wrong escaping should
-    /// have written. `None` when `raw` is canonical or not three parts.
+    /// have written. A `+` is read as a space, as form encoding writes one.
+    /// `None` when `raw` is canonical or not three parts.
     pub fn canonical_of(raw: &str) -> Option<ActivityKey> {
         let parts: Vec<String> = raw
             .split('#')
-            .map(|part| percent_decode_str(part).decode_utf8_lossy().into_owned())
+            .map(|part| {
+                let spaced = part.replace('+', " ");
+                percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+            })
             .collect();
         let [platform, context, link] = parts.as_slice() else {
             return None;
@@ -357,5 +361,18 @@ mod tests {
             ActivityIds::new("p", "", "r").unwrap_err(),
             InvalidActivity::EmptyId("context id")
         );
+    }
+
+    #[test]
+    fn a_wrongly_encoded_key_has_one_canonical_form() {
+        let canonical = |raw: &str| ActivityKey::canonical_of(raw).map(|k| k.to_string());
+        assert_eq!(canonical("plat/1#c#r").as_deref(), Some("plat%2F1#c#r"));
+        assert_eq!(canonical("plat%2f1#c#r").as_deref(), Some("plat%2F1#c#r"));
+        assert_eq!(
+            canonical("p#course+101#r").as_deref(),
+            Some("p#course%20101#r")
+        );
+        assert_eq!(canonical("plat%2F1#c#r"), None, "already canonical");
+        assert_eq!(canonical("only#two"), None);
     }
 }

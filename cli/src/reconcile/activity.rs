@@ -71,7 +71,7 @@ impl Reader<'_> {
         let (line_item, service_key) = readable(&activity, &grades)?;
         let platform = key.ids().platform_id;
         let results = self
-            .results(&platform, service_key, line_item)
+            .results(&platform, service_key, &line_item)
             .await
             .map_err(|e| NotRead::Unreadable(format!("its results could not be read: {e}")))?;
         let sorted = reconcile(&grades.posted, &results, &grades.graded);
@@ -177,15 +177,15 @@ impl Reader<'_> {
 fn readable<'a>(
     activity: &'a Activity,
     grades: &TableGrades,
-) -> Result<(&'a str, &'a ltisync::ServiceKey), NotRead> {
+) -> Result<(String, &'a ltisync::ServiceKey), NotRead> {
     // With nothing posted there is nothing to compare, whatever else holds.
-    if grades.posted.is_empty() && activity.line_item_id.is_none() {
+    if grades.posted.is_empty() {
         return Err(NotRead::NothingSent);
     }
     readable_with_a_post(activity).map_err(NotRead::Unreadable)
 }
 
-fn readable_with_a_post(activity: &Activity) -> Result<(&str, &ltisync::ServiceKey), String> {
+fn readable_with_a_post(activity: &Activity) -> Result<(String, &ltisync::ServiceKey), String> {
     let Some(service_key) = &activity.service_key else {
         return Err("its launches carried no service key".into());
     };
@@ -199,8 +199,10 @@ fn readable_with_a_post(activity: &Activity) -> Result<(&str, &ltisync::ServiceK
             "the LMS did not grant the result scope (lti-ags/scope/result.readonly)".into(),
         );
     }
-    match &activity.line_item_id {
-        Some(line_item) => Ok((line_item, service_key)),
+    // The line item the sync posts to: the one it resolved, or the one the
+    // launch named (the sync posts there without caching it).
+    match ltisync::sync::line_item::known(activity) {
+        Some(line_item) => Ok((line_item.id, service_key)),
         None => Err("no line item is recorded although grades were posted; run a sync".into()),
     }
 }

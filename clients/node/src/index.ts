@@ -55,7 +55,30 @@ const FIELDS = [
 ] as const;
 const ACTIVITY_PROGRESS = ["Initialized", "Started", "InProgress", "Submitted", "Completed"];
 const GRADING_PROGRESS = ["FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"];
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** Whether `text` is an RFC 3339 time whose every field exists (no February 30, no hour 24). */
+function isRfc3339(text: string): boolean {
+  const m = RFC3339.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const [zoneHours, zoneMinutes] = [Number(m[8] ?? 0), Number(m[9] ?? 0)];
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  return month >= 1 && month <= 12 && day >= 1 && day <= (days ?? 0)
+    && hour <= 23 && minute <= 59 && second <= 59 && zoneHours <= 23 && zoneMinutes <= 59;
+}
+
+/** A number as DynamoDB's N without an exponent (the schema's form). */
+function decimal(name: string, n: number): string {
+  const text = String(n);
+  if (!/e/i.test(text)) return text;
+  const fixed = Math.abs(n) < 1e21 ? n.toFixed(20).replace(/0+$/, "").replace(/\.$/, "") : "";
+  if (fixed === "" || Number(fixed) === 0) {
+    throw new GradeError("invalidGrade", `${name} ${n} is out of range`);
+  }
+  return fixed;
+}
 
 /** The schema's encoding of one id: every UTF-8 byte outside A-Z a-z 0-9 - _ . ~ as %XX. */
 function enc(id: string): string {
@@ -95,10 +118,13 @@ function checkFields(grade: object): void {
 function time(name: string, value: Time | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof Date) {
-    if (Number.isNaN(value.getTime())) throw new GradeError("invalidGrade", `${name} is an invalid Date`);
+    const year = value.getUTCFullYear();
+    if (Number.isNaN(value.getTime()) || year < 0 || year > 9999) {
+      throw new GradeError("invalidGrade", `${name} is an invalid Date`);
+    }
     return value.toISOString();
   }
-  if (typeof value !== "string" || !RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+  if (typeof value !== "string" || !isRfc3339(value)) {
     throw new GradeError("invalidGrade", `${name} '${value}' is not an RFC 3339 time such as 2026-11-28T09:30:00Z`);
   }
   return value;
@@ -149,8 +175,8 @@ export function gradeItem(grade: Grade): Record<string, AttributeValue> {
     schemaVersion: { N: "1" },
     userId: { S: grade.userId },
   };
-  if (grade.scoreGiven !== undefined) item.scoreGiven = { N: String(grade.scoreGiven) };
-  if (grade.scoreMaximum !== undefined) item.scoreMaximum = { N: String(grade.scoreMaximum) };
+  if (grade.scoreGiven !== undefined) item.scoreGiven = { N: decimal("scoreGiven", grade.scoreGiven) };
+  if (grade.scoreMaximum !== undefined) item.scoreMaximum = { N: decimal("scoreMaximum", grade.scoreMaximum) };
   if (grade.comment !== undefined) item.comment = { S: grade.comment };
   item.activityProgress = { S: grade.activityProgress ?? "Completed" };
   item.gradingProgress = { S: grade.gradingProgress ?? "FullyGraded" };

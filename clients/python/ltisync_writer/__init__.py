@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Dict, Optional, Union
 
 __all__ = ["GradeError", "activity_key", "grade_item", "record_grade"]
@@ -28,7 +29,7 @@ Time = Union[datetime, str]
 ACTIVITY_PROGRESS = ("Initialized", "Started", "InProgress", "Submitted", "Completed")
 GRADING_PROGRESS = ("FullyGraded", "Pending", "PendingManual", "Failed", "NotReady")
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
 # The writer's names (snake_case) and the schema's attributes.
 _FIELDS = {
@@ -79,8 +80,29 @@ def _closest(name: str) -> Optional[str]:
 
 
 def _number(value: Any) -> str:
-    number = float(value)
-    return str(int(number)) if number.is_integer() else repr(number)
+    """DynamoDB's N without an exponent (the schema's form)."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return format(number.normalize(), "f")
+
+
+def _parse(name: str, text: str) -> datetime:
+    """An RFC 3339 time whose every field exists, or GradeError."""
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
+    refused = GradeError(
+        "invalidGrade", f"{name} '{text}' is not an RFC 3339 time such as 2026-11-28T09:30:00Z"
+    )
+    if match is None:
+        raise refused
+    year, month, day, hour, minute, second, fraction, utc, sign, zh, zm = match.groups()
+    try:
+        zone = timezone.utc if utc else timezone(
+            (1 if sign == "+" else -1) * timedelta(hours=int(zh), minutes=int(zm))
+        )
+        micro = int((fraction or "0")[:6].ljust(6, "0"))
+        fields = (int(year), int(month), int(day), int(hour), int(minute), int(second))
+        return datetime(*fields, micro, tzinfo=zone)
+    except ValueError:
+        raise refused from None
 
 
 def _time(name: str, value: Optional[Time]) -> Optional[str]:
@@ -90,20 +112,14 @@ def _time(name: str, value: Optional[Time]) -> Optional[str]:
         if value.tzinfo is None:
             raise GradeError("invalidGrade", f"{name} must be a timezone-aware datetime")
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    if not isinstance(value, str) or not _RFC3339.match(value):
-        raise GradeError(
-            "invalidGrade",
-            f"{name} '{value}' is not an RFC 3339 time such as 2026-11-28T09:30:00Z",
-        )
+    _parse(name, value)
     return value
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
 
 
 def _check_score(score_given: Any, score_maximum: Any) -> None:
     def finite(value: Any) -> bool:
+        if isinstance(value, Decimal):
+            return value.is_finite()
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
     if score_given is not None and not (finite(score_given) and score_given >= 0):
@@ -150,7 +166,7 @@ def grade_item(**grade: Any) -> Dict[str, Dict[str, str]]:
     graded_at = _time("gradedAt", grade.get("graded_at") or datetime.now(timezone.utc))
     started_at = _time("startedAt", grade.get("started_at"))
     submitted_at = _time("submittedAt", grade.get("submitted_at"))
-    if started_at and submitted_at and _instant(started_at) > _instant(submitted_at):
+    if started_at and submitted_at and _parse("startedAt", started_at) > _parse("submittedAt", submitted_at):
         raise GradeError("invalidGrade", "startedAt must not be later than submittedAt")
     item: Dict[str, Dict[str, str]] = {
         "pk": {"S": pk},

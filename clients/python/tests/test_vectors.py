@@ -47,3 +47,12 @@ def test_graded_at_defaults_to_now_and_datetimes_become_rfc3339():
     item = grade_item(**grade)
     assert item["submittedAt"] == {"S": "2026-11-27T22:05:00Z"}
     assert item["gradedAt"]["S"].endswith("Z")
+
+
+def test_decimals_are_written_as_plain_numbers():
+    from decimal import Decimal
+
+    grade = snake(VECTORS["valid"][0]["grade"])
+    grade.update(score_given=Decimal("92.50"), score_maximum=Decimal("1E+2"))
+    item = grade_item(**grade)
+    assert (item["scoreGiven"], item["scoreMaximum"]) == ({"N": "92.5"}, {"N": "100"})

@@ -4,9 +4,9 @@
 //! schedule. At most `SYNC_MAX_FOLLOW_UPS` in a row; the summary says what
 //! was decided.
 //!
-//! An asynchronous invoke is queued by Lambda and retried on throttling, so
-//! with the function's reserved concurrency of 1 the follow-up simply starts
-//! once this run has returned and released the lease.
+//! An asynchronous invoke is queued by Lambda and retried on throttling;
+//! the run releases its lease before it asks, so the follow-up finds the
+//! lease free (with or without a reserved concurrency of 1).
 
 use std::time::{Duration, SystemTime};
 

@@ -58,17 +58,22 @@ pub const SYNC_ATTRIBUTES: [&str; 8] = [
     schema::sync::LAST_ATTEMPT_AT,
 ];
 
+/// Whether a grade item may hold `name`: a key, the tool's or the sync's.
+pub fn is_known_attribute(name: &str) -> bool {
+    name == schema::PK
+        || name == schema::SK
+        || is_tool_attribute(name)
+        || SYNC_ATTRIBUTES.contains(&name)
+}
+
 /// The first attribute of a grade item that is neither a key, the tool's,
 /// nor the sync's, with the closest tool attribute when one is near
 /// (`score_given`, `ScoreGiven`, `scoregiven`, `scoreGven` → `scoreGiven`).
 pub fn unknown_attribute(item: &HashMap<String, AttributeValue>) -> Option<InvalidGrade> {
-    let known = |name: &str| {
-        name == schema::PK
-            || name == schema::SK
-            || is_tool_attribute(name)
-            || SYNC_ATTRIBUTES.contains(&name)
-    };
-    let mut unknown: Vec<&String> = item.keys().filter(|name| !known(name)).collect();
+    let mut unknown: Vec<&String> = item
+        .keys()
+        .filter(|name| !is_known_attribute(name))
+        .collect();
     unknown.sort();
     let name = unknown.first()?;
     let hint = closest_tool_attribute(name)

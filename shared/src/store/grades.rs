@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use time::OffsetDateTime;
 
 use super::dynamo::is_condition_failure;
-use super::grade_item::{is_tool_attribute, unknown_attribute, GradeItem, TOOL_ATTRIBUTES};
+use super::grade_item::{
+    is_known_attribute, is_tool_attribute, unknown_attribute, GradeItem, TOOL_ATTRIBUTES,
+};
 use super::schema::sync::{
     FAILED_AT, LAST_ATTEMPT_AT, LAST_ERROR, LAST_ERROR_CODE, LAST_HTTP_STATUS, POSTING_AT, STATUS,
     SYNCED_AT,
@@ -39,6 +41,9 @@ pub struct PendingGrade {
     pub grade: Result<Grade, InvalidGrade>,
     /// The tool-owned attributes as read, for the "unchanged" condition.
     snapshot: HashMap<String, AttributeValue>,
+    /// Attributes the schema does not know, as read: a requeue writes them
+    /// back, so a misspelled score fails again rather than posting none.
+    unknown: HashMap<String, AttributeValue>,
     /// Read from the table itself, consistently: the value the table held
     /// at that moment. A copy from the work index is not, until
     /// [`Store::confirm_current`] says so.
@@ -414,6 +419,7 @@ impl OwnWrite {
 /// keys, and `pending`.
 fn requeued_item(grade: &PendingGrade) -> HashMap<String, AttributeValue> {
     let mut item = grade.snapshot.clone();
+    item.extend(grade.unknown.clone());
     item.extend(grade.key().attributes());
     item.insert(
         schema::PENDING.to_owned(),
@@ -509,6 +515,11 @@ pub(super) fn parse_pending(mut item: HashMap<String, AttributeValue>) -> Pendin
     let activity = activity_key_of(&pk);
     let pending = text(&item, schema::PENDING);
     let unknown = unknown_attribute(&item);
+    let others = item
+        .iter()
+        .filter(|(name, _)| !is_known_attribute(name))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     item.retain(|name, _| is_tool_attribute(name));
     let grade = match (&activity, unknown) {
         (None, _) => Err(unreadable_pk(&pk)),
@@ -524,6 +535,7 @@ pub(super) fn parse_pending(mut item: HashMap<String, AttributeValue>) -> Pendin
         activity,
         grade,
         snapshot: item,
+        unknown: others,
         confirmed: false,
     }
 }

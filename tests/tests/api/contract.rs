@@ -140,6 +140,23 @@ async fn the_daily_run_refuses_them_too_and_status_counts_a_grade_never_queued()
     );
     let json = ltisync(&stack, Some(&stack.table.name), &["status", "--json"]).await;
     assert_eq!(json.json()["totals"]["neverQueued"], 1, "{}", json.stdout);
+    // A requeue writes the misspelled attribute back: the grade fails again
+    // instead of posting a cleared score.
+    let key = ids.key().to_string();
+    let requeue = ["requeue", "--activity", key.as_str(), "--user", "ada"];
+    assert_eq!(
+        ltisync(&stack, Some(&stack.table.name), &requeue)
+            .await
+            .code,
+        0
+    );
+    rig.run(&event_file("schedule.json"), LONG).await;
+    assert_refused(
+        &stored(&stack, &typo).await,
+        "unknownAttribute",
+        "'score_given'",
+    );
+    assert_eq!(stack.sim.scores().len(), 1, "still only cy's grade");
     rig.finish().await;
 }
 

@@ -77,8 +77,8 @@ async fn each_grade_is_told_with_its_next_step() {
         eve["nextStep"]
             .as_str()
             .unwrap()
-            .contains("ltisync requeue --activity"),
-        "{eve}"
+            .contains("fix the tool's write"),
+        "a requeue would repeat the tool's mistake: {eve}"
     );
 
     let (code, bob) = story(&stack, &key, "bob").await;
