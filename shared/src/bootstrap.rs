@@ -1,11 +1,15 @@
 //! Cold-start wiring shared by both functions: the AWS configuration, the
 //! API key, and the clients built from them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
 use crate::config::{ApiKeySource, DynamoDbTimeouts, LtiaasSettings};
-use crate::ltiaas::{LtiaasClient, LtiaasError};
+use crate::ltiaas::{KeyRefresh, LtiaasClient, LtiaasError};
 use crate::secrets::ApiKey;
 use crate::store::Store;
 
@@ -94,28 +98,52 @@ fn secrets_client(aws: &SdkConfig) -> aws_sdk_secretsmanager::Client {
 pub async fn api_key(source: &ApiKeySource, aws: &SdkConfig) -> Result<ApiKey, BootstrapError> {
     match source {
         ApiKeySource::Plain(key) => Ok(key.clone()),
-        ApiKeySource::SecretsManager(secret) => {
-            let client = secrets_client(aws);
-            let out = client
-                .get_secret_value()
-                .secret_id(secret)
-                .send()
-                .await
-                .map_err(|e| BootstrapError::Secret {
-                    secret: secret.clone(),
-                    reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                })?;
-            let value = out
-                .secret_string
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| BootstrapError::Secret {
-                    secret: secret.clone(),
-                    reason: "the secret has no text value; store the API key as the secret string"
-                        .into(),
-                })?;
-            Ok(ApiKey::new(value))
-        }
+        ApiKeySource::SecretsManager(secret) => read_secret(&secrets_client(aws), secret).await,
+    }
+}
+
+async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &str,
+) -> Result<ApiKey, BootstrapError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| BootstrapError::Secret {
+            secret: secret.to_owned(),
+            reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    let value = out
+        .secret_string
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| BootstrapError::Secret {
+            secret: secret.to_owned(),
+            reason: "the secret has no text value; store the API key as the secret string".into(),
+        })?;
+    Ok(ApiKey::new(value))
+}
+
+/// The API key's secret, read again when LTIaaS refuses the key in use: a
+/// rotation reaches warm functions without a redeploy.
+struct SecretKeyRefresh {
+    client: aws_sdk_secretsmanager::Client,
+    secret: String,
+}
+
+impl KeyRefresh for SecretKeyRefresh {
+    fn read(&self) -> Pin<Box<dyn Future<Output = Option<ApiKey>> + Send + '_>> {
+        Box::pin(async move {
+            match read_secret(&self.client, &self.secret).await {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the API key's secret again");
+                    None
+                }
+            }
+        })
     }
 }
 
@@ -128,7 +156,14 @@ pub async fn clients(
     timeouts: &DynamoDbTimeouts,
 ) -> Result<(LtiaasClient, Store), BootstrapError> {
     let key = api_key(&ltiaas.api_key, aws).await?;
-    let client = LtiaasClient::new(ltiaas, key)?;
+    let mut client = LtiaasClient::new(ltiaas, key)?;
+    if let ApiKeySource::SecretsManager(secret) = &ltiaas.api_key {
+        let refresh = SecretKeyRefresh {
+            client: secrets_client(aws),
+            secret: secret.clone(),
+        };
+        client = client.with_key_refresh(Arc::new(refresh));
+    }
     let dynamodb = crate::store::with_timeouts(&dynamodb_client(aws), timeouts);
     let store = Store::new(dynamodb, table_name);
     Ok((client, store))

@@ -3,7 +3,10 @@
 //! request path: `send` authenticates, sends, reads the body capped and
 //! classifies the answer; `call` then parses it (`post_score` checks it).
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use percent_encoding::utf8_percent_encode;
 use reqwest::{header, Method, RequestBuilder};
@@ -25,13 +28,32 @@ use crate::secrets::{ApiKey, ExposeSecret, Ltik, ServiceKey};
 /// Largest response body read; anything bigger is refused, not buffered.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
+/// How often at most a refused API key sends the client back to where the
+/// deployment keeps it: a key that is simply wrong must not turn every
+/// request into a Secrets Manager call.
+const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Reads the API key again from where the deployment keeps it (Secrets
+/// Manager), so a key rotated while this process is warm is picked up the
+/// first time LTIaaS refuses the old one, without a redeploy.
+pub trait KeyRefresh: Send + Sync {
+    /// The key as stored now, if it can be read.
+    fn read(&self) -> Pin<Box<dyn Future<Output = Option<ApiKey>> + Send + '_>>;
+}
+
 /// The LTIaaS API, as one tool (API key) sees it.
 #[derive(Clone)]
 pub struct LtiaasClient {
     http: reqwest::Client,
     /// Base URL without a trailing slash.
     base: String,
-    api_key: ApiKey,
+    /// Shared by every clone: a key read again serves them all.
+    api_key: Arc<RwLock<ApiKey>>,
+    /// Where to read the key again when LTIaaS refuses it (none: a key
+    /// given in plain text).
+    refresh: Option<Arc<dyn KeyRefresh>>,
+    /// When the key was last read again.
+    refreshed: Arc<tokio::sync::Mutex<Option<Instant>>>,
     /// Reported in [`LtiaasError::Timeout`]; reqwest's error does not say.
     request_timeout: Duration,
 }
@@ -119,9 +141,44 @@ impl LtiaasClient {
         Ok(Self {
             http,
             base: settings.base_url.as_str().trim_end_matches('/').to_owned(),
-            api_key,
+            api_key: Arc::new(RwLock::new(api_key)),
+            refresh: None,
+            refreshed: Default::default(),
             request_timeout: settings.request_timeout,
         })
+    }
+
+    /// The same client, reading its key again from `refresh` once when
+    /// LTIaaS refuses it (at most once a minute), then retrying.
+    pub fn with_key_refresh(mut self, refresh: Arc<dyn KeyRefresh>) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
+    fn current_key(&self) -> ApiKey {
+        self.api_key.read().expect("not poisoned").clone()
+    }
+
+    /// A key to retry with after `used` was refused: one another request
+    /// already read, or the stored one if it differs from `used`.
+    async fn renewed_key(&self, used: &ApiKey) -> Option<ApiKey> {
+        let refresh = self.refresh.as_ref()?;
+        let mut last = self.refreshed.lock().await;
+        let current = self.current_key();
+        if current.expose_secret() != used.expose_secret() {
+            return Some(current);
+        }
+        if last.is_some_and(|at| at.elapsed() < KEY_REFRESH_INTERVAL) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        let fresh = refresh.read().await?;
+        if fresh.expose_secret() == used.expose_secret() {
+            return None;
+        }
+        *self.api_key.write().expect("not poisoned") = fresh.clone();
+        tracing::info!("LTIaaS refused the API key; the secret holds a new one, now in use");
+        Some(fresh)
     }
 
     /// `GET /api/platforms` with `Bearer <API key>`: an answer that depends
@@ -285,10 +342,32 @@ impl LtiaasClient {
 
     /// Sends with the right `Authorization` scheme and returns the body of
     /// a 2xx answer; every other outcome becomes an [`LtiaasError`].
+    /// A refused API key is read again once from where the deployment
+    /// keeps it, and the request retried with the new one.
     async fn send(&self, request: RequestBuilder, auth: Auth<'_>) -> Result<Vec<u8>, LtiaasError> {
+        let retry = request.try_clone();
+        let key = self.current_key();
+        match self.send_with(request, auth, &key).await {
+            Err(LtiaasError::ApiKeyRefused(why)) => match retry {
+                Some(retry) => match self.renewed_key(&key).await {
+                    Some(fresh) => self.send_with(retry, auth, &fresh).await,
+                    None => Err(LtiaasError::ApiKeyRefused(why)),
+                },
+                None => Err(LtiaasError::ApiKeyRefused(why)),
+            },
+            other => other,
+        }
+    }
+
+    async fn send_with(
+        &self,
+        request: RequestBuilder,
+        auth: Auth<'_>,
+        api_key: &ApiKey,
+    ) -> Result<Vec<u8>, LtiaasError> {
         let credential = auth.credential();
-        let authorization = self.authorization(auth)?;
-        let secrets = Secrets::new(auth.secret(), self.api_key.expose_secret());
+        let authorization = authorization(auth, api_key)?;
+        let secrets = Secrets::new(auth.secret(), api_key.expose_secret());
         let response = request
             .header(header::AUTHORIZATION, authorization)
             .send()
@@ -304,40 +383,6 @@ impl LtiaasClient {
             return Ok(body);
         }
         Err(refusal(status, &body, throttling, credential, &secrets))
-    }
-
-    /// `<scheme> <API key>:<credential>`, marked sensitive so no HTTP
-    /// library logs it. A credential that cannot travel in a header is as
-    /// good as refused.
-    fn authorization(&self, auth: Auth<'_>) -> Result<header::HeaderValue, LtiaasError> {
-        let credential = auth.credential();
-        let scheme = match credential {
-            Credential::Ltik => "LTIK-AUTH-V2",
-            Credential::ServiceKey => "SERVICE-AUTH-V1",
-            Credential::ApiKey => "Bearer",
-        };
-        if header::HeaderValue::try_from(self.api_key.expose_secret()).is_err() {
-            return Err(LtiaasError::ApiKeyRefused(
-                "the API key contains characters not allowed in an HTTP header".into(),
-            ));
-        }
-        let value = match auth {
-            Auth::ApiKey => format!("Bearer {}", self.api_key.expose_secret()),
-            _ => format!(
-                "{scheme} {}:{}",
-                self.api_key.expose_secret(),
-                auth.secret()
-            ),
-        };
-        let mut value =
-            header::HeaderValue::try_from(value).map_err(|_| LtiaasError::Unauthorized {
-                credential,
-                message: format!(
-                    "the {credential:?} contains characters not allowed in an HTTP header"
-                ),
-            })?;
-        value.set_sensitive(true);
-        Ok(value)
     }
 }
 
@@ -396,6 +441,36 @@ fn results_path(line_item_id: &str) -> String {
 /// `A-Za-z0-9-_.~` percent-encoded.
 pub fn encode_line_item_id(id: &str) -> String {
     utf8_percent_encode(id, KEY_COMPONENT).to_string()
+}
+
+/// `<scheme> <API key>:<credential>`, marked sensitive so no HTTP
+/// library logs it. A credential that cannot travel in a header is as
+/// good as refused.
+fn authorization(auth: Auth<'_>, api_key: &ApiKey) -> Result<header::HeaderValue, LtiaasError> {
+    let credential = auth.credential();
+    let scheme = match credential {
+        Credential::Ltik => "LTIK-AUTH-V2",
+        Credential::ServiceKey => "SERVICE-AUTH-V1",
+        Credential::ApiKey => "Bearer",
+    };
+    if header::HeaderValue::try_from(api_key.expose_secret()).is_err() {
+        return Err(LtiaasError::ApiKeyRefused(
+            "the API key contains characters not allowed in an HTTP header".into(),
+        ));
+    }
+    let value = match auth {
+        Auth::ApiKey => format!("Bearer {}", api_key.expose_secret()),
+        _ => format!("{scheme} {}:{}", api_key.expose_secret(), auth.secret()),
+    };
+    let mut value =
+        header::HeaderValue::try_from(value).map_err(|_| LtiaasError::Unauthorized {
+            credential,
+            message: format!(
+                "the {credential:?} contains characters not allowed in an HTTP header"
+            ),
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ mod paging;
 mod types;
 
 pub use classify::parse_retry_after;
-pub use client::{encode_line_item_id, LtiaasClient, RosterCaller, MAX_RESPONSE_BYTES};
+pub use client::{encode_line_item_id, KeyRefresh, LtiaasClient, RosterCaller, MAX_RESPONSE_BYTES};
 pub use envelope::MAX_MESSAGE_CHARS;
 pub use error::{Credential, LtiaasError};
 pub use gate::RequestGate;

@@ -17,6 +17,7 @@ mod layout;
 mod ltiaas_client;
 mod readme;
 mod reconcile;
+mod rotation;
 mod status_page;
 mod stream;
 mod sync;
